@@ -1,0 +1,216 @@
+"""Campaign files (SPEC §4): parsed, their transitions checked as a DAG, each activity resolved.
+
+Resolution walks the activities in topological order; each activity type (activities.py) checks
+its parameters against the working tables it receives and produces its own working tables and
+the dbt models that build them. An activity whose input failed is skipped, so one mistake gives
+one error, not a cascade.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from .activities import PLANNED_TYPES, TYPES, Context
+from .datamodel import DataModel
+from .dbtproject import DbtProject
+from .errors import Diagnostics, did_you_mean
+from .plan import Activity, Campaign, InputRef, WorkingTable
+from .reader import Reader
+from .yamlsrc import Source
+
+CAMPAIGN_KEYS = ("campaign", "description", "dimension", "schedule", "activities")
+COMMON_ACTIVITY_KEYS = ("type", "description")
+_REFERENCE = re.compile(r"^([a-z][a-z0-9_]{0,39})(?:\.([a-z][a-z0-9_]{0,39}))?$")
+
+
+@dataclass
+class AudienceSource:
+    """Where a saved audience comes from: the model that persists it, and its dimension."""
+
+    model: str
+    table: WorkingTable
+
+
+def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics: Diagnostics,
+                  audiences: Callable[[str], AudienceSource | str]) -> Campaign | None:
+    r = Reader(source, diagnostics)
+    raw = r.mapping((), source.data, "a campaign file", required=("campaign", "activities"),
+                    optional=CAMPAIGN_KEYS[1:])
+    if raw is None:
+        return None
+    name = r.identifier(("campaign",), raw.get("campaign"), "campaign name")
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        r.error(("description",), "description must be text")
+        description = ""
+    dimension = raw.get("dimension")
+    if dimension is None:
+        if len(model.entities) == 1:
+            dimension = next(iter(model.entities))
+        else:
+            r.error((), 'the campaign needs "dimension": the entity its audiences are made of')
+    elif dimension not in model.entities:
+        r.error(("dimension",), f"unknown dimension {dimension!r}: not an entity of campaign_project.yml"
+                                f"{did_you_mean(str(dimension), model.entities)}")
+        dimension = None
+    if "schedule" in raw:
+        r.error(("schedule",), "schedules are not supported yet by this version of campaign-compiler",
+                at_key=True)
+    activities = _activities(r, raw.get("activities"))
+    if name is None or activities is None:
+        return None
+    order = _topological_order(r, activities)
+    campaign = Campaign(name=name, description=description, dimension=dimension or "",
+                        source=source, activities=activities, order=order)
+    if dimension is None:
+        return campaign
+    ctx = Context(campaign=name, default_dimension=dimension, model=model, dbt=dbt,
+                  diagnostics=diagnostics, reader=r, audiences=audiences)
+    for activity_id in order:
+        activity = activities[activity_id]
+        upstream = [activities[ref.activity] for ref in activity.inputs]
+        if activity.broken or not all(a.resolved for a in upstream):
+            continue  # an input failed and has said why
+        inputs = [activities[ref.activity].tables[ref.output] for ref in activity.inputs]
+        keyless = [ref for ref, table in zip(activity.inputs, inputs) if not table.key]
+        for ref in keyless:
+            r.error(ref.path, f'"{ref}" holds rows of a model without a key; no activity can read it')
+        if keyless:
+            continue
+        before = len(diagnostics)
+        TYPES[activity.type].resolve(activity, inputs, ctx)
+        activity.resolved = len(diagnostics) == before
+    return campaign
+
+
+def _activities(r: Reader, raw) -> dict[str, Activity] | None:
+    raw = r.mapping(("activities",), raw, "activities")
+    if raw is None:
+        return None
+    if not raw:
+        r.error(("activities",), "a campaign needs at least one activity")
+        return None
+    activities: dict[str, Activity] = {}
+    for activity_id, spec in raw.items():
+        path = ("activities", activity_id)
+        if r.identifier(path, activity_id, "activity id", at_key=True) is None:
+            continue
+        if not isinstance(spec, dict):
+            r.error(path, f'activity "{activity_id}" must be a mapping with a "type"')
+            continue
+        type_name = spec.get("type")
+        if type_name in PLANNED_TYPES:
+            r.error(path + ("type",), f'activity type "{type_name}" is not supported yet by this version of '
+                                      "campaign-compiler")
+            continue
+        if type_name not in TYPES:
+            shown = f'"{type_name}"' if isinstance(type_name, str) else "missing"
+            r.error(path + ("type",) if "type" in spec else path,
+                    f'unknown activity type {shown}'
+                    f"{did_you_mean(type_name, [*TYPES, *PLANNED_TYPES]) if isinstance(type_name, str) else ''}"
+                    if "type" in spec else f'activity "{activity_id}" needs a "type"')
+            continue
+        kind = TYPES[type_name]
+        required, optional = kind.keys
+        if r.mapping(path, spec, f'{type_name} activity "{activity_id}"', required=required,
+                     optional=COMMON_ACTIVITY_KEYS + optional) is None:
+            continue
+        description = spec.get("description") or ""
+        activity = Activity(id=activity_id, type=type_name, spec=spec, path=path, source=r.source,
+                            description=description if isinstance(description, str) else "")
+        activity.outputs = kind.output_names(activity, r)
+        activity.inputs = _input_refs(r, activity, kind.inputs_key)
+        activities[activity_id] = activity
+    _check_references(r, activities)
+    return activities
+
+
+def _input_refs(r: Reader, activity: Activity, inputs_key: str | None) -> list[InputRef]:
+    if inputs_key is None or inputs_key not in activity.spec:
+        return []
+    path = activity.path + (inputs_key,)
+    value = activity.spec[inputs_key]
+    if inputs_key == "input":
+        items = [(path, value)]
+    else:
+        if r.list_of(path, value, '"inputs"', min_items=2) is None:
+            return []
+        items = [(path + (i,), item) for i, item in enumerate(value)]
+    refs = []
+    for item_path, item in items:
+        match = _REFERENCE.match(item) if isinstance(item, str) else None
+        if match is None:
+            r.error(item_path, f'an input is written <activity> or <activity>.<output>, not {item!r}')
+            continue
+        refs.append(InputRef(match.group(1), match.group(2) or "out", item_path))
+    return refs
+
+
+def _check_references(r: Reader, activities: dict[str, Activity]) -> None:
+    for activity in activities.values():
+        valid = []
+        for ref in activity.inputs:
+            upstream = activities.get(ref.activity)
+            if upstream is None:
+                r.error(ref.path, f'unknown activity "{ref.activity}"{did_you_mean(ref.activity, activities)}')
+            elif ref.activity == activity.id:
+                r.error(ref.path, f'activity "{activity.id}" cannot be its own input')
+            elif ref.output not in upstream.outputs:
+                if upstream.outputs == []:
+                    r.error(ref.path, f'"{ref.activity}" ({upstream.type}) has no output to read')
+                elif ref.output == "out":
+                    names = ", ".join(f"{ref.activity}.{o}" for o in upstream.outputs)
+                    r.error(ref.path, f'"{ref.activity}" ({upstream.type}) has several outputs; '
+                                      f"read one of {names}")
+                else:
+                    r.error(ref.path, f'"{ref.activity}" has no output "{ref.output}"'
+                                      f"{did_you_mean(ref.output, upstream.outputs)}")
+            else:
+                valid.append(ref)
+        if len(valid) != len(activity.inputs):
+            activity.inputs = valid
+            activity.broken = True
+
+
+def _topological_order(r: Reader, activities: dict[str, Activity]) -> list[str]:
+    """Activities in file order as far as the transitions allow; each cycle is reported once."""
+    remaining = {a: {ref.activity for ref in act.inputs} for a, act in activities.items()}
+    order: list[str] = []
+    placed: set[str] = set()
+    progress = True
+    while progress:
+        progress = False
+        for a, deps in list(remaining.items()):
+            if deps <= placed:  # the first activity of the file whose inputs are all placed
+                order.append(a)
+                placed.add(a)
+                del remaining[a]
+                progress = True
+                break
+    reported: set[str] = set()
+    for start in remaining:
+        if start in reported:
+            continue
+        cycle = _find_cycle(start, activities, set(remaining))
+        if cycle:
+            reported.update(cycle)
+            closing = next(ref for ref in activities[cycle[0]].inputs if ref.activity == cycle[1 % len(cycle)])
+            # cycle[i] reads cycle[i + 1]: data flows the other way round
+            r.error(closing.path, "transitions form a cycle: " + " -> ".join(reversed(cycle + [cycle[0]])))
+    return order
+
+
+def _find_cycle(start: str, activities: dict[str, Activity], candidates: set[str]) -> list[str] | None:
+    path, seen = [start], {start}
+    current = start
+    while True:
+        nexts = [ref.activity for ref in activities[current].inputs if ref.activity in candidates]
+        if not nexts:
+            return None
+        current = nexts[0]
+        if current in seen:
+            return path[path.index(current):]
+        path.append(current)
+        seen.add(current)

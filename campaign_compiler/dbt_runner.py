@@ -1,0 +1,93 @@
+"""Runs dbt in-process (dbtRunner), once per command, and turns its failures into one line.
+
+dbt's console output is silenced (stdout stays ours: `count --json` prints exactly one JSON
+object); its events drive our progress display, and the full log still goes to logs/dbt.log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .dbtproject import PACKAGE_NAME, DbtProject
+from .errors import RuntimeFailure
+
+
+@dataclass(frozen=True)
+class DbtTarget:
+    """Where dbt runs: a project, its profiles directory and a target (None: the profile's default)."""
+
+    project: DbtProject
+    profiles_dir: Path
+    target: str | None = None
+
+    def flags(self) -> list[str]:
+        flags = ["--project-dir", str(self.project.root), "--profiles-dir", str(self.profiles_dir)]
+        return flags + (["--target", self.target] if self.target else [])
+
+
+Progress = Callable[[str, str], None]  # (node name, status) after each node
+
+
+def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
+    from dbt.cli.main import dbtRunner  # deferred: importing dbt takes a second
+
+    def on_event(event) -> None:
+        if progress is not None and event.info.name == "NodeFinished":
+            node = event.data.node_info
+            progress(node.node_name, node.node_status)
+
+    quiet = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
+    result = dbtRunner(callbacks=[on_event]).invoke([*args, *where.flags(), *quiet])
+    if result.exception is not None:
+        raise RuntimeFailure(f"dbt {args[0]} failed: {_one_line(str(result.exception))}")
+    return result
+
+
+def ensure_package(where: DbtTarget) -> None:
+    """`dbt deps` when campaign_orchestration is not installed in the project yet."""
+    if where.project.package_installed:
+        return
+    invoke(where, ["deps"])
+    if not where.project.package_installed:
+        raise RuntimeFailure(
+            f"the dbt package {PACKAGE_NAME} is not installed in {where.project.root}: list it in "
+            "packages.yml (- local: <path to campaign-compiler> or - git: <its repository>)")
+
+
+def build(where: DbtTarget, selectors: list[str], progress: Progress | None = None) -> None:
+    """`dbt build` of the selected nodes; any model, seed or test that fails is a RuntimeFailure."""
+    ensure_package(where)
+    result = invoke(where, ["build", "--select", *selectors], progress)
+    failures = [r for r in (result.result.results if result.result else [])
+                if str(r.status) in ("error", "fail", "runtime error")]
+    if failures:
+        first = failures[0]
+        kind = first.node.resource_type
+        more = f" (and {len(failures) - 1} more failures)" if len(failures) > 1 else ""
+        raise RuntimeFailure(f"dbt build failed: {kind} {first.node.name}: {_one_line(first.message or '')}{more}")
+    if not result.success:
+        raise RuntimeFailure("dbt build failed; see logs/dbt.log in the project")
+
+
+def relations(project: DbtProject, names: list[str]) -> dict[str, str]:
+    """Model name -> relation name as dbt built it, from the manifest of the last dbt run."""
+    manifest_path = project.target_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise RuntimeFailure(f"no dbt manifest at {manifest_path}: build the campaign first") from None
+    by_name = {node["name"]: node.get("relation_name") for node in manifest.get("nodes", {}).values()
+               if node.get("resource_type") in ("model", "seed") and node.get("package_name") == project.name}
+    missing = [n for n in names if not by_name.get(n)]
+    if missing:
+        raise RuntimeFailure(f"model {missing[0]} is not in the dbt manifest: build the campaign first")
+    return {name: by_name[name] for name in names}
+
+
+def _one_line(message: str) -> str:
+    text = re.sub(r"\s+", " ", message).strip()
+    return text if len(text) <= 400 else text[:397] + "..."

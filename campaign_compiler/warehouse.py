@@ -1,0 +1,97 @@
+"""A direct connection to the warehouse dbt builds into, from the same profile and target.
+
+The credentials come from dbt's own profile reader, so `env_var()` defaults and target selection
+behave exactly as in `dbt build`. Used after dbt has finished (counts, and later the send step).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .dbt_runner import DbtTarget
+from .errors import RuntimeFailure
+
+SUPPORTED_TYPES = ("duckdb", "postgres")
+
+
+class Warehouse:
+    def __init__(self, kind: str, target_name: str, connection: Any):
+        self.kind = kind
+        self.target_name = target_name
+        self._connection = connection
+
+    @classmethod
+    def connect(cls, where: DbtTarget) -> "Warehouse":
+        profile = load_profile(where)
+        credentials = profile.credentials
+        kind = credentials.type
+        try:
+            if kind == "duckdb":
+                import duckdb
+
+                path = credentials.path
+                if path not in (":memory:", "") and not Path(path).is_absolute():
+                    path = str(where.project.root / path)
+                connection = duckdb.connect(path)
+            elif kind == "postgres":
+                import psycopg2
+
+                connection = psycopg2.connect(
+                    host=credentials.host, port=credentials.port, user=credentials.user,
+                    password=credentials.password, dbname=credentials.database,
+                    connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
+                connection.autocommit = True
+            else:
+                raise RuntimeFailure(f"adapter {kind!r} is not supported (supported: {', '.join(SUPPORTED_TYPES)})")
+        except RuntimeFailure:
+            raise
+        except Exception as exc:  # the driver's own error types
+            raise RuntimeFailure(f"cannot connect to the {kind} warehouse of target "
+                                 f"{profile.target_name!r}: {str(exc).strip().splitlines()[0]}") from None
+        return cls(kind, profile.target_name, connection)
+
+    def query(self, sql: str) -> list[tuple]:
+        try:
+            cursor = self._connection.cursor()
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+            cursor.close()
+            return rows
+        except Exception as exc:
+            raise RuntimeFailure(f"{self.kind} query failed: {str(exc).strip().splitlines()[0]}") from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_profile(where: DbtTarget):
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.exceptions import DbtProfileError, DbtRuntimeError
+
+    try:
+        raw = read_profile(str(where.profiles_dir))
+        if not raw:
+            raise RuntimeFailure(f"no profiles.yml in {where.profiles_dir}")
+        return Profile.from_raw_profiles(raw, where.project.profile, ProfileRenderer({}),
+                                         target_override=where.target)
+    except (DbtProfileError, DbtRuntimeError) as exc:
+        raise RuntimeFailure(" ".join(str(exc).split())) from None
+
+
+def count_rows(warehouse: Warehouse, relations: dict[str, str]) -> dict[str, int]:
+    """Exact row counts of the given relations (model name -> relation), in one query."""
+    if not relations:
+        return {}
+    parts = [f"select {index} as position, count(*) as row_count from {relation}"
+             for index, relation in enumerate(relations.values())]
+    rows = warehouse.query("\nunion all\n".join(parts))
+    names = list(relations)
+    return {names[position]: int(count) for position, count in sorted(rows)}

@@ -1,0 +1,149 @@
+"""A dbt project with campaigns: the data model, loaded once, and campaigns, resolved on demand.
+
+Campaigns meet through saved audiences: `build_audience: {audience: vip}` reads the model of the
+`save_audience` that names `vip`, in whichever campaign of the project it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .campaign import AudienceSource, load_campaign
+from .datamodel import DataModel, load_data_model
+from .dbtproject import DbtProject
+from .errors import Diagnostic, Diagnostics, InvalidInput, Location, did_you_mean, display_path
+from .plan import Campaign
+from .yamlsrc import load_yaml
+
+CAMPAIGNS_DIR = "campaigns"
+
+
+class Workspace:
+    def __init__(self, project_dir: Path):
+        self.dbt = DbtProject.load(project_dir)
+        self._model: DataModel | None = None
+        self._model_diagnostics = Diagnostics()
+        self._model_loaded = False
+        self._campaigns: dict[Path, tuple[Campaign | None, list[Diagnostic]]] = {}
+        self._loading: list[Path] = []
+        self._index: list[tuple[Path, dict]] | None = None
+
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.dbt.root / CAMPAIGNS_DIR
+
+    def data_model(self, diagnostics: Diagnostics) -> DataModel | None:
+        if not self._model_loaded:
+            self._model = load_data_model(self.dbt, self._model_diagnostics)
+            self._model_loaded = True
+        for diagnostic in self._model_diagnostics.sorted():
+            diagnostics.error(diagnostic.location, diagnostic.message)
+        return self._model if not self._model_diagnostics else None
+
+    # -- finding campaigns ----------------------------------------------------------------------
+    def _campaign_index(self) -> list[tuple[Path, dict]]:
+        """(file, raw content) of every campaign file under campaigns/, read without checks."""
+        if self._index is None:
+            self._index = []
+            if self.campaigns_dir.is_dir():
+                for path in sorted(self.campaigns_dir.rglob("*.y*ml")):
+                    try:
+                        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+                    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                        raw = None
+                    self._index.append((path.resolve(), raw if isinstance(raw, dict) else {}))
+        return self._index
+
+    def names(self) -> list[str]:
+        return sorted({str(raw.get("campaign")) for _, raw in self._campaign_index() if raw.get("campaign")})
+
+    def find(self, campaign: str) -> Path:
+        """A campaign file from a campaign name or a path."""
+        as_path = Path(campaign)
+        if as_path.suffix in (".yml", ".yaml") or "/" in campaign:
+            for candidate in (as_path, self.dbt.root / as_path):
+                if candidate.is_file():
+                    return candidate.resolve()
+            raise InvalidInput([Diagnostic(Location(display_path(as_path), 1, 1), "file not found")])
+        matches = [path for path, raw in self._campaign_index() if raw.get("campaign") == campaign]
+        if not matches:
+            stem = self.campaigns_dir / f"{campaign}.yml"
+            if stem.is_file():
+                return stem.resolve()
+            where = Location(display_path(self.campaigns_dir), 1, 1)
+            raise InvalidInput([Diagnostic(where, f'no campaign named "{campaign}" under {CAMPAIGNS_DIR}/'
+                                                  f"{did_you_mean(campaign, self.names())}")])
+        return matches[0]
+
+    # -- loading --------------------------------------------------------------------------------
+    def load(self, campaign: str | Path, diagnostics: Diagnostics) -> Campaign | None:
+        """The campaign, resolved; its errors (and the data model's) are added to `diagnostics`."""
+        path = self.find(campaign) if isinstance(campaign, str) else Path(campaign).resolve()
+        loaded, found = self._load(path)
+        for diagnostic in found:
+            diagnostics.error(diagnostic.location, diagnostic.message)
+        return loaded
+
+    def _load(self, path: Path) -> tuple[Campaign | None, list[Diagnostic]]:
+        if path not in self._campaigns:
+            diagnostics = Diagnostics()
+            model = self.data_model(diagnostics)
+            source = load_yaml(path, diagnostics)
+            campaign = None
+            if model is not None and source is not None:
+                self._loading.append(path)
+                try:
+                    campaign = load_campaign(source, model, self.dbt, diagnostics,
+                                             lambda name: self._audience(name, path))
+                finally:
+                    self._loading.pop()
+                if campaign is not None:
+                    self._check_unique(campaign, diagnostics)
+            self._campaigns[path] = (campaign, diagnostics.sorted())
+        return self._campaigns[path]
+
+    def _check_unique(self, campaign: Campaign, diagnostics: Diagnostics) -> None:
+        source = campaign.source
+        for path, raw in self._campaign_index():
+            if path == source.path.resolve():
+                continue
+            if raw.get("campaign") == campaign.name:
+                diagnostics.error(source.at(("campaign",)),
+                                  f'campaign "{campaign.name}" is also defined in {display_path(path)}')
+            for saved in _saved_audiences(raw):
+                for activity in campaign.ordered():
+                    if activity.type == "save_audience" and activity.spec.get("name") == saved:
+                        diagnostics.error(source.at(activity.path + ("name",)),
+                                          f'audience "{saved}" is also saved by {display_path(path)}')
+
+    def _audience(self, name: str, requester: Path) -> AudienceSource | str:
+        savers = [(path, raw) for path, raw in self._campaign_index() if name in _saved_audiences(raw)]
+        if not savers:
+            known = sorted({a for _, raw in self._campaign_index() for a in _saved_audiences(raw)})
+            return f'no campaign saves an audience named "{name}"{did_you_mean(name, known)}'
+        if len(savers) > 1:
+            files = ", ".join(display_path(p) for p, _ in savers)
+            return f'audience "{name}" is saved by several campaigns ({files})'
+        path, raw = savers[0]
+        if path == requester:
+            return (f'audience "{name}" is saved by this campaign: read the save_audience activity '
+                    "through a transition instead")
+        if path in self._loading:
+            return f'saved audiences form a cycle between {display_path(requester)} and {display_path(path)}'
+        other, errors = self._load(path)
+        if other is None or errors:
+            return (f'audience "{name}" is saved by {display_path(path)}, which has errors '
+                    f"(run: campaign validate {raw.get('campaign')})")
+        activity = next(a for a in other.ordered() if a.type == "save_audience" and a.spec.get("name") == name)
+        table = activity.tables["out"]
+        return AudienceSource(model=table.model, table=table)
+
+
+def _saved_audiences(raw: dict) -> list[str]:
+    activities = raw.get("activities")
+    if not isinstance(activities, dict):
+        return []
+    return [a["name"] for a in activities.values()
+            if isinstance(a, dict) and a.get("type") == "save_audience" and isinstance(a.get("name"), str)]

@@ -1,0 +1,154 @@
+"""YAML files that remember where every value came from.
+
+`load_yaml` returns a `Source`: the plain Python data plus the position of every key and value,
+addressed by its path (`("activities", "fr_gold", "where")`). Diagnostics point at those positions,
+and at positions *inside* a string value (a column name in a condition) with `Source.inside`.
+
+Scalars are read the way a campaign author expects, not as YAML 1.1 does: only `true`/`false` are
+booleans (so `on:` in a link and `country: NO` stay strings), keys are always strings, and a key
+given twice is an error instead of a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Diagnostics, Location, display_path
+
+Path_ = tuple  # a path into the document: keys and list indices
+
+_INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
+@dataclass
+class _Node:
+    mark: yaml.Mark
+    end: yaml.Mark
+    key_mark: yaml.Mark | None = None
+
+
+@dataclass
+class Source:
+    """One YAML file: its data and the position of everything in it."""
+
+    path: Path
+    text: str
+    data: Any = None
+    nodes: dict[Path_, _Node] = field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return display_path(self.path)
+
+    def _location(self, mark: yaml.Mark) -> Location:
+        return Location(self.display, mark.line + 1, mark.column + 1)
+
+    def at(self, path: Path_ = ()) -> Location:
+        """Where the value at `path` starts (or its nearest existing parent)."""
+        while path and path not in self.nodes:
+            path = path[:-1]
+        node = self.nodes.get(path)
+        return self._location(node.mark) if node else Location(self.display, 1, 1)
+
+    def key_at(self, path: Path_) -> Location:
+        """Where the key of the mapping entry at `path` is written."""
+        node = self.nodes.get(path)
+        if node is not None and node.key_mark is not None:
+            return self._location(node.key_mark)
+        return self.at(path)
+
+    def inside(self, path: Path_, value: str, offset: int, token: str) -> Location:
+        """Where `token`, found at `offset` of the string `value` at `path`, is in the file.
+
+        Escapes, quotes and block indentation make offsets in the value differ from offsets in
+        the file, so the token's n-th occurrence in the value is matched to its n-th occurrence in
+        the raw text of the scalar. Falls back to the start of the value.
+        """
+        node = self.nodes.get(path)
+        if node is None or not token:
+            return self.at(path)
+        raw = self.text[node.mark.index:node.end.index]
+        nth = value.count(token, 0, offset)
+        position = -1
+        for _ in range(nth + 1):
+            position = raw.find(token, position + 1)
+            if position < 0:
+                return self.at(path)
+        index = node.mark.index + position
+        line = self.text.count("\n", 0, index)
+        col = index - (self.text.rfind("\n", 0, index) + 1)
+        return Location(self.display, line + 1, col + 1)
+
+
+def load_yaml(path: Path, diagnostics: Diagnostics) -> Source | None:
+    """Read `path`; on a syntax error report it where it is and return None."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        diagnostics.error(Location(display_path(path), 1, 1), "file not found")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        diagnostics.error(Location(display_path(path), 1, 1), f"cannot read file: {exc}")
+        return None
+    source = Source(path=path, text=text)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        diagnostics.error(Location(source.display, line, col), f"invalid YAML: {problem}")
+        return None
+    if root is None:
+        source.data = None
+        return source
+    source.data = _build(root, (), source, diagnostics)
+    return source
+
+
+def _build(node: yaml.Node, path: Path_, source: Source, diagnostics: Diagnostics) -> Any:
+    existing = source.nodes.get(path)
+    source.nodes[path] = _Node(node.start_mark, node.end_mark, existing.key_mark if existing else None)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                diagnostics.error(source._location(key_node.start_mark), "YAML merge keys (<<) are not supported")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                diagnostics.error(source._location(key_node.start_mark), "mapping keys must be plain names")
+                continue
+            key = key_node.value
+            if key in result:
+                diagnostics.error(source._location(key_node.start_mark), f'key "{key}" is given twice')
+                continue
+            child = path + (key,)
+            source.nodes[child] = _Node(value_node.start_mark, value_node.end_mark, key_node.start_mark)
+            result[key] = _build(value_node, child, source, diagnostics)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, path + (i,), source, diagnostics) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    value = node.value
+    if node.style is not None or node.tag == "tag:yaml.org,2002:str":
+        return value  # quoted or block: always a string
+    lowered = value.lower()
+    if lowered in ("", "~", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if _INT.match(value):
+        return int(value.replace("_", ""))
+    if _FLOAT.match(value):
+        return float(value.replace("_", ""))
+    return value
