@@ -391,13 +391,10 @@ class Split(ActivityType):
         for i, subset in enumerate(subsets):
             spath = path + ("subsets", i)
             subset = r.mapping(spath, subset, "a subset", required=("name",), optional=("where", "limit"))
-            if subset is None:
-                return
-            limit = self._limit(spath + ("limit",), subset.get("limit"), r) if "limit" in subset else None
-            if "limit" in subset and limit is None:
-                return
-            parsed.append((spath, subset, limit))
-        if len(activity.outputs) != len(parsed) + ("complement" in spec):
+            limit = self._limit(spath + ("limit",), subset["limit"], r) if subset and "limit" in subset else None
+            if subset is not None and ("limit" not in subset or limit is not None):
+                parsed.append((spath, subset, limit))
+        if len(parsed) != len(subsets) or len(activity.outputs) != len(parsed) + ("complement" in spec):
             return  # an output name was invalid and reported
         scope = working_scope(table)
         subset_tables = []

@@ -40,17 +40,14 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
                     optional=CAMPAIGN_KEYS[1:])
     if raw is None:
         return None
-    name = r.identifier(("campaign",), raw.get("campaign"), "campaign name")
+    name = r.identifier(("campaign",), raw["campaign"], "campaign name") if "campaign" in raw else None
     description = raw.get("description") or ""
     if not isinstance(description, str):
         r.error(("description",), "description must be text")
         description = ""
     dimension = raw.get("dimension")
     if dimension is None:
-        if len(model.entities) == 1:
-            dimension = next(iter(model.entities))
-        else:
-            r.error((), 'the campaign needs "dimension": the entity its audiences are made of')
+        dimension = next(iter(model.entities), None)  # the data model's first entity
     elif dimension not in model.entities:
         r.error(("dimension",), f"unknown dimension {dimension!r}: not an entity of campaign_project.yml"
                                 f"{did_you_mean(str(dimension), model.entities)}")

@@ -155,11 +155,11 @@ def _exit_codes():
         sys.exit(1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     with _exit_codes():
         try:
-            cli.main(standalone_mode=False)
+            cli.main(args=argv, prog_name="campaign", standalone_mode=False)
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(1)

@@ -130,7 +130,7 @@ class LinkJoin:
 
     def present(self) -> exp.Expression:
         """True when the row has linked rows (the join matched)."""
-        return exp.Not(this=exp.Is(this=exp.column("k1", table=self.alias), expression=exp.Null()))
+        return exp.Not(this=exp.Paren(this=exp.Is(this=exp.column("k1", table=self.alias), expression=exp.Null())))
 
     def value(self, name: str) -> exp.Expression:
         """The column `name` of the join; for aggregates, its value over no row when unmatched."""
@@ -310,14 +310,17 @@ class Query:
         def error_at(node: exp.Expression, message: str) -> None:
             span = _span(node)
             if span is not None:
-                start, end = span[0] - offset, span[1] - offset
-                location = source.inside(path, text, max(start, 0), text[max(start, 0):end + 1])
+                start, end = max(span[0] - offset, 0), span[1] - offset
+                if isinstance(node, _NOT_AN_EXPRESSION):  # point at its SELECT, which has no position
+                    keyword = text.lower().rfind("select", 0, start)
+                    start = keyword if keyword >= 0 else start
+                location = source.inside(path, text, start, text[start:end + 1])
             else:
                 location = source.at(path)
             self.diagnostics.error(location, message)
 
         has_aggregate = False
-        for node in list(tree.walk()):
+        for node in list(tree.walk(prune=lambda n: isinstance(n, _NOT_AN_EXPRESSION))):
             node.comments = None
             if isinstance(node, _NOT_AN_EXPRESSION):
                 error_at(node, f"subqueries are not allowed in {what}")

@@ -7,6 +7,7 @@ object); its events drive our progress display, and the full log still goes to l
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,13 @@ def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
             progress(node.node_name, node.node_status)
 
     quiet = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
-    result = dbtRunner(callbacks=[on_event]).invoke([*args, *where.flags(), *quiet])
+    # Relative paths in profiles (a DuckDB file) mean the same as when dbt runs in the project.
+    previous = os.getcwd()
+    os.chdir(where.project.root)
+    try:
+        result = dbtRunner(callbacks=[on_event]).invoke([*args, *where.flags(), *quiet])
+    finally:
+        os.chdir(previous)
     if result.exception is not None:
         raise RuntimeFailure(f"dbt {args[0]} failed: {_one_line(str(result.exception))}")
     return result
@@ -68,7 +75,11 @@ def build(where: DbtTarget, selectors: list[str], progress: Progress | None = No
         first = failures[0]
         kind = first.node.resource_type
         more = f" (and {len(failures) - 1} more failures)" if len(failures) > 1 else ""
-        raise RuntimeFailure(f"dbt build failed: {kind} {first.node.name}: {_one_line(first.message or '')}{more}")
+        message = _one_line(first.message or "")
+        if re.search(r"does not exist|not found", message, re.IGNORECASE):
+            more += (" — campaign commands build the campaign's models and the seeds they read; "
+                     "build other upstream models with dbt first")
+        raise RuntimeFailure(f"dbt build failed: {kind} {first.node.name}: {message}{more}")
     if not result.success:
         raise RuntimeFailure("dbt build failed; see logs/dbt.log in the project")
 

@@ -1,0 +1,381 @@
+"""Every class of bad input (SPEC §5): located errors, all at once, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from validation_helpers import errors_of, run_in_process, with_data_model
+
+C = "campaigns/c.yml"
+
+# (id, campaign file, the exact errors `campaign validate` prints)
+CASES = [
+    ("yaml-syntax", """\
+campaign: c
+activities:
+  a: {type: build_audience, where: "country = 'FR'"
+""", [f"{C}:4:1: error: invalid YAML: expected ',' or '}}', but got '<stream end>'"]),
+
+    ("duplicate-key", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  a: {type: build_audience}
+""", [f'{C}:4:3: error: key "a" is given twice']),
+
+    ("unknown-top-level-key", """\
+campain: c
+activities:
+  a: {type: build_audience}
+""", [f'{C}:1:1: error: a campaign file needs "campaign"',
+      f'{C}:1:1: error: unknown key "campain" in a campaign file (did you mean "campaign"?)']),
+
+    ("unknown-activity-key", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    wher: "country = 'FR'"
+""", [f'{C}:5:5: error: unknown key "wher" in build_audience activity "a" (did you mean "where"?)']),
+
+    ("unknown-activity-type", """\
+campaign: c
+activities:
+  a: {type: build_audiense}
+""", [f'{C}:3:13: error: unknown activity type "build_audiense" (did you mean "build_audience"?)']),
+
+    ("bad-activity-id", """\
+campaign: c
+activities:
+  Fr-Gold: {type: build_audience}
+""", [f'{C}:3:3: error: activity id "Fr-Gold" is not a valid name (lowercase letters, digits and _, '
+      "starting with a letter, at most 40 characters)"]),
+
+    ("bad-campaign-name", """\
+campaign: Summer Promo
+activities:
+  a: {type: build_audience}
+""", [f'{C}:1:11: error: campaign name "Summer Promo" is not a valid name (lowercase letters, digits and '
+      "_, starting with a letter, at most 40 characters)"]),
+
+    ("dangling-input", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  b: {type: end, input: nope}
+""", [f'{C}:4:25: error: unknown activity "nope"']),
+
+    ("unknown-output", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  s:
+    type: split
+    input: a
+    subsets: [{name: vip}]
+  b: {type: end, input: s.vipp}
+""", [f'{C}:8:25: error: "s" has no output "vipp" (did you mean "vip"?)']),
+
+    ("several-outputs-need-a-name", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  s: {type: split, input: a, subsets: [{name: vip}, {name: rest}]}
+  b: {type: end, input: s}
+""", [f'{C}:5:25: error: "s" (split) has several outputs; read one of s.vip, s.rest']),
+
+    ("cycle", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  b: {type: combine, mode: union, inputs: [a, c]}
+  c: {type: end, input: b}
+""", [f"{C}:4:47: error: transitions form a cycle: b -> c -> b"]),
+
+    ("dimension-mismatch", """\
+campaign: c
+activities:
+  people: {type: build_audience}
+  stays: {type: build_audience, dimension: bookings}
+  both: {type: combine, mode: union, inputs: [people, stays]}
+""", [f'{C}:5:55: error: "stays" is made of bookings but "people" of profiles: inputs must share a dimension']),
+
+    ("unknown-dimension", """\
+campaign: c
+dimension: guests
+activities:
+  a: {type: build_audience}
+""", [f"{C}:2:12: error: unknown dimension 'guests': not an entity of campaign_project.yml"]),
+
+    ("unknown-column-in-condition", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "country = 'FR' and loyalty_teir = 'gold'"
+""", [f'{C}:5:32: error: unknown column "loyalty_teir" in condition: not a column of "profiles" '
+      '(did you mean "loyalty_tier"?)']),
+
+    ("unknown-column-block-scalar", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: |
+      country = 'FR'
+        and contry is not null
+""", [f'{C}:7:13: error: unknown column "contry" in condition: not a column of "profiles" '
+      '(did you mean "country"?)']),
+
+    ("unknown-link", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: {link: booking, where: "status = 'confirmed'"}
+""", [f'{C}:5:19: error: "profiles" has no link "booking" (did you mean "bookings"?)']),
+
+    ("column-of-linked-entity-checked", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: {link: bookings, where: "statut = 'confirmed'"}
+""", [f'{C}:5:37: error: unknown column "statut" in condition: not a column of "bookings" '
+      '(did you mean "status"?)']),
+
+    ("subquery", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "profile_id in (select profile_id from bookings)"
+""", [f"{C}:5:28: error: subqueries are not allowed in condition"]),
+
+    ("qualified-name", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "p.country = 'FR'"
+""", [f'{C}:5:13: error: qualified name "p.country" is not allowed in condition; write the column name alone']),
+
+    ("aggregate-outside-having", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "count(*) > 2"
+""", [f"{C}:5:13: error: aggregate function COUNT() is not allowed in condition "
+      "(aggregates belong in a link condition's having)"]),
+
+    ("having-needs-aggregate", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: {link: bookings, having: "amount > 10"}
+""", [f'{C}:5:38: error: column "amount" must be inside an aggregate function in having']),
+
+    ("window-function", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "row_number() over (order by created_at) < 10"
+""", [f"{C}:5:13: error: window functions are not allowed in condition"]),
+
+    ("several-statements", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "country = 'FR'; drop table profiles"
+""", [f"{C}:5:12: error: condition must be one SQL expression, not 2 statements"]),
+
+    ("not-an-expression", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "drop table profiles"
+""", [f"{C}:5:12: error: condition must be a SQL expression, not a DROP statement"]),
+
+    ("unknown-function", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "pg_sleep(10) is null"
+""", [f'{C}:5:13: error: unknown function "pg_sleep" in condition']),
+
+    ("file-reading-function", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "read_csv('/etc/passwd') is not null"
+""", [f"{C}:5:13: error: function READ_CSV() is not allowed in condition: it is not a deterministic "
+      "scalar function"]),
+
+    ("invalid-sql", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "country = = 'FR'"
+""", [f"{C}:5:23: error: invalid SQL in condition: Required keyword: 'expression' missing for "
+      "<class 'sqlglot.expressions.core.EQ'>"]),
+
+    ("missing-file", """\
+campaign: c
+activities:
+  f:
+    type: load_file
+    path: data/missing.csv
+    columns: {email: text}
+""", [f"{C}:5:11: error: file not found: data/missing.csv"]),
+
+    ("bad-types-and-values", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  s:
+    type: split
+    input: a
+    subsets:
+      - name: top
+        limit: {percent: 140}
+      - name: some
+        limit: {count: -1}
+""", [f"{C}:9:26: error: percent must be a number from 0 to 100, not 140",
+      f"{C}:11:24: error: count must be at least 0, not -1"]),
+
+    ("enrichment-name-clash", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  e:
+    type: enrichment
+    input: a
+    add: {email: "lower(email)"}
+""", [f'{C}:7:11: error: column "email" already exists in the working table or in "profiles"; choose another name']),
+
+    ("test-uses-count-only", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  t:
+    type: test
+    input: a
+    conditions: [{name: big, when: "country = 'FR'"}]
+""", [f'{C}:7:37: error: unknown column "country" in when: not a column of a test (only count is available) '
+      '(did you mean "count"?)']),
+
+    ("unknown-audience", """\
+campaign: c
+activities:
+  a: {type: build_audience, audience: vipz}
+""", [f'{C}:3:39: error: no campaign saves an audience named "vipz"']),
+
+    ("model-name-too-long", """\
+campaign: a_rather_long_campaign_name_for_testing
+activities:
+  an_activity_with_a_very_long_name_as_well: {type: build_audience}
+""", [f'{C}:3:3: error: activity id "an_activity_with_a_very_long_name_as_well" is not a valid name '
+      "(lowercase letters, digits and _, starting with a letter, at most 40 characters)"]),
+
+    ("relation-name-too-long", """\
+campaign: a_rather_long_campaign_name_for_test
+activities:
+  a_long_activity_name_too_abcde: {type: build_audience}
+""", [f'{C}:3:3: error: model name "a_rather_long_campaign_name_for_test__a_long_activity_name_too_abcde" '
+      "is 68 characters; warehouses allow 63: shorten the campaign, activity or output name"]),
+
+    ("all-errors-at-once", """\
+campaign: c
+activities:
+  a: {type: build_audience, where: "contry = 'FR'"}
+  b: {type: build_audience, where: {link: hotels}}
+  c: {type: end, input: zz}
+""", [f'{C}:3:37: error: unknown column "contry" in condition: not a column of "profiles" (did you mean "country"?)',
+      f'{C}:4:43: error: "profiles" has no link "hotels"',
+      f'{C}:5:25: error: unknown activity "zz"']),
+]
+
+
+@pytest.mark.parametrize("text, expected", [pytest.param(t, e, id=i) for i, t, e in CASES])
+def test_bad_campaign_is_rejected_with_its_location(project, monkeypatch, text, expected):
+    with_data_model(project)
+    assert errors_of(project, monkeypatch, text) == expected
+    assert not (project.root / "models" / "campaigns").exists()
+
+
+def test_compile_writes_nothing_when_any_campaign_is_invalid(project, monkeypatch):
+    with_data_model(project)
+    project.write("campaigns/good.yml", "campaign: good\nactivities:\n  a: {type: build_audience}\n")
+    project.write("campaigns/bad.yml", "campaign: bad\nactivities:\n  a: {type: nope}\n")
+    code, _, err = run_in_process(project, monkeypatch, "compile", "good", "bad")
+    assert code == 2
+    assert "campaigns/bad.yml:3:13: error: unknown activity type" in err
+    assert not (project.root / "models" / "campaigns").exists()
+
+
+def test_unknown_campaign_name(project, monkeypatch):
+    with_data_model(project)
+    project.write("campaigns/summer.yml", "campaign: summer\nactivities:\n  a: {type: build_audience}\n")
+    code, _, err = run_in_process(project, monkeypatch, "validate", "sumer")
+    assert code == 2
+    assert 'campaigns:1:1: error: no campaign named "sumer" under campaigns/ (did you mean "summer"?)' in err
+
+
+DATA_MODEL_CASES = [
+    ("unknown-column-type", "columns: {profile_id: integer, email: string}",
+     'campaign_project.yml:6:43: error: type of column "email" must be one of text, integer, number, boolean, '
+     'date, timestamp, not "string"'),
+    ("key-not-a-column", "key: id\n    columns: {profile_id: integer}",
+     "campaign_project.yml:5:10: error: key 'id' is not a declared column of \"profiles\""),
+    ("unknown-entity-key", "columns: {profile_id: integer}\n    adresses: {email: email}",
+     'campaign_project.yml:7:5: error: unknown key "adresses" in entity "profiles" (did you mean "addresses"?)'),
+    ("link-to-unknown-entity", "columns: {profile_id: integer}\n    links: {b: {entity: bookingz, on: {profile_id: profile_id}}}",
+     'campaign_project.yml:7:25: error: link "b" targets unknown entity "bookingz"'),
+    ("address-not-a-column", "columns: {profile_id: integer}\n    addresses: {email: mail}",
+     "campaign_project.yml:7:24: error: address column 'mail' is not a declared column of \"profiles\""),
+    ("consent-not-boolean", "columns: {profile_id: integer, email_opt_in: text}\n    consent: {email: email_opt_in}",
+     'campaign_project.yml:7:22: error: consent column "email_opt_in" must be boolean, not text'),
+]
+
+
+@pytest.mark.parametrize("entity_body, expected", [pytest.param(b, e, id=i) for i, b, e in DATA_MODEL_CASES])
+def test_bad_data_model_is_rejected_with_its_location(project, monkeypatch, entity_body, expected):
+    if not entity_body.startswith("key:"):
+        entity_body = "key: profile_id\n    " + entity_body
+    with_data_model(project, f"""\
+version: 1
+entities:
+  profiles:
+    model: profiles
+    {entity_body}
+""")
+    errors = errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience}\n")
+    assert errors == [expected]
+
+
+def test_unknown_model_and_source_are_located(project, monkeypatch):
+    with_data_model(project, """\
+version: 1
+entities:
+  profiles:
+    model: profilez
+    key: profile_id
+    columns: {profile_id: integer}
+  bookings:
+    source: crm.bookings
+    key: booking_id
+    columns: {booking_id: integer}
+""")
+    errors = errors_of(project, monkeypatch, "campaign: c\ndimension: profiles\nactivities:\n  a: {type: build_audience}\n")
+    assert errors == [
+        'campaign_project.yml:4:12: error: no dbt model or seed named "profilez" in the project (did you mean "profiles"?)',
+        'campaign_project.yml:8:13: error: no dbt source named "crm" in the project',
+    ]
