@@ -199,3 +199,84 @@ def test_count_equals_hand_written_sql(built, oracle):
     campaign, key = oracle
     expected = int(project.scalar(target, ORACLES[campaign][key]))
     assert counts[campaign][key] == expected
+
+
+def keys(project: Project, target: str, sql: str) -> set:
+    return {row[0] for row in project.query(target, sql)}
+
+
+def pairs(project: Project, target: str, sql: str) -> dict:
+    return {row[0]: row[1] for row in project.query(target, sql)}
+
+
+def test_union_takes_each_row_from_the_first_input_that_has_it(built):
+    project, target, _ = built
+    scores = pairs(project, target, "select score, count(*) from targeting__first_wins group by score")
+    assert scores == {1: project.scalar(target, count_of("country = 'FR'")),
+                      2: project.scalar(target, count_of(f"(country <> 'FR' or country is null) and profile_id in ({CONFIRMED})"))}
+
+
+def test_split_limit_keeps_the_first_rows_in_order_with_ties_by_key(built):
+    project, target, _ = built
+    expected = keys(project, target, """select profile_id from (
+        select profile_id, row_number() over (order by created_at, profile_id) as n
+        from profiles where loyalty_tier = 'gold') ranked where n <= 20""")
+    assert keys(project, target, "select profile_id from targeting__segments__gold") == expected
+
+
+def test_random_limit_is_a_seeded_md5_order_the_same_on_every_warehouse(built):
+    import hashlib
+
+    project, target, _ = built
+    eligible = keys(project, target, """select profile_id from profiles
+        where (loyalty_tier <> 'gold' or loyalty_tier is null) and (country <> 'FR' or country is null)""")
+    ordered = sorted(eligible, key=lambda k: (hashlib.md5(f"5:{k}".encode()).hexdigest(), k))
+    expected = set(ordered[: len(eligible) * 10 // 100])
+    assert keys(project, target, "select profile_id from targeting__segments__sample") == expected
+
+
+def test_deduplication_keeps_the_first_row_by_its_order_and_every_null_key(built):
+    project, target, _ = built
+    expected = keys(project, target, """
+        select profile_id from (select profile_id, row_number() over (
+            partition by email order by created_at desc, profile_id) as n
+            from profiles where email is not null) ranked where n = 1
+        union all select profile_id from profiles where email is null""")
+    assert keys(project, target, "select profile_id from targeting__one_per_email") == expected
+
+
+def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
+    project, target, _ = built
+    members = f"select profile_id from profiles where country = 'FR' or profile_id in ({CONFIRMED})"
+    got = {row[0]: row[1:] for row in project.query(target, """
+        select profile_id, nb_bookings, total_spent, last_status, second_booking from targeting__history""")}
+    expected = {row[0]: row[1:] for row in project.query(target, f"""
+        select p.profile_id,
+               (select count(*) from bookings b where b.profile_id = p.profile_id),
+               (select sum(amount) from bookings b where b.profile_id = p.profile_id
+                and b.status in ('confirmed', 'completed')),
+               (select status from bookings b where b.profile_id = p.profile_id
+                order by booked_at desc, booking_id limit 1),
+               (select booking_id from bookings b where b.profile_id = p.profile_id
+                order by booked_at, booking_id limit 1 offset 1)
+        from profiles p where p.profile_id in ({members})""")}
+    assert got == expected
+    assert any(row[0] == 0 for row in got.values())  # count over no booking is 0, not NULL
+
+
+def test_reconciliation_carries_the_first_matching_incoming_row(built):
+    project, target, _ = built
+    got = pairs(project, target, "select profile_id, badge from files__by_email")
+    expected = pairs(project, target, f"""
+        select p.profile_id, cast(a.badge as integer) from profiles p join {ATTENDEES} a on a.email = p.email
+        where a.file_row = (select min(f.file_row) from {ATTENDEES} f where f.email = p.email)""")
+    assert got == expected
+
+
+def test_change_dimension_to_a_many_link_carries_upstream_columns(built):
+    project, target, _ = built
+    got = pairs(project, target, "select booking_id, nb from flow__their_bookings")
+    expected = pairs(project, target, f"""
+        select b.booking_id, (select count(*) from bookings c where c.profile_id = b.profile_id)
+        from ({THEIR_BOOKINGS}) b""")
+    assert got == expected

@@ -1,0 +1,101 @@
+"""The `campaign` command as a user runs it: options, outputs, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import PG, Project, run_cli
+from validation_helpers import DATA_MODEL
+
+CAMPAIGN = """\
+campaign: fr
+activities:
+  fr: {type: build_audience, where: "country = 'FR'"}
+  split:
+    type: split
+    input: fr
+    subsets: [{name: gold, where: "loyalty_tier = 'gold'"}]
+    complement: others
+"""
+
+
+@pytest.fixture
+def small(project: Project) -> Project:
+    project.write("campaign_project.yml", DATA_MODEL)
+    project.write("seeds/profiles.csv", """\
+profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at
+1,Anna,anna@example.com,,FR,gold,true,2020-01-01 00:00:00
+2,Ben,,,FR,none,,2021-01-01 00:00:00
+3,Cleo,cleo@example.com,,DE,gold,false,2022-01-01 00:00:00
+""")
+    project.write("seeds/bookings.csv", "booking_id,profile_id,hotel_id,status,amount,checkin_date\n")
+    project.write("seeds/hotels.csv", "hotel_id,city\n")
+    project.write("campaigns/fr.yml", CAMPAIGN)
+    return project
+
+
+def test_project_options_are_accepted_before_and_after_the_command(small, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    before = run_cli("--project-dir", str(small.root), "validate", "fr", cwd=elsewhere)
+    after = run_cli("validate", "fr", "--project-dir", str(small.root), cwd=elsewhere)
+    assert before.code == after.code == 0
+    assert before.stdout == after.stdout == "fr: ok (2 activities, 3 working tables)\n"
+
+
+def test_errors_name_files_relative_to_where_the_user_is(small, tmp_path):
+    small.write("campaigns/bad.yml", "campaign: bad\nactivities:\n  a: {type: build_audience, where: \"x = 1\"}\n")
+    result = run_cli("--project-dir", "project", "validate", "bad", cwd=small.root.parent)
+    assert result.code == 2
+    assert result.errors == ['project/campaigns/bad.yml:3:37: error: unknown column "x" in condition: '
+                             'not a column of "profiles"']
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_count_json_is_one_object_on_stdout_and_the_table_lists_every_working_table(small):
+    result = small.run("count", "fr", "--json")
+    assert result.code == 0, result.stderr
+    assert result.stdout.count("\n") == 1
+    assert json.loads(result.stdout) == {
+        "campaign": "fr", "target": "duckdb",
+        "counts": {"fr": 2, "split.gold": 1, "split.others": 1},
+        "channels": {},
+    }
+    assert (small.root / "dbt_packages" / "campaign_orchestration").exists()  # dbt deps ran by itself
+    table = small.run("count", "fr")
+    assert table.code == 0, table.stderr
+    rows = [line.split("│")[1:-1] for line in table.stdout.splitlines() if line.startswith("│")]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["fr", "build_audience", "profiles", "fr__fr", "2"],
+        ["split.gold", "split", "profiles", "fr__split__gold", "1"],
+        ["split.others", "split", "profiles", "fr__split__others", "1"],
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_warehouse_that_is_down_is_one_line_and_exit_1(small, postgres):
+    small.write("profiles.yml", small.root.joinpath("profiles.yml").read_text().replace(
+        f"port: {PG['port']}", "port: 1"))
+    result = small.run("count", "fr", "--target", "postgres")
+    assert result.code == 1
+    assert result.stderr.startswith("error: dbt build failed: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_an_unknown_target_is_one_line_and_exit_1(small):
+    result = small.run("count", "fr", "--target", "prod")
+    assert result.code == 1
+    assert "does not have a target named 'prod'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_project_without_the_package_is_told_how_to_add_it(small):
+    small.write("packages.yml", "packages: []\n")
+    result = small.run("count", "fr")
+    assert result.code == 1
+    assert "campaign_orchestration is not installed" in result.stderr and "packages.yml" in result.stderr
