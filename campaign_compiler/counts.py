@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .dbt_runner import DbtTarget, build, relations
-from .emit import write_campaign
+from .build import build_campaign
+from .dbt_runner import DbtTarget, relations
 from .plan import Campaign
 from .warehouse import Warehouse, count_rows
 from .workspace import Workspace
@@ -29,13 +29,7 @@ class CountResult:
         }
 
 
-def selectors(campaign: Campaign) -> list[str]:
-    """The campaign's models and seeds, plus the seeds they read (loaded data must be current)."""
-    return [f"tag:{campaign.tag}", f"+tag:{campaign.tag},resource_type:seed"]
-
-
 def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, console) -> CountResult:
-    write_campaign(campaign, workspace.dbt)
     models = campaign.models()
     finished = 0
 
@@ -45,7 +39,7 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
             finished += 1
             status.update(f"Building {campaign.name} with dbt… {finished} nodes done (last: {node}, {state})")
 
-        build(where, selectors(campaign), progress)
+        build_campaign(campaign, workspace, where, progress)
     with Warehouse.connect(where) as warehouse:
         rows = count_rows(warehouse, relations(workspace.dbt, [m.name for m in models]))
         return CountResult(campaign, warehouse.target_name, warehouse.kind, rows)

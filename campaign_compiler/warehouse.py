@@ -6,6 +6,7 @@ behave exactly as in `dbt build`. Used after dbt has finished (counts, and later
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ SUPPORTED_TYPES = ("duckdb", "postgres")
 
 
 class Warehouse:
-    def __init__(self, kind: str, target_name: str, connection: Any):
+    def __init__(self, kind: str, target_name: str, schema: str, connection: Any):
         self.kind = kind
         self.target_name = target_name
+        self.schema = schema
         self._connection = connection
 
     @classmethod
@@ -31,9 +33,10 @@ class Warehouse:
                 import duckdb
 
                 path = credentials.path
-                if path not in (":memory:", "") and not Path(path).is_absolute():
-                    path = str(where.project.root / path)
-                connection = duckdb.connect(path)
+                if path not in (":memory:", ""):
+                    path = where.project.root / path  # as dbt, run in the project directory, sees it
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                connection = duckdb.connect(str(path))
             elif kind == "postgres":
                 import psycopg2
 
@@ -49,17 +52,24 @@ class Warehouse:
         except Exception as exc:  # the driver's own error types
             raise RuntimeFailure(f"cannot connect to the {kind} warehouse of target "
                                  f"{profile.target_name!r}: {str(exc).strip().splitlines()[0]}") from None
-        return cls(kind, profile.target_name, connection)
+        return cls(kind, profile.target_name, credentials.schema, connection)
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of `sql`, whose parameters are written %s whatever the driver."""
+        if self.kind == "duckdb":
+            sql = sql.replace("%s", "?")
         try:
             cursor = self._connection.cursor()
-            cursor.execute(sql)
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
             cursor.close()
             return rows
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} query failed: {str(exc).strip().splitlines()[0]}") from None
+
+    def table_exists(self, name: str) -> bool:
+        return bool(self.query("select count(*) from information_schema.tables "
+                               "where table_schema = %s and table_name = %s", (self.schema, name))[0][0])
 
     def close(self) -> None:
         self._connection.close()
@@ -72,10 +82,18 @@ class Warehouse:
 
 
 def load_profile(where: DbtTarget):
+    from argparse import Namespace
+
     from dbt.config.profile import Profile, read_profile
     from dbt.config.renderer import ProfileRenderer
     from dbt.exceptions import DbtProfileError, DbtRuntimeError
+    from dbt.flags import get_flags, set_from_args
 
+    from dbt_common.context import set_invocation_context
+
+    if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # dbt's defaults, when no dbt command ran yet
+        set_from_args(Namespace(), None)
+    set_invocation_context(os.environ)  # what env_var() in profiles.yml reads
     try:
         raw = read_profile(str(where.profiles_dir))
         if not raw:
