@@ -99,3 +99,22 @@ def test_a_project_without_the_package_is_told_how_to_add_it(small):
     result = small.run("count", "fr")
     assert result.code == 1
     assert "campaign_orchestration is not installed" in result.stderr and "packages.yml" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_a_seed_the_campaign_reads_is_reloaded_only_when_it_changed(small):
+    import json as json_
+
+    def seeds_built() -> set:
+        results = json_.loads((small.root / "target" / "run_results.json").read_text())["results"]
+        return {r["unique_id"].split(".")[-1] for r in results if r["unique_id"].startswith("seed.")}
+
+    assert small.count("fr")["counts"]["fr"] == 2
+    assert seeds_built() == {"profiles"}
+    assert small.count("fr")["counts"]["fr"] == 2
+    assert seeds_built() == set()
+    with (small.root / "seeds" / "profiles.csv").open("a") as handle:
+        handle.write("4,Dora,dora@example.com,,FR,none,true,2023-01-01 00:00:00\n")
+    assert small.count("fr")["counts"]["fr"] == 3
+    assert seeds_built() == {"profiles"}
