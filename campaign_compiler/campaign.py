@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from .activities import PLANNED_TYPES, TYPES, Context
 from .datamodel import DataModel

@@ -17,7 +17,8 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import sqlglot
 from sqlglot import exp
@@ -203,8 +204,7 @@ class Query:
         return join.value(join.add_column(aggregate))
 
     def link_join(self, source: Source, path: Path_, link_name: Any, where: Any, scope: Scope, *,
-                  kind: str, order: list[exp.Expression] | None = None, order_text: Any = None,
-                  rank: int = 1) -> LinkJoin | None:
+                  kind: str, order_text: Any = None, rank: int = 1) -> LinkJoin | None:
         """The join over `link_name` filtered by `where`, shared with an identical one in this query."""
         entity = scope.entity
         if entity is None:

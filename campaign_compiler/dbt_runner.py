@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from .dbtproject import PACKAGE_NAME, DbtProject
 from .errors import RuntimeFailure

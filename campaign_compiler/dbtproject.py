@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from .yamlsrc import SAFE_LOADER
+
 from .errors import RuntimeFailure, display_path
 
 PACKAGE_NAME = "campaign_orchestration"
@@ -37,7 +39,7 @@ class DbtProject:
         if not path.is_file():
             raise RuntimeFailure(f"{display_path(root)} is not a dbt project (no dbt_project.yml)")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
         except yaml.YAMLError as exc:
             raise RuntimeFailure(f"{display_path(path)}: invalid YAML: {exc}") from None
         return cls(
@@ -76,7 +78,7 @@ class DbtProject:
             for package in packages.iterdir():
                 roots += [package / "models", package / "seeds"]
         for base in roots:
-            for dirpath, _, files in os.walk(base, followlinks=True):
+            for _, _, files in os.walk(base, followlinks=True):
                 for filename in files:
                     stem, ext = os.path.splitext(filename)
                     if ext in (".sql", ".py", ".csv"):
@@ -93,7 +95,7 @@ class DbtProject:
                     if not filename.endswith((".yml", ".yaml")):
                         continue
                     try:
-                        raw = yaml.safe_load(Path(dirpath, filename).read_text(encoding="utf-8"))
+                        raw = yaml.load(Path(dirpath, filename).read_text(encoding="utf-8"), Loader=SAFE_LOADER)
                     except (OSError, UnicodeDecodeError, yaml.YAMLError):
                         continue  # dbt reports broken property files itself
                     declared = raw.get("sources") if isinstance(raw, dict) else None

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .errors import Diagnostics, Location, did_you_mean
 from .yamlsrc import Path_, Source

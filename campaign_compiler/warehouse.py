@@ -7,7 +7,6 @@ behave exactly as in `dbt build`. Used after dbt has finished (counts, and later
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from .dbt_runner import DbtTarget

@@ -15,7 +15,7 @@ from .datamodel import DataModel, load_data_model
 from .dbtproject import DbtProject
 from .errors import Diagnostic, Diagnostics, InvalidInput, Location, did_you_mean, display_path
 from .plan import Campaign
-from .yamlsrc import load_yaml
+from .yamlsrc import SAFE_LOADER, load_yaml
 
 CAMPAIGNS_DIR = "campaigns"
 
@@ -50,7 +50,7 @@ class Workspace:
             if self.campaigns_dir.is_dir():
                 for path in sorted(self.campaigns_dir.rglob("*.y*ml")):
                     try:
-                        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+                        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
                     except (OSError, UnicodeDecodeError, yaml.YAMLError):
                         raw = None
                     self._index.append((path.resolve(), raw if isinstance(raw, dict) else {}))
