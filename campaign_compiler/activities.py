@@ -21,7 +21,7 @@ from .datamodel import COLUMN_TYPES, FILE_DIMENSION, DataModel, Entity
 from .dbtproject import DbtProject
 from .errors import Diagnostics, display_path, did_you_mean
 from .plan import (MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref)
-from .reader import IDENTIFIER, Reader, describe
+from .reader import IDENTIFIER, Reader, describe, quoted
 from .yamlsrc import Path_
 
 FILE_ROW = "file_row"
@@ -49,7 +49,7 @@ class Context:
         name = activity.spec.get(key, self.default_dimension)
         entity = self.model.entities.get(name) if isinstance(name, str) else None
         if entity is None:
-            self.error(activity.path + (key,), f"unknown dimension {name!r}: not an entity of campaign_project.yml"
+            self.error(activity.path + (key,), f"unknown dimension {quoted(name)}: not an entity of campaign_project.yml"
                                                f"{did_you_mean(str(name), self.model.entities)}")
         return entity
 
@@ -286,7 +286,7 @@ class Reconciliation(ActivityType):
                 ok = False
             target_col = entity.column(entity_col) if isinstance(entity_col, str) else None
             if target_col is None:
-                ctx.error(mpath, f'{entity_col!r} is not a column of "{entity.name}"'
+                ctx.error(mpath, f'{quoted(entity_col)} is not a column of "{entity.name}"'
                                  f"{did_you_mean(str(entity_col), entity.columns)}")
                 ok = False
                 continue
@@ -448,7 +448,7 @@ class Split(ActivityType):
         else:
             percent = limit["percent"]
             if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
-                r.error(path + ("percent",), f"percent must be a number from 0 to 100, not {percent!r}")
+                r.error(path + ("percent",), f"percent must be a number from 0 to 100, not {percent if isinstance(percent, (int, float)) else quoted(percent)}")
                 return None
             result["percent"] = Decimal(str(percent)).as_integer_ratio()
         if "order_by" in limit and limit.get("random"):
@@ -610,7 +610,7 @@ class ChangeDimension(ActivityType):
             return
         link = entity.links.get(spec["link"]) if isinstance(spec.get("link"), str) else None
         if link is None:
-            ctx.error(path + ("link",), f'"{entity.name}" has no link {spec.get("link")!r}'
+            ctx.error(path + ("link",), f'"{entity.name}" has no link {quoted(spec.get("link"))}'
                                         f"{did_you_mean(str(spec.get('link')), entity.links)}")
             return
         target = ctx.model.entities[link.entity]
@@ -621,11 +621,7 @@ class ChangeDimension(ActivityType):
             if where is None:
                 return
         outer = working_scope(table)
-        on = []
-        for local, remote in link.on:
-            replacement, origin = outer.names[local.lower()]
-            query.uses_entity |= origin == "entity"
-            on.append([replacement.copy(), remote])
+        on = [[query.column_of(outer, local), remote] for local, remote in link.on]
         columns = {target.key: target.columns[target.key]}
         carry: list[str] = []
         if link.cardinality == "many":
@@ -693,7 +689,7 @@ class AndJoin(ActivityType):
         main = activity.spec.get("main")
         names = [str(i) for i in activity.inputs]
         if main not in names:
-            ctx.error(activity.path + ("main",), f"main must be one of the inputs ({', '.join(names)}), not {main!r}")
+            ctx.error(activity.path + ("main",), f"main must be one of the inputs ({', '.join(names)}), not {quoted(main)}")
             return
         table = inputs[names.index(main)]
         out = ctx.output(activity, "out", table.dimension, dict(table.columns))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .conditions import LinkJoin
 from .dbt_runner import DbtTarget, Progress, build
-from .emit import write_campaign
+from .emit import remove_orphans, write_campaign
 from .plan import Campaign, Jinja
 from .warehouse import Warehouse
 from .workspace import Workspace
@@ -25,6 +25,7 @@ _REF = re.compile(r"^ref\('([^']+)'\)$")
 
 def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, progress: Progress | None = None) -> None:
     dbt = workspace.dbt
+    remove_orphans(dbt, set(workspace.names()))
     write_campaign(campaign, dbt)
     seeds = upstream_seeds(campaign, workspace)
     digests = {name: _digest(path, dbt.root / "dbt_project.yml") for name, path in seeds.items()}
@@ -35,7 +36,10 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
         stale = [name for name in sorted(seeds)
                  if loaded.get(name) != digests[name] or not warehouse.table_exists(name)]
         target_name = warehouse.target_name
-    build(where, [f"tag:{campaign.tag}", *stale], progress)
+    campaign_file = campaign.source.display
+    origins = {model.name: f"{campaign_file}:{campaign.activities[model.table.activity].line}, activity "
+                           f"{model.table.activity}" for model in campaign.models()}
+    build(where, [f"tag:{campaign.tag}", *stale], progress, origins)
     state.setdefault(target_name, {}).update({name: digests[name] for name in stale})
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2, sort_keys=True))

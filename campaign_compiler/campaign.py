@@ -17,7 +17,7 @@ from .datamodel import DataModel
 from .dbtproject import DbtProject
 from .errors import Diagnostics, did_you_mean
 from .plan import Activity, Campaign, InputRef, WorkingTable
-from .reader import Reader
+from .reader import Reader, quoted
 from .yamlsrc import Source
 
 CAMPAIGN_KEYS = ("campaign", "description", "dimension", "schedule", "activities")
@@ -49,7 +49,7 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
     if dimension is None:
         dimension = next(iter(model.entities), None)  # the data model's first entity
     elif dimension not in model.entities:
-        r.error(("dimension",), f"unknown dimension {dimension!r}: not an entity of campaign_project.yml"
+        r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
                                 f"{did_you_mean(str(dimension), model.entities)}")
         dimension = None
     if "schedule" in raw:
@@ -111,14 +111,15 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
             continue
         kind = TYPES[type_name]
         required, optional = kind.keys
-        if r.mapping(path, spec, f'{type_name} activity "{activity_id}"', required=required,
-                     optional=COMMON_ACTIVITY_KEYS + optional) is None:
-            continue
+        complete = r.mapping(path, spec, f'{type_name} activity "{activity_id}"', required=required,
+                             optional=COMMON_ACTIVITY_KEYS + optional) is not None
         description = spec.get("description") or ""
         activity = Activity(id=activity_id, type=type_name, spec=spec, path=path, source=r.source,
                             description=description if isinstance(description, str) else "")
         activity.outputs = kind.output_names(activity, r)
         activity.inputs = _input_refs(r, activity, kind.inputs_key)
+        # kept, so that transitions to it are not reported as unknown, but never resolved
+        activity.broken |= not complete
         activities[activity_id] = activity
     _check_references(r, activities)
     return activities
@@ -133,13 +134,15 @@ def _input_refs(r: Reader, activity: Activity, inputs_key: str | None) -> list[I
         items = [(path, value)]
     else:
         if r.list_of(path, value, '"inputs"', min_items=2) is None:
+            activity.broken = True
             return []
         items = [(path + (i,), item) for i, item in enumerate(value)]
     refs = []
     for item_path, item in items:
         match = _REFERENCE.match(item) if isinstance(item, str) else None
         if match is None:
-            r.error(item_path, f'an input is written <activity> or <activity>.<output>, not {item!r}')
+            r.error(item_path, f"an input is written <activity> or <activity>.<output>, not {quoted(item)}")
+            activity.broken = True
             continue
         refs.append(InputRef(match.group(1), match.group(2) or "out", item_path))
     return refs
@@ -154,6 +157,8 @@ def _check_references(r: Reader, activities: dict[str, Activity]) -> None:
                 r.error(ref.path, f'unknown activity "{ref.activity}"{did_you_mean(ref.activity, activities)}')
             elif ref.activity == activity.id:
                 r.error(ref.path, f'activity "{activity.id}" cannot be its own input')
+            elif upstream.broken:
+                valid.append(ref)  # its own errors are reported; this one waits for them
             elif ref.output not in upstream.outputs:
                 if upstream.outputs == []:
                     r.error(ref.path, f'"{ref.activity}" ({upstream.type}) has no output to read')

@@ -88,7 +88,8 @@ def validate(options: Options, campaigns) -> None:
     """Parse and check campaigns; report every error."""
     for campaign in Session(options).campaigns(campaigns):
         tables = campaign.tables()
-        click.echo(f"{campaign.name}: ok ({len(campaign.activities)} activities, {len(tables)} working tables)")
+        click.echo(f"{campaign.name}: ok ({plural(len(campaign.activities), 'activity', 'activities')}, "
+                   f"{plural(len(tables), 'working table')})")
 
 
 @cli.command()
@@ -96,15 +97,20 @@ def validate(options: Options, campaigns) -> None:
 @project_options
 def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is called compile
     """Write the campaigns' dbt models (and their docs and tests)."""
-    from .emit import write_campaign
+    from .emit import remove_orphans, write_campaign
 
     session = Session(options)
-    for campaign in session.campaigns(campaigns):
-        written = write_campaign(campaign, session.workspace.dbt)
-        where = session.workspace.dbt.models_dir(campaign.name)
-        removed = f", removed {len(written.removed)} stale files" if written.removed else ""
-        seeds = f" and {len(written.seeds)} seeds" if written.seeds else ""
-        click.echo(f"{campaign.name}: {len(written.models)} models{seeds} in {display_path(where)}{removed}")
+    loaded = session.campaigns(campaigns)
+    for folder in remove_orphans(session.workspace.dbt, set(session.workspace.names())):
+        click.echo(f"removed {display_path(folder)}: its campaign no longer exists")
+    for campaign in loaded:
+        dbt = session.workspace.dbt
+        written = write_campaign(campaign, dbt)
+        seeds = f", {plural(len(written.seeds), 'seed')} in {display_path(dbt.seeds_dir(campaign.name))}" \
+            if written.seeds else ""
+        removed = f"; removed {plural(len(written.removed), 'stale file')}" if written.removed else ""
+        click.echo(f"{campaign.name}: {plural(len(written.models), 'model')} in "
+                   f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}")
 
 
 @cli.command()
@@ -125,6 +131,10 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
         render_table(result, stdout_console())
         stderr_console().print(f"Built and counted in {time.monotonic() - started:.1f} s "
                                f"(target {result.target}, {result.adapter}).", style="dim")
+
+
+def plural(count: int, singular: str, several: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else several or singular + 's'}"
 
 
 def stderr_console():

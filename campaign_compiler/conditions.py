@@ -26,7 +26,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from .datamodel import DataModel, Entity, Relation
 from .errors import Diagnostics, did_you_mean
-from .reader import describe
+from .reader import describe, quoted
 from .yamlsrc import Path_, Source
 
 SUPPORTED_DIALECTS = ("duckdb", "postgres")
@@ -35,12 +35,32 @@ WORKING_ALIAS = "wt"
 DIMENSION_ALIAS = "dim"
 COUNT_ALIAS = "cnt"
 
-# Functions sqlglot does not model but that are plain, side-effect-free scalar functions.
-_UNMODELED_SAFE_FUNCTIONS = frozenset({
-    "age", "btrim", "chr", "date_diff", "dayname", "dayofweek", "dayofyear", "epoch", "initcap",
-    "isodow", "isoyear", "justify_days", "last_day", "make_date", "make_timestamp", "monthname",
-    "regexp_matches", "strftime", "strptime", "to_date", "translate", "unaccent", "weekofyear",
-})
+# Functions sqlglot does not model cannot be translated between warehouses; these few were checked
+# to exist, with the same meaning, on every supported one.
+_UNMODELED_PORTABLE_FUNCTIONS = frozenset({"make_date"})
+# What sqlglot models but that a supported warehouse lacks, or reads differently (checked on each).
+_NOT_PORTABLE = {getattr(exp, name): advice for name, advice in {
+    "SimilarTo": "SIMILAR TO is a regular expression on DuckDB and a SQL pattern on PostgreSQL; "
+                 "use LIKE, or ~ for a regular expression",
+    "Glob": "use LIKE",
+    "RegexpFullMatch": "use ~ with a pattern anchored by ^ and $",
+    "Contains": "use strpos(text, 'part') > 0 or LIKE",
+    "EndsWith": "use LIKE '%end'",
+    "TryCast": "use CAST",
+    "Bracket": "subscripts differ between warehouses",
+    "DayOfWeek": "use extract(dow from ...)",
+    "DayOfWeekIso": "use extract(isodow from ...)",
+    "DayOfMonth": "use extract(day from ...)",
+    "DayOfYear": "use extract(doy from ...)",
+    "WeekOfYear": "use extract(week from ...)",
+    "Hour": "use extract(hour from ...)",
+    "Dayname": "use extract(dow from ...)",
+    "Monthname": "use extract(month from ...)",
+    "JustifyDays": "compare intervals in days with extract",
+    "DateFromParts": "use make_date(...) with sql_dialect postgres, or cast a text date",
+}.items() if hasattr(exp, name)}
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+_NUMERIC = ("integer", "number")
 # Functions sqlglot models that read or write outside the row, or are not deterministic.
 _BLOCKED_FUNCTIONS = tuple(getattr(exp, name) for name in (
     "ReadCSV", "ReadParquet", "ToFile", "AIGenerate", "GenerateEmbedding", "NextValueFor",
@@ -64,11 +84,20 @@ def generate(expression: exp.Expression, dialect: str) -> str:
     return expression.sql(dialect=dialect)
 
 
+@dataclass(frozen=True)
+class Name:
+    """What a name means in a scope: the qualified column, where it comes from, its declared type."""
+
+    column: exp.Expression
+    origin: str  # "entity", "working" or "count"
+    type: str  # a data-model column type, or "" when unknown
+
+
 @dataclass
 class Scope:
     """The names a piece of SQL may use, and the qualified column each stands for."""
 
-    names: dict[str, tuple[exp.Expression, str]]  # lowercased name -> (replacement, origin)
+    names: dict[str, Name]  # by lowercased name
     entity: Entity | None
     entity_alias: str | None
     described_as: str
@@ -76,12 +105,12 @@ class Scope:
     @classmethod
     def of(cls, entity: Entity | None, entity_alias: str | None = DIMENSION_ALIAS,
            working: dict[str, str] | None = None, working_alias: str = WORKING_ALIAS) -> "Scope":
-        names: dict[str, tuple[exp.Expression, str]] = {}
+        names: dict[str, Name] = {}
         if entity is not None and entity_alias is not None:
-            for name in entity.columns:
-                names[name.lower()] = (column(name, entity_alias), "entity")
-        for name in working or {}:  # working-table columns win: the key is read from the row itself
-            names[name.lower()] = (column(name, working_alias), "working")
+            for name, type_ in entity.columns.items():
+                names[name.lower()] = Name(column(name, entity_alias), "entity", type_)
+        for name, type_ in (working or {}).items():  # working-table columns win: the key is read from the row
+            names[name.lower()] = Name(column(name, working_alias), "working", type_)
         parts = []
         if entity is not None:
             parts.append(f'"{entity.name}"')
@@ -91,7 +120,7 @@ class Scope:
 
     @classmethod
     def count(cls) -> "Scope":
-        return cls({"count": (exp.column("n", table=COUNT_ALIAS), "count")}, None, None,
+        return cls({"count": Name(exp.column("n", table=COUNT_ALIAS), "count", "integer")}, None, None,
                    "a test (only count is available)")
 
 
@@ -158,7 +187,7 @@ class Query:
     def condition(self, source: Source, path: Path_, value: Any, scope: Scope) -> exp.Expression | None:
         """A condition of SPEC §4.1: SQL text, all/any/not, or a link condition."""
         if isinstance(value, str):
-            return self.expression(source, path, value, scope, what="condition")
+            return self.expression(source, path, value, scope, what="condition", boolean=True)
         if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("all", "any"):
             operator = next(iter(value))
             items = value[operator]
@@ -198,7 +227,7 @@ class Query:
             return join.present()
         target = self.model.entities[join.entity]
         aggregate = self.expression(source, path + ("having",), having, Scope.of(target, join.row),
-                                    what="having", aggregates=True)
+                                    what="having", aggregates=True, boolean=True)
         if aggregate is None:
             return None
         return join.value(join.add_column(aggregate))
@@ -211,8 +240,7 @@ class Query:
             self._error(source, path + ("link",), "links need an entity dimension; this working table has none")
             return None
         if not isinstance(link_name, str) or link_name not in entity.links:
-            shown = f'"{link_name}"' if isinstance(link_name, str) else describe(link_name)
-            self._error(source, path + ("link",), f'"{entity.name}" has no link {shown}'
+            self._error(source, path + ("link",), f'"{entity.name}" has no link {quoted(link_name)}'
                                                   f"{did_you_mean(link_name, entity.links) if isinstance(link_name, str) else ''}")
             return None
         link = entity.links[link_name]
@@ -230,11 +258,7 @@ class Query:
             ordering = inner.order_by(source, path + ("order_by",), order_text, target_scope)
             if ordering is None:
                 return None
-        on = []
-        for local, remote in link.on:
-            replacement, origin = scope.names[local.lower()]
-            self.uses_entity |= origin == "entity"
-            on.append((replacement.copy(), remote))
+        on = [(self.column_of(scope, local), remote) for local, remote in link.on]
         signature = (link_name, kind, rank, _canonical(condition, alias), tuple(_canonical(o, alias) for o in ordering),
                      tuple(_canonical(o, alias) for o, _ in on))
         for existing in self.links:
@@ -246,12 +270,19 @@ class Query:
         self.links.append(join)
         return join
 
+    def column_of(self, scope: Scope, name: str) -> exp.Expression:
+        """The qualified column of a name known to be in `scope` (a link's own columns)."""
+        found = scope.names[name.lower()]
+        self.uses_entity |= found.origin == "entity" and scope.entity_alias == DIMENSION_ALIAS
+        return found.column.copy()
+
     # -- plain SQL -----------------------------------------------------------------------------
     def expression(self, source: Source, path: Path_, text: Any, scope: Scope, *, what: str,
-                   aggregates: bool = False) -> exp.Expression | None:
+                   aggregates: bool = False, boolean: bool = False) -> exp.Expression | None:
         """One SQL expression over `scope`, checked and with its columns qualified."""
         if not isinstance(text, str) or not text.strip():
-            self._error(source, path, f"{what} must be SQL text, not {describe(text)}")
+            shown = "empty text" if isinstance(text, str) else describe(text)
+            self._error(source, path, f"{what} must be SQL text, not {shown}")
             return None
         tree = self._parse(source, path, text, what)
         if tree is None:
@@ -259,7 +290,7 @@ class Query:
         if not isinstance(tree, exp.Condition) or isinstance(tree, _NOT_AN_EXPRESSION):
             self._error(source, path, f"{what} must be a SQL expression, not a {_kind(tree)} statement")
             return None
-        return self._check_and_qualify(source, path, text, tree, scope, what, aggregates)
+        return self._check_and_qualify(source, path, text, tree, scope, what, aggregates, boolean)
 
     def order_by(self, source: Source, path: Path_, text: Any, scope: Scope) -> list[exp.Expression] | None:
         """`"<expr> [asc|desc] [nulls first|last], ..."` as sqlglot `Ordered` nodes."""
@@ -277,7 +308,8 @@ class Query:
             return None
         ordered = []
         for item in tree.args["order"].expressions:
-            checked = self._check_and_qualify(source, path, text, item, scope, what, False, offset=len(prefix))
+            checked = self._check_and_qualify(source, path, text, item, scope, what, False, False,
+                                              offset=len(prefix))
             if checked is None:
                 return None
             ordered.append(checked)
@@ -303,7 +335,7 @@ class Query:
         return statements[0]
 
     def _check_and_qualify(self, source: Source, path: Path_, text: str, tree: exp.Expression, scope: Scope,
-                           what: str, aggregates: bool, offset: int = 0) -> exp.Expression | None:
+                           what: str, aggregates: bool, boolean: bool, offset: int = 0) -> exp.Expression | None:
         tree = tree.copy()
         errors_before = len(self.diagnostics)
 
@@ -334,8 +366,14 @@ class Query:
             elif isinstance(node, _BLOCKED_FUNCTIONS):
                 error_at(node, f"function {node.sql_name()}() is not allowed in {what}: it is not a "
                                "deterministic scalar function")
-            elif isinstance(node, exp.Anonymous) and node.name.lower() not in _UNMODELED_SAFE_FUNCTIONS:
-                error_at(node, f'unknown function "{node.name}" in {what}')
+            elif isinstance(node, exp.Anonymous) and node.name.lower() not in _UNMODELED_PORTABLE_FUNCTIONS:
+                error_at(node, f'unknown function "{node.name}" in {what}: functions must exist, with the same '
+                               f"meaning, on every warehouse campaigns compile for ({', '.join(SUPPORTED_DIALECTS)})")
+            elif type(node) in _NOT_PORTABLE:
+                operators = {"similarto": "SIMILAR TO", "glob": "GLOB", "bracket": "A subscript"}
+                shown = operators[node.key] if node.key in operators else f"{node.sql_name()}()"
+                error_at(node, f"{shown} is not available alike on every warehouse campaigns compile for "
+                               f"({', '.join(SUPPORTED_DIALECTS)}): {_NOT_PORTABLE[type(node)]}")
             elif isinstance(node, _PARAMETERS):
                 error_at(node, f"parameters are not allowed in {what}")
             elif isinstance(node, exp.Dot):
@@ -348,6 +386,29 @@ class Query:
             self._error(source, path, f"{what} must use an aggregate function such as count(*) or sum(amount)")
         if len(self.diagnostics) > errors_before:
             return None
+        tree = self._check_types(tree, what, boolean, error_at)
+        return tree if len(self.diagnostics) == errors_before else None
+
+    def _check_types(self, tree: exp.Expression, what: str, boolean: bool, error_at) -> exp.Expression:
+        """Type mistakes the warehouse would only report at build time; division made portable."""
+        for node in list(tree.walk()):
+            if isinstance(node, _COMPARISONS):
+                _check_comparable(node, node.this, node.expression, error_at)
+            elif isinstance(node, exp.In):
+                for item in node.expressions:
+                    _check_comparable(node, node.this, item, error_at)
+            elif isinstance(node, exp.Between):
+                for bound in (node.args.get("low"), node.args.get("high")):
+                    _check_comparable(node, node.this, bound, error_at)
+            elif isinstance(node, exp.Div) and node.args.get("typed") and \
+                    _type_of(node.this) == _type_of(node.expression) == "integer":
+                # integer / integer truncates in PostgreSQL but not in DuckDB: say which is meant
+                replacement = exp.IntDiv(this=node.this, expression=node.expression)
+                tree = replacement if node is tree else tree
+                node.replace(replacement)
+        kind = _type_of(tree)
+        if boolean and kind and kind != "boolean":
+            error_at(tree, f'{what} must be true or false, but "{_written(tree)}" is {kind}')
         return tree
 
     def _qualify(self, node: exp.Column, scope: Scope, what: str, aggregates: bool,
@@ -367,9 +428,11 @@ class Query:
         if aggregates and not any(isinstance(p, exp.AggFunc) for p in _ancestors(node)):
             error_at(node, f'column "{name}" must be inside an aggregate function in {what}')
             return
-        replacement, origin = found
-        self.uses_entity |= origin == "entity" and scope.entity_alias == DIMENSION_ALIAS
-        return node.replace(replacement.copy())
+        self.uses_entity |= found.origin == "entity" and scope.entity_alias == DIMENSION_ALIAS
+        replacement = found.column.copy()
+        replacement.meta["campaign_type"] = found.type
+        replacement.this.meta.update(node.this.meta)  # where it was written, for later errors
+        return node.replace(replacement)
 
     def _error(self, source: Source, path: Path_, message: str, *, at_key: bool = False) -> None:
         self.diagnostics.error(source.key_at(path) if at_key else source.at(path), message)
@@ -411,3 +474,50 @@ def _offset(text: str, line: int, col: int) -> int:
 
 def _kind(tree: exp.Expression) -> str:
     return tree.key.upper()
+
+
+def _type_of(node: exp.Expression | None) -> str:
+    """The data-model type of an expression when it is plain to see, else "" (unknown)."""
+    if node is None:
+        return ""
+    if isinstance(node, exp.Column):
+        return node.meta.get("campaign_type", "")
+    if isinstance(node, exp.Literal):
+        return "text" if node.is_string else "integer" if node.is_int else "number"
+    if isinstance(node, (exp.Boolean, exp.Predicate, exp.Connector, exp.Not)):
+        return "boolean"
+    if isinstance(node, (exp.Paren, exp.Neg)):
+        return _type_of(node.this)
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+        left, right = _type_of(node.this), _type_of(node.expression)
+        if left in _NUMERIC and right in _NUMERIC:
+            return "integer" if left == right == "integer" and not isinstance(node, exp.Div) else "number"
+        return ""
+    if isinstance(node, (exp.IntDiv, exp.Count, exp.Length)):
+        return "integer"
+    if isinstance(node, (exp.Lower, exp.Upper, exp.Trim, exp.Concat, exp.Substring, exp.SplitPart)):
+        return "text"
+    if isinstance(node, exp.Cast):
+        to = node.to
+        for kind, types in (("text", exp.DataType.TEXT_TYPES), ("integer", exp.DataType.INTEGER_TYPES),
+                            ("number", exp.DataType.REAL_TYPES), ("date", {exp.DataType.Type.DATE}),
+                            ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE}),
+                            ("boolean", {exp.DataType.Type.BOOLEAN})):
+            if to.is_type(*types):
+                return kind
+    return ""
+
+
+def _check_comparable(node: exp.Expression, left: exp.Expression, right: exp.Expression | None, error_at) -> None:
+    kinds = {_type_of(left), _type_of(right)}
+    # text against a date or a boolean is left to the warehouse: it reads literals such as '2024-01-31'
+    mismatched = ("text" in kinds and kinds & set(_NUMERIC)) or ("boolean" in kinds and kinds & set(_NUMERIC)) \
+        or (kinds & {"date", "timestamp"} and kinds & set(_NUMERIC))
+    if mismatched:
+        error_at(node, f'cannot compare "{_written(left)}" ({_type_of(left)}) with "{_written(right)}" '
+                       f"({_type_of(right)})")
+
+
+def _written(node: exp.Expression) -> str:
+    """An expression as its author wrote it: columns without the aliases the compiler added."""
+    return node.transform(lambda n: exp.column(n.name) if isinstance(n, exp.Column) else n).sql()

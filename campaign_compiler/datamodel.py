@@ -10,7 +10,7 @@ import sqlglot
 
 from .dbtproject import DbtProject
 from .errors import Diagnostics, did_you_mean
-from .reader import Reader
+from .reader import Reader, quoted
 from .yamlsrc import Path_, Source, load_yaml
 
 PROJECT_FILE = "campaign_project.yml"
@@ -86,11 +86,11 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
     if raw is None:
         return None
     if "version" in raw and raw["version"] != 1:
-        r.error(("version",), f"unsupported version {raw['version']!r}; this compiler reads version 1")
+        r.error(("version",), f"unsupported version {quoted(raw['version'])}; this compiler reads version 1")
     dialect = raw.get("sql_dialect", "postgres")
     if not isinstance(dialect, str) or not _known_dialect(dialect):
         names = sorted(d for d in sqlglot.Dialect.classes if d)
-        r.error(("sql_dialect",), f"unknown sql_dialect {dialect!r}"
+        r.error(("sql_dialect",), f"unknown sql_dialect {quoted(dialect)}"
                                   f"{did_you_mean(dialect, names) if isinstance(dialect, str) else ''}")
         dialect = "postgres"
     entities: dict[str, Entity] = {}
@@ -105,8 +105,9 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
         entity = _entity(r, path, name, spec, project)
         if entity is not None:
             entities[name] = entity
+    declared = set(raw_entities or {})
     for entity in entities.values():
-        _check_links(r, entity, entities)
+        _check_links(r, entity, entities, declared)
     channels = raw.get("channels") or {}
     if not isinstance(channels, dict):
         r.error(("channels",), "channels must be a mapping of channel name to provider settings")
@@ -146,7 +147,7 @@ def _entity(r: Reader, path: Path_, name: str, spec: Any, project: DbtProject) -
     if isinstance(key, str) and entity.column(key):
         entity.key = entity.column(key)
     elif raw_columns is not None:
-        r.error(path + ("key",), f'key {key!r} is not a declared column of "{name}"'
+        r.error(path + ("key",), f'key {quoted(key)} is not a declared column of "{name}"'
                                  f"{did_you_mean(key, columns) if isinstance(key, str) else ''}")
     entity.addresses = _addresses(r, path, entity, spec.get("addresses"))
     entity.consent = _consent(r, path, entity, spec.get("consent"))
@@ -206,7 +207,7 @@ def _addresses(r: Reader, path: Path_, entity: Entity, raw: Any) -> dict[str, tu
             cpath = path + (channel, i) if isinstance(value, list) else path + (channel,)
             declared = entity.column(column) if isinstance(column, str) else None
             if declared is None:
-                r.error(cpath, f'address column {column!r} is not a declared column of "{entity.name}"'
+                r.error(cpath, f'address column {quoted(column)} is not a declared column of "{entity.name}"'
                                f"{did_you_mean(column, entity.columns) if isinstance(column, str) else ''}")
             else:
                 columns.append(declared)
@@ -227,7 +228,7 @@ def _consent(r: Reader, path: Path_, entity: Entity, raw: Any) -> dict[str, str]
             continue
         declared = entity.column(column) if isinstance(column, str) else None
         if declared is None:
-            r.error(path + (channel,), f'consent column {column!r} is not a declared column of "{entity.name}"')
+            r.error(path + (channel,), f'consent column {quoted(column)} is not a declared column of "{entity.name}"')
         elif entity.columns[declared] != "boolean":
             r.error(path + (channel,), f'consent column "{declared}" must be boolean, not {entity.columns[declared]}')
         else:
@@ -254,14 +255,18 @@ def _link(r: Reader, path: Path_, entity: Entity, name: str, spec: Any) -> Link 
     return Link(name=name, entity=spec["entity"], on=pairs, cardinality=cardinality or "")
 
 
-def _check_links(r: Reader, entity: Entity, entities: dict[str, Entity]) -> None:
-    """Links are checked once every entity is known; their cardinality is derived here."""
+def _check_links(r: Reader, entity: Entity, entities: dict[str, Entity], declared: set[str]) -> None:
+    """Links are checked once every entity is known; their cardinality is derived here.
+
+    A link to an entity that is declared but invalid is dropped without a word: that entity's
+    own errors say what is wrong."""
     for name, link in list(entity.links.items()):
         path = entity.path + ("links", name)
         target = entities.get(link.entity)
         if target is None:
-            r.error(path + ("entity",), f'link "{name}" targets unknown entity "{link.entity}"'
-                                        f"{did_you_mean(link.entity, entities)}")
+            if link.entity not in declared:
+                r.error(path + ("entity",), f'link "{name}" targets unknown entity "{link.entity}"'
+                                            f"{did_you_mean(link.entity, declared)}")
             del entity.links[name]
             continue
         pairs, ok = [], True

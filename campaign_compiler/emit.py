@@ -60,6 +60,28 @@ def write_campaign(campaign: Campaign, dbt: DbtProject) -> Written:
                    seeds=[p for p in files if p.suffix == ".csv"], removed=removed)
 
 
+def remove_orphans(dbt: DbtProject, campaigns: set[str]) -> list[Path]:
+    """Generated folders of campaigns that no longer exist: dbt would still build them."""
+    removed = []
+    for base in (dbt.models_dir("_").parent, dbt.seeds_dir("_").parent):
+        if not base.is_dir():
+            continue
+        for folder in sorted(p for p in base.iterdir() if p.is_dir() and p.name not in campaigns):
+            files = [p for p in folder.iterdir() if p.is_file()]
+            described = [p for p in files if p.suffix in (".sql", ".yml")]
+            if described and all(_generated(p) for p in described) and len(files) == len(list(folder.iterdir())):
+                for path in files:
+                    path.unlink()
+                folder.rmdir()
+                removed.append(folder)
+    return removed
+
+
+def _generated(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        return handle.readline().lstrip("-# ").startswith(HEADER.split(" from ")[0])
+
+
 def _project_relative(path: Path, dbt: DbtProject) -> str:
     try:
         return path.resolve().relative_to(dbt.root).as_posix()

@@ -36,11 +36,11 @@ def display_path(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Diagnostic:
-    location: Location
+    location: Location | None  # None for a mistake on the command line
     message: str
 
     def __str__(self) -> str:
-        return f"{self.location}: error: {self.message}"
+        return f"{self.location}: error: {self.message}" if self.location else f"error: {self.message}"
 
 
 class Diagnostics:
@@ -60,7 +60,7 @@ class Diagnostics:
 
     def sorted(self) -> list[Diagnostic]:
         unique = dict.fromkeys(self._items)
-        return sorted(unique, key=lambda d: (d.location, d.message))
+        return sorted(unique, key=lambda d: (d.location or Location("", 0, 0), d.message))
 
     def raise_if_any(self) -> None:
         if self._items:

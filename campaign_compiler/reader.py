@@ -20,6 +20,11 @@ IDENTIFIER_RULE = "lowercase letters, digits and _, starting with a letter, at m
 _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
 
 
+def quoted(value: Any) -> str:
+    """A value as error messages show it: "text" in double quotes, anything else by its kind."""
+    return f'"{value}"' if isinstance(value, str) else describe(value)
+
+
 def describe(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -44,7 +49,10 @@ class Reader:
 
     def mapping(self, path: Path_, value: Any, what: str, *, required: Iterable[str] = (),
                 optional: Iterable[str] = ()) -> dict | None:
-        """A mapping; when keys are listed, exactly those (unknown ones get a "did you mean")."""
+        """A mapping; when keys are listed, exactly those (unknown ones get a "did you mean").
+
+        Returns None when it is not a mapping or lacks a required key: there is nothing to check further.
+        """
         if not isinstance(value, dict):
             self.error(path, f"{what} must be a mapping, not {describe(value)}")
             return None
@@ -54,10 +62,10 @@ class Reader:
             if key not in allowed:
                 self.error(path + (key,), f'unknown key "{key}" in {what}{did_you_mean(key, allowed)}',
                            at_key=True)
-        for key in required:
-            if key not in value:
-                self.error(path, f'{what} needs "{key}"')
-        return value
+        missing = [key for key in required if key not in value]
+        for key in missing:
+            self.error(path, f'{what} needs "{key}"')
+        return None if missing else value
 
     def string(self, path: Path_, value: Any, what: str) -> str | None:
         if not isinstance(value, str) or not value.strip():
@@ -67,8 +75,7 @@ class Reader:
 
     def identifier(self, path: Path_, value: Any, what: str, *, at_key: bool = False) -> str | None:
         if not isinstance(value, str) or not IDENTIFIER.match(value):
-            shown = f'"{value}"' if isinstance(value, str) else describe(value)
-            self.error(path, f"{what} {shown} is not a valid name ({IDENTIFIER_RULE})", at_key=at_key)
+            self.error(path, f"{what} {quoted(value)} is not a valid name ({IDENTIFIER_RULE})", at_key=at_key)
             return None
         return value
 
@@ -90,8 +97,7 @@ class Reader:
     def choice(self, path: Path_, value: Any, what: str, choices: Iterable[str]) -> str | None:
         choices = tuple(choices)
         if value not in choices:
-            shown = f'"{value}"' if isinstance(value, str) else describe(value)
-            self.error(path, f"{what} must be one of {', '.join(choices)}, not {shown}"
+            self.error(path, f"{what} must be one of {', '.join(choices)}, not {quoted(value)}"
                              f"{did_you_mean(value, choices) if isinstance(value, str) else ''}")
             return None
         return value

@@ -45,12 +45,14 @@ class Warehouse:
                     connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
                 connection.autocommit = True
             else:
-                raise RuntimeFailure(f"adapter {kind!r} is not supported (supported: {', '.join(SUPPORTED_TYPES)})")
+                supported = ", ".join(SUPPORTED_TYPES)
+                raise RuntimeFailure(f'adapter "{kind}" is not supported (supported: {supported})')
         except RuntimeFailure:
             raise
         except Exception as exc:  # the driver's own error types
-            raise RuntimeFailure(f"cannot connect to the {kind} warehouse of target "
-                                 f"{profile.target_name!r}: {str(exc).strip().splitlines()[0]}") from None
+            cause = str(exc).strip().splitlines()[0]
+            raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{profile.target_name}": '
+                                 f"{cause}") from None
         return cls(kind, profile.target_name, credentials.schema, connection)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:

@@ -57,7 +57,9 @@ class Workspace:
         return self._index
 
     def names(self) -> list[str]:
-        return sorted({str(raw.get("campaign")) for _, raw in self._campaign_index() if raw.get("campaign")})
+        """The names of the campaigns under campaigns/ and of those loaded from elsewhere."""
+        loaded = {c.name for c, _ in self._campaigns.values() if c is not None}
+        return sorted({str(raw.get("campaign")) for _, raw in self._campaign_index() if raw.get("campaign")} | loaded)
 
     def find(self, campaign: str) -> Path:
         """A campaign file from a campaign name or a path."""
@@ -72,9 +74,8 @@ class Workspace:
             stem = self.campaigns_dir / f"{campaign}.yml"
             if stem.is_file():
                 return stem.resolve()
-            where = Location(display_path(self.campaigns_dir), 1, 1)
-            raise InvalidInput([Diagnostic(where, f'no campaign named "{campaign}" under {CAMPAIGNS_DIR}/'
-                                                  f"{did_you_mean(campaign, self.names())}")])
+            raise InvalidInput([Diagnostic(None, f'no campaign named "{campaign}" in {display_path(self.campaigns_dir)}/'
+                                                 f"{did_you_mean(campaign, self.names())}")])
         return matches[0]
 
     # -- loading --------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def test_a_warehouse_that_is_down_is_one_line_and_exit_1(small, postgres):
         f"port: {PG['port']}", "port: 1"))
     result = small.run("count", "fr", "--target", "postgres")
     assert result.code == 1
-    assert result.stderr.startswith("error: cannot connect to the postgres warehouse of target 'postgres': ")
+    assert result.stderr.startswith('error: cannot connect to the postgres warehouse of target "postgres": ')
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 

@@ -54,6 +54,9 @@ GENERATION = [
      "dim.created_at BETWEEN CAST('2024-01-01' AS DATE) AND CAST('2024-12-31' AS DATE)",
      "dim.created_at BETWEEN CAST('2024-01-01' AS DATE) AND CAST('2024-12-31' AS DATE)"),
     ("not (email is null) -- a comment */ drop table x", "NOT (dim.email IS NULL)", "NOT (dim.email IS NULL)"),
+    # integer division truncates in PostgreSQL, where the condition is written: so it must in DuckDB
+    ("profile_id / 2 = 1 and profile_id / 2.0 > 0", "wt.profile_id // 2 = 1 AND wt.profile_id / 2.0 > 0",
+     "DIV(wt.profile_id, 2) = 1 AND wt.profile_id / 2.0 > 0"),
 ]
 
 
