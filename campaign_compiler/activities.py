@@ -55,12 +55,15 @@ class Context:
 
     def output(self, activity: Activity, output: str, dimension: Dimension, columns: dict[str, str]) -> WorkingTable:
         table = WorkingTable(self.campaign, activity.id, output, dimension, columns)
-        if len(table.model) > MAX_RELATION_NAME:
-            self.error(activity.path, f'model name "{table.model}" is {len(table.model)} characters; warehouses '
-                                      f"allow {MAX_RELATION_NAME}: shorten the campaign, activity or output name",
-                       at_key=True)
+        self.check_name(activity, table.model)
         activity.tables[output] = table
         return table
+
+    def check_name(self, activity: Activity, model: str) -> None:
+        if len(model) > MAX_RELATION_NAME:
+            self.error(activity.path, f'model name "{model}" is {len(model)} characters; warehouses '
+                                      f"allow {MAX_RELATION_NAME}: shorten the campaign, activity or output name",
+                       at_key=True)
 
     def node_exists(self, path: Path_, name: Any, what: str) -> str | None:
         if not isinstance(name, str) or not name:
@@ -765,4 +768,4 @@ TYPES: dict[str, ActivityType] = {t.name: t for t in (
     ChangeDimension(), SaveAudience(), Fork(), AndJoin(), OrJoin(), Test(), End(),
 )}
 # Types of the specification that this version does not compile yet.
-PLANNED_TYPES = ("incremental_query", "wait", "email", "sms", "push", "direct_mail", "reaction")
+PLANNED_TYPES = ("incremental_query", "wait", "reaction")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .conditions import LinkJoin
 from .dbt_runner import DbtTarget, Progress, build
+from .deliverylog import DeliveryLog
 from .emit import remove_orphans, write_campaign
 from .plan import Campaign, Jinja
 from .warehouse import Warehouse
@@ -32,6 +33,7 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
     state_path = dbt.target_dir / STATE_FILE
     state = _read_state(state_path)
     with Warehouse.connect(where) as warehouse:
+        DeliveryLog(warehouse).ensure_tables()  # channel models read suppressions and deliveries
         loaded = state.get(warehouse.target_name, {})
         stale = [name for name in sorted(seeds)
                  if loaded.get(name) != digests[name] or not warehouse.table_exists(name)]

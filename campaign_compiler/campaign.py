@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from collections.abc import Callable
 
-from .activities import PLANNED_TYPES, TYPES, Context
+from . import activities, channels
+from .activities import PLANNED_TYPES, Context
 from .datamodel import DataModel
 from .dbtproject import DbtProject
 from .errors import Diagnostics, did_you_mean
@@ -20,6 +21,7 @@ from .plan import Activity, Campaign, InputRef, WorkingTable
 from .reader import Reader, quoted
 from .yamlsrc import Source
 
+TYPES = {**activities.TYPES, **channels.TYPES}
 CAMPAIGN_KEYS = ("campaign", "description", "dimension", "schedule", "activities")
 COMMON_ACTIVITY_KEYS = ("type", "description")
 _REFERENCE = re.compile(r"^([a-z][a-z0-9_]{0,39})(?:\.([a-z][a-z0-9_]{0,39}))?$")

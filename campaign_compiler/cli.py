@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import Diagnostics, InvalidInput, RuntimeFailure, display_path
+from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, display_path
 
 
 @dataclass
@@ -119,18 +119,183 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
-    from .counts import build_and_count, render_table
+    from .counts import build_and_count, render_channels, render_table
+    from .deliverylog import CampaignLock
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
     started = time.monotonic()
-    result = build_and_count(loaded, session.workspace, session.where, stderr_console())
+    with CampaignLock(session.where, loaded.name):
+        result = build_and_count(loaded, session.workspace, session.where, stderr_console())
     if as_json:
         click.echo(json.dumps(result.as_json()))
     else:
         render_table(result, stdout_console())
+        render_channels(result, stdout_console())
         stderr_console().print(f"Built and counted in {time.monotonic() - started:.1f} s "
                                f"(target {result.target}, {result.adapter}).", style="dim")
+
+
+def send_options(command):
+    for decorator in reversed((
+        click.option("--simulate", is_flag=True, help="Render every message into the outbox, deliver nothing."),
+        click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
+        click.option("--occurrence", default="once", show_default=True, help="The occurrence being sent."),
+        click.option("--resend-unknown", is_flag=True,
+                     help="Send again the messages whose outcome an interrupted run left unknown."),
+        click.option("--retry-failed", is_flag=True, help="Send again the messages that failed in earlier runs."),
+    )):
+        command = decorator(command)
+    return command
+
+
+@cli.command()
+@click.argument("campaign")
+@send_options
+@project_options
+def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
+        retry_failed: bool) -> None:
+    """Compile, build, show the counts, confirm, and send."""
+    from .counts import build_and_count, render_channels, render_table
+    from .deliverylog import CampaignLock
+    from .send import check_occurrence
+
+    session = Session(options)
+    (loaded,) = session.campaigns([campaign])
+    check_occurrence(occurrence)
+    _need_confirmation_means(yes, simulate, "run")
+    with CampaignLock(session.where, loaded.name):
+        result = build_and_count(loaded, session.workspace, session.where, stderr_console())
+        render_table(result, stdout_console())
+        render_channels(result, stdout_console())
+        _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, result.channels)
+
+
+@cli.command()
+@click.argument("campaign")
+@send_options
+@project_options
+def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
+         retry_failed: bool) -> None:
+    """Send the messages of an already built campaign."""
+    from .counts import channel_counts
+    from .deliverylog import CampaignLock
+    from .send import check_occurrence
+    from .warehouse import Warehouse
+
+    session = Session(options)
+    (loaded,) = session.campaigns([campaign])
+    check_occurrence(occurrence)
+    _need_confirmation_means(yes, simulate, "send")
+    with CampaignLock(session.where, loaded.name):
+        with Warehouse.connect(session.where) as warehouse:
+            channels = channel_counts(warehouse, session.workspace, loaded)
+        _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
+
+
+def _need_confirmation_means(yes: bool, simulate: bool, command: str) -> None:
+    if not (yes or simulate or sys.stdin.isatty()):
+        raise InvalidInput([Diagnostic(None, f"campaign {command} cannot ask for confirmation without a terminal: "
+                                             "add --yes to send, or --simulate")])
+
+
+def _send(session: Session, campaign, occurrence: str, simulate: bool, yes: bool, resend_unknown: bool,
+          retry_failed: bool, channels: dict) -> None:
+    from .send import send_campaign
+
+    if not campaign.channel_activities():
+        click.echo(f"{campaign.name} has no channel activity: nothing to send.")
+        return
+    total = sum(c["messages"] for c in channels.values())
+    what = ", ".join(f"{c['messages']:,} {c['channel']} ({activity})" for activity, c in channels.items())
+    if not (yes or simulate):
+        click.confirm(f"Send {what} for campaign {campaign.name}, occurrence {occurrence}?", abort=True, err=True)
+    progress = _Progress(stderr_console(), "Simulating" if simulate else "Sending")
+    try:
+        report = send_campaign(campaign, session.workspace, session.where, occurrence=occurrence, simulate=simulate,
+                               resend_unknown=resend_unknown, retry_failed=retry_failed, progress=progress)
+    finally:
+        progress.stop()
+    _render_report(report, stdout_console())
+    if report.stopped:
+        raise RuntimeFailure(f"{report.stopped}; the messages it did not take are left for the next run")
+    if total == 0:
+        click.echo("No message to send.", err=True)
+
+
+class _Progress:
+    """A progress bar on the terminal for long sends (nothing when output is not a terminal)."""
+
+    def __init__(self, console, label: str):
+        self.console, self.label, self._bar, self._task = console, label, None, None
+
+    def start(self, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                             TimeRemainingColumn(), console=self.console, transient=True,
+                             disable=not self.console.is_terminal)
+        self._task = self._bar.add_task(self.label, total=total)
+        self._bar.start()
+
+    def advance(self, count: int) -> None:
+        self._bar.advance(self._task, count)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _render_report(report, console) -> None:
+    from rich.table import Table
+
+    title = f"{'Simulation' if report.simulate else 'Send'} {report.run_id[:8]}, occurrence {report.occurrence}"
+    table = Table(title=title, title_justify="left")
+    columns = ("activity", "channel", "provider", "messages", "simulated" if report.simulate else "sent",
+               "failed", "already sent", "unknown", "failed before")
+    for header in columns:
+        table.add_column(header, justify="left" if header in ("activity", "channel", "provider") else "right")
+    for a in report.activities:
+        done = a.simulated if report.simulate else a.sent
+        table.add_row(a.activity, a.channel, a.provider, f"{a.messages:,}", f"{done:,}", f"{a.failed:,}",
+                      f"{a.already_sent:,}", f"{a.unknown:,}", f"{a.failed_before:,}")
+    console.print(table)
+    unknown = sum(a.unknown for a in report.activities)
+    if unknown:
+        console.print(f"{unknown:,} messages have an unknown outcome from an interrupted run and were not sent "
+                      "again; check with the provider, then use --resend-unknown to send them.")
+
+
+@cli.command()
+@click.argument("campaign")
+@project_options
+def status(options: Options, campaign: str) -> None:
+    """Runs and deliveries of a campaign, from the delivery log."""
+    from rich.table import Table
+
+    from .deliverylog import DeliveryLog
+    from .warehouse import Warehouse
+
+    session = Session(options)
+    (loaded,) = session.campaigns([campaign])
+    console = stdout_console()
+    with Warehouse.connect(session.where) as warehouse:
+        log = DeliveryLog(warehouse)
+        log.ensure_tables()
+        runs, totals = log.runs(loaded.name), log.totals(loaded.name)
+    table = Table(title=f"Runs of {loaded.name} (latest first)", title_justify="left")
+    for header in ("run", "occurrence", "started (UTC)", "finished (UTC)", "status"):
+        table.add_column(header)
+    for run_id, occurrence, started, finished, state, _, _ in runs:
+        table.add_row(run_id[:8], occurrence, f"{started:%Y-%m-%d %H:%M:%S}",
+                      f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-", state)
+    console.print(table)
+    table = Table(title="Deliveries", title_justify="left")
+    for header in ("occurrence", "activity", "channel", "status", "messages"):
+        table.add_column(header, justify="right" if header == "messages" else "left")
+    for occurrence, activity, channel, state, number in totals:
+        table.add_row(occurrence, activity, channel, state, f"{number:,}")
+    console.print(table)
 
 
 def plural(count: int, singular: str, several: str | None = None) -> str:

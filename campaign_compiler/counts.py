@@ -24,13 +24,12 @@ class CountResult:
         return {
             "campaign": self.campaign.name,
             "target": self.target,
-            "counts": {t.count_key: self.rows[t.model] for t in self.campaign.tables()},
+            "counts": {m.count_key: self.rows[m.name] for m in self.campaign.counted()},
             "channels": self.channels,
         }
 
 
 def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, console) -> CountResult:
-    models = campaign.models()
     finished = 0
 
     with console.status(f"Building {campaign.name} with dbt…") as status:
@@ -41,8 +40,31 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
 
         build_campaign(campaign, workspace, where, progress)
     with Warehouse.connect(where) as warehouse:
-        rows = count_rows(warehouse, relations(workspace.dbt, [m.name for m in models]))
-        return CountResult(campaign, warehouse.target_name, warehouse.kind, rows)
+        rows = count_rows(warehouse, relations(workspace.dbt, [m.name for m in campaign.counted()]))
+        channels = channel_counts(warehouse, workspace, campaign)
+        return CountResult(campaign, warehouse.target_name, warehouse.kind, rows, channels)
+
+
+EXCLUSION_ORDER = ("no_address", "no_consent", "suppressed", "frequency_cap", "control_group", "duplicate_address")
+
+
+def channel_counts(warehouse: Warehouse, workspace: Workspace, campaign: Campaign) -> dict:
+    """Per channel activity: messages, distinct recipients, and excluded candidates by reason."""
+    result = {}
+    activities = campaign.channel_activities()
+    names = [name for a in activities for name in (a.message.model, a.message.excluded_model)]
+    relation = relations(workspace.dbt, names)
+    for activity in activities:
+        spec = activity.message
+        ((messages, recipients),) = warehouse.query(
+            f'select count(*), count(distinct "{spec.key}") from {relation[spec.model]}')
+        reasons = dict(warehouse.query(
+            f"select exclusion_reason, count(*) from {relation[spec.excluded_model]} group by 1"))
+        result[activity.id] = {
+            "channel": spec.channel, "messages": int(messages), "recipients": int(recipients),
+            "excluded": {reason: int(reasons[reason]) for reason in EXCLUSION_ORDER if reason in reasons},
+        }
+    return result
 
 
 def render_table(result: CountResult, console) -> None:
@@ -52,8 +74,23 @@ def render_table(result: CountResult, console) -> None:
     for header, justify in (("working table", "left"), ("activity", "left"), ("dimension", "left"),
                             ("model", "left"), ("rows", "right")):
         table.add_column(header, justify=justify)
-    for activity in result.campaign.ordered():
-        for working in activity.tables.values():
-            table.add_row(working.count_key, activity.type, working.dimension.label, working.model,
-                          f"{result.rows[working.model]:,}")
+    for model in result.campaign.counted():
+        activity = result.campaign.activities[model.table.activity]
+        table.add_row(model.count_key, activity.type, model.table.dimension.label, model.name,
+                      f"{result.rows[model.name]:,}")
+    console.print(table)
+
+
+def render_channels(result: CountResult, console) -> None:
+    """Messages and exclusions of each channel activity."""
+    from rich.table import Table
+
+    if not result.channels:
+        return
+    table = Table(title="Messages", title_justify="left")
+    for header in ("activity", "channel", "messages", "recipients", *EXCLUSION_ORDER):
+        table.add_column(header.replace("_", " "), justify="left" if header in ("activity", "channel") else "right")
+    for activity, counts in result.channels.items():
+        table.add_row(activity, counts["channel"], f"{counts['messages']:,}", f"{counts['recipients']:,}",
+                      *(f"{counts['excluded'].get(reason, 0):,}" for reason in EXCLUSION_ORDER))
     console.print(table)

@@ -10,12 +10,12 @@ import sqlglot
 
 from .dbtproject import DbtProject
 from .errors import Diagnostics, did_you_mean
+from .providers import CHANNELS, ChannelSettings, check_channels
 from .reader import Reader, quoted
 from .yamlsrc import Path_, Source, load_yaml
 
 PROJECT_FILE = "campaign_project.yml"
 COLUMN_TYPES = ("text", "integer", "number", "boolean", "date", "timestamp")
-CHANNELS = ("email", "sms", "push", "direct_mail")
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 FILE_DIMENSION = "file"
 
@@ -70,7 +70,7 @@ class DataModel:
     source: Source
     sql_dialect: str
     entities: dict[str, Entity]
-    channels: dict[str, Any]
+    channels: dict[str, ChannelSettings]
 
     def location(self, path: Path_):
         return self.source.at(path)
@@ -108,10 +108,7 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
     declared = set(raw_entities or {})
     for entity in entities.values():
         _check_links(r, entity, entities, declared)
-    channels = raw.get("channels") or {}
-    if not isinstance(channels, dict):
-        r.error(("channels",), "channels must be a mapping of channel name to provider settings")
-        channels = {}
+    channels = check_channels(r, raw.get("channels"))
     return DataModel(source=source, sql_dialect=dialect, entities=entities, channels=channels)
 
 

@@ -43,9 +43,12 @@ class WorkingTable:
     output: str  # "out" for the single output
     dimension: Dimension
     columns: dict[str, str]  # name -> column type ("" when computed); the key comes first
+    model_name: str = ""  # when the model is not named after the output (a channel's recipients)
 
     @property
     def model(self) -> str:
+        if self.model_name:
+            return self.model_name
         base = f"{self.campaign}__{self.activity}"
         return base if self.output == "out" else f"{base}__{self.output}"
 
@@ -81,10 +84,15 @@ class ModelPlan:
     args: dict[str, Any]
     materialized: str = "table"  # or "view" for pass-through outputs
     alias: str | None = None
+    counted: bool = True  # reported by `count` (a channel's messages are, its other models are not)
 
     @property
     def name(self) -> str:
         return self.table.model
+
+    @property
+    def count_key(self) -> str:
+        return self.table.count_key
 
 
 @dataclass
@@ -94,6 +102,21 @@ class SeedPlan:
     name: str
     csv: Path
     columns: dict[str, str]  # declared name -> header in the file
+
+
+@dataclass
+class MessageSpec:
+    """What the send step needs to know of a channel activity's messages."""
+
+    channel: str
+    model: str  # one row per message
+    excluded_model: str
+    key: str  # the recipient key column
+    per_key: str | None  # the linked row's key column, in a multi-level send
+    per_alias: str | None
+    template: Any = None  # templates.Template (email, sms, push)
+    columns: list[tuple[str, str]] = field(default_factory=list)  # direct mail: (header, model column)
+    category: str = "marketing"
 
 
 @dataclass
@@ -112,6 +135,7 @@ class Activity:
     seeds: list[SeedPlan] = field(default_factory=list)
     broken: bool = False  # an input reference is wrong
     resolved: bool = False
+    message: MessageSpec | None = None  # channel activities
 
     @property
     def line(self) -> int:
@@ -139,6 +163,13 @@ class Campaign:
 
     def models(self) -> list[ModelPlan]:
         return [m for a in self.ordered() for m in a.models]
+
+    def counted(self) -> list[ModelPlan]:
+        """The models `count` reports, in order: every working table, and each channel's messages."""
+        return [m for m in self.models() if m.counted]
+
+    def channel_activities(self) -> list[Activity]:
+        return [a for a in self.ordered() if a.message is not None]
 
     def seeds(self) -> list[SeedPlan]:
         return [s for a in self.ordered() for s in a.seeds]

@@ -7,7 +7,7 @@ behave exactly as in `dbt build`. Used after dbt has finished (counts, and later
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from .dbt_runner import DbtTarget
 from .errors import RuntimeFailure
@@ -16,11 +16,12 @@ SUPPORTED_TYPES = ("duckdb", "postgres")
 
 
 class Warehouse:
-    def __init__(self, kind: str, target_name: str, schema: str, connection: Any):
+    def __init__(self, kind: str, target_name: str, schema: str, connection: Any, reconnect=None):
         self.kind = kind
         self.target_name = target_name
         self.schema = schema
         self._connection = connection
+        self._reconnect = reconnect  # a second PostgreSQL connection, for server-side cursors
 
     @classmethod
     def connect(cls, where: DbtTarget) -> "Warehouse":
@@ -36,13 +37,17 @@ class Warehouse:
                     path = where.project.root / path  # as dbt, run in the project directory, sees it
                     path.parent.mkdir(parents=True, exist_ok=True)
                 connection = duckdb.connect(str(path))
+                reconnect = None
             elif kind == "postgres":
                 import psycopg2
 
-                connection = psycopg2.connect(
-                    host=credentials.host, port=credentials.port, user=credentials.user,
-                    password=credentials.password, dbname=credentials.database,
-                    connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
+                def reconnect():
+                    return psycopg2.connect(
+                        host=credentials.host, port=credentials.port, user=credentials.user,
+                        password=credentials.password, dbname=credentials.database,
+                        connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
+
+                connection = reconnect()
                 connection.autocommit = True
             else:
                 supported = ", ".join(SUPPORTED_TYPES)
@@ -53,7 +58,7 @@ class Warehouse:
             cause = str(exc).strip().splitlines()[0]
             raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{profile.target_name}": '
                                  f"{cause}") from None
-        return cls(kind, profile.target_name, credentials.schema, connection)
+        return cls(kind, profile.target_name, credentials.schema, connection, reconnect)
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of `sql`, whose parameters are written %s whatever the driver."""
@@ -67,6 +72,40 @@ class Warehouse:
             return rows
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} query failed: {str(exc).strip().splitlines()[0]}") from None
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        if self.kind == "duckdb":
+            sql = sql.replace("%s", "?")
+        try:
+            cursor = self._connection.cursor()
+            cursor.execute(sql, params)
+            cursor.close()
+        except Exception as exc:
+            raise RuntimeFailure(f"{self.kind} statement failed: {str(exc).strip().splitlines()[0]}") from None
+
+    def stream(self, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
+        """The rows of a table, a page at a time, without holding the table in memory."""
+        select = ", ".join(f'"{c}"' for c in columns)
+        if self.kind == "duckdb":
+            # a DuckDB result is held whole by the client: read ranges of the table's rowid instead
+            (last,) = self.query(f"select max(rowid) from {relation}")[0]
+            start = 0
+            while last is not None and start <= last:
+                rows = self.query(f"select {select} from {relation} where rowid >= %s and rowid < %s order by rowid",
+                                  (start, start + page))
+                start += page
+                if rows:
+                    yield [dict(zip(columns, row)) for row in rows]
+            return
+        connection = self._reconnect()
+        try:
+            with connection.cursor(name="campaign_stream") as cursor:  # server-side: rows come as read
+                cursor.itersize = page
+                cursor.execute(f"select {select} from {relation}")
+                while rows := cursor.fetchmany(page):
+                    yield [dict(zip(columns, row)) for row in rows]
+        finally:
+            connection.close()
 
     def table_exists(self, name: str) -> bool:
         return bool(self.query("select count(*) from information_schema.tables "

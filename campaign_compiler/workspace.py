@@ -13,7 +13,7 @@ import yaml
 from .campaign import AudienceSource, load_campaign
 from .datamodel import DataModel, load_data_model
 from .dbtproject import DbtProject
-from .errors import Diagnostic, Diagnostics, InvalidInput, Location, did_you_mean, display_path
+from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean, display_path
 from .plan import Campaign
 from .yamlsrc import SAFE_LOADER, load_yaml
 
@@ -42,6 +42,13 @@ class Workspace:
             diagnostics.error(diagnostic.location, diagnostic.message)
         return self._model if not self._model_diagnostics else None
 
+    def channel_settings(self, channel: str):
+        """The provider settings of a channel (the data model is valid once a campaign loaded)."""
+        model = self.data_model(Diagnostics())
+        if model is None:
+            raise RuntimeFailure("campaign_project.yml has errors: run campaign validate")
+        return model.channels[channel]
+
     # -- finding campaigns ----------------------------------------------------------------------
     def _campaign_index(self) -> list[tuple[Path, dict]]:
         """(file, raw content) of every campaign file under campaigns/, read without checks."""
@@ -68,7 +75,7 @@ class Workspace:
             for candidate in (as_path, self.dbt.root / as_path):
                 if candidate.is_file():
                     return candidate.resolve()
-            raise InvalidInput([Diagnostic(Location(display_path(as_path), 1, 1), "file not found")])
+            raise InvalidInput([Diagnostic(None, f"campaign file not found: {display_path(as_path)}")])
         matches = [path for path, raw in self._campaign_index() if raw.get("campaign") == campaign]
         if not matches:
             stem = self.campaigns_dir / f"{campaign}.yml"

@@ -1,0 +1,287 @@
+"""Channel activities (SPEC §4.5): email, sms, push, direct_mail.
+
+A channel activity turns its input's recipients — or, with `per:`, each recipient *and* each
+matching linked row (one email per confirmed booking) — into candidate messages, then excludes
+candidates in a fixed order, the first reason winning: no_address, no_consent (marketing only),
+suppressed, frequency_cap, control_group, duplicate_address. Its models:
+
+* `<campaign>__<activity>__candidates`: every candidate with its `exclusion_reason` (or NULL);
+* `<campaign>__<activity>`: one row per message — recipient key, linked-row key, `address`,
+  `message_key` and exactly the columns its template uses — what the send step delivers;
+* `<campaign>__<activity>__excluded`: the excluded candidates and why;
+* `<campaign>__<activity>__recipients`: the messaged recipients, the activity's `out`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from .activities import ActivityType, Context
+from .conditions import DIMENSION_ALIAS, WORKING_ALIAS, Query, Scope, column
+from .datamodel import Entity
+from .errors import did_you_mean
+from .plan import Dimension, Jinja, MessageSpec, ModelPlan, WorkingTable
+from .reader import quoted
+from .templates import Per, load_template
+
+PER_ALIAS = "per_row"
+CANDIDATE_ALIAS = "candidate"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+SYSTEM = Jinja("source('campaign_orchestration', 'campaign_suppressions')")
+DELIVERIES = Jinja("source('campaign_orchestration', 'campaign_deliveries')")
+
+
+class Channel(ActivityType):
+    category = "channel"
+    channel = ""
+    optional = ("template", "per", "category", "frequency_cap", "control_group")
+
+    def resolve(self, activity, inputs, ctx):
+        spec, path, r = activity.spec, activity.path, ctx.reader
+        table = inputs[0]
+        recipient = table.dimension.entity
+        if recipient is None:
+            ctx.error(activity.inputs[0].path, f'"{activity.inputs[0]}" is made of {table.dimension.name}: '
+                                               "messages go to an entity of the data model")
+            return
+        category = r.choice(path + ("category",), spec.get("category", "marketing"), "category",
+                            ("marketing", "transactional"))
+        query = ctx.query()
+        per = self._per(activity, recipient, query, ctx) if "per" in spec else None
+        if category is None or ("per" in spec and per is None):
+            return
+        addressed = per["entity"] if per and per["use_address"] else recipient
+        address_columns = addressed.addresses.get(self.channel)
+        if not address_columns:
+            where = path + ("per", "use_address") if per and per["use_address"] else path + ("type",)
+            ctx.error(where, f'"{addressed.name}" declares no {self.channel} address in campaign_project.yml '
+                             f"(addresses: {{{self.channel}: <column>}})")
+            return
+        names = self._names(table, recipient)
+        per_view = Per(per["alias"], per["entity"].columns) if per else None
+        spec_columns, template = self._content(activity, ctx, names, per_view)
+        if spec_columns is None:
+            return
+        cap = self._frequency_cap(activity, ctx) if category == "marketing" else None
+        control = self._control_group(activity, ctx)
+        if cap is False or control is False:
+            return
+        if category == "transactional" and "frequency_cap" in spec:
+            ctx.error(path + ("frequency_cap",), "transactional messages are not capped", at_key=True)
+            return
+
+        address_alias = PER_ALIAS if per and per["use_address"] else DIMENSION_ALIAS
+        address_sql = self._address(address_columns, address_alias)
+        consent = recipient.consent.get(self.channel) if category == "marketing" else None
+        columns: list[list[Any]] = []
+        for name in dict.fromkeys(model for _, model in spec_columns):  # each model column once
+            columns.append([name, _source_column(name, table, per_view)])
+        if self.channel == "direct_mail":  # the extract carries the address itself
+            for name in address_columns:
+                out_name = f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name
+                if out_name not in [c[0] for c in columns]:
+                    columns.append([out_name, column(name, address_alias)])
+        per_key = None
+        if per:
+            target = per["entity"]
+            per_key = target.key if target.key not in table.columns and target.key != table.key \
+                else f"{per['alias']}__{target.key}"
+        base = f"{ctx.campaign}__{activity.id}"
+        messages_dimension = Dimension(f"messages of {activity.id}", "message_key")
+        candidates = WorkingTable(ctx.campaign, activity.id, "candidates", messages_dimension,
+                                  _message_columns(table, per_key, columns, with_reason=True),
+                                  model_name=f"{base}__candidates")
+        messages = WorkingTable(ctx.campaign, activity.id, "out", messages_dimension,
+                                _message_columns(table, per_key, columns), model_name=base)
+        excluded = WorkingTable(ctx.campaign, activity.id, "excluded", messages_dimension,
+                                _message_columns(table, per_key, columns, with_reason=True),
+                                model_name=f"{base}__excluded")
+        recipients = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        recipients.model_name = f"{base}__recipients"
+        for working in (candidates, messages, excluded, recipients):
+            ctx.check_name(activity, working.model)
+
+        args: dict[str, Any] = dict(
+            channel=self.channel, campaign=ctx.campaign, activity=activity.id, input=table.ref(),
+            key=table.key, dimension=Jinja(recipient.relation.jinja()), address=address_sql,
+            complete=self._complete(address_columns, address_alias),
+            columns=columns, consent=column(consent, DIMENSION_ALIAS) if consent else None,
+            frequency_cap=cap, control_group=control, suppressions=SYSTEM,
+            deliveries=DELIVERIES if cap else None,
+        )
+        if per:
+            args["per"] = dict(relation=Jinja(per["entity"].relation.jinja()), key=per["entity"].key,
+                               key_as=per_key, on=per["on"], where=per["where"], links=query.links)
+        macro = self.name
+        activity.models += [
+            ModelPlan(candidates, macro, {**args, "output": "candidates"}, counted=False),
+            ModelPlan(messages, macro, {"output": "messages", "candidates": candidates.ref(), "key": table.key,
+                                        "per_key": per_key, "columns": [c[0] for c in columns]}),
+            ModelPlan(excluded, macro, {"output": "excluded", "candidates": candidates.ref(), "key": table.key,
+                                        "per_key": per_key, "columns": [c[0] for c in columns]},
+                      materialized="view", counted=False),
+            ModelPlan(recipients, macro, {"output": "recipients", "input": table.ref(), "key": table.key,
+                                          "columns": list(table.columns), "messages": messages.ref()},
+                      materialized="view", counted=False),
+        ]
+        activity.message = MessageSpec(channel=self.channel, model=messages.model, excluded_model=excluded.model,
+                                       key=table.key, per_key=per_key, per_alias=per["alias"] if per else None,
+                                       template=template, columns=spec_columns if self.channel == "direct_mail"
+                                       else [], category=category)
+
+    # -- parts -----------------------------------------------------------------------------------
+    def _per(self, activity, recipient: Entity, query: Query, ctx: Context) -> dict | None:
+        r, path = ctx.reader, activity.path + ("per",)
+        spec = r.mapping(path, activity.spec["per"], "per", required=("link", "as"), optional=("where", "use_address"))
+        if spec is None:
+            return None
+        link = recipient.links.get(spec["link"]) if isinstance(spec["link"], str) else None
+        if link is None:
+            ctx.error(path + ("link",), f'"{recipient.name}" has no link {quoted(spec["link"])}'
+                                        f"{did_you_mean(str(spec['link']), recipient.links)}")
+            return None
+        alias = r.identifier(path + ("as",), spec["as"], "as")
+        if alias is None:
+            return None
+        if recipient.column(alias):
+            ctx.error(path + ("as",), f'"{alias}" is a column of "{recipient.name}": name the linked row otherwise')
+            return None
+        use_address = r.boolean(path + ("use_address",), spec.get("use_address", False), "use_address")
+        target = ctx.model.entities[link.entity]
+        where = None
+        if "where" in spec:
+            where = query.condition(activity.source, path + ("where",), spec["where"], Scope.of(target, PER_ALIAS))
+            if where is None:
+                return None
+        on = [[column(local, DIMENSION_ALIAS), remote] for local, remote in link.on]
+        return {"entity": target, "alias": alias, "where": where, "on": on, "use_address": use_address}
+
+    @staticmethod
+    def _names(table: WorkingTable, recipient: Entity) -> dict[str, str]:
+        """What a template may read: the recipient entity's columns, then the working table's."""
+        names = dict(recipient.columns)
+        names.update(table.columns)
+        return names
+
+    def _content(self, activity, ctx: Context, names: dict[str, str], per: Per | None):
+        """(names the message uses, template) — direct mail lists its columns instead of a template."""
+        spec, path = activity.spec, activity.path
+        if "template" not in spec:
+            ctx.error(path, f'{self.name} activity "{activity.id}" needs "template"')
+            return None, None
+        template = load_template(ctx.dbt.root, activity.source, path + ("template",), spec["template"],
+                                 self.channel, names, per, ctx.diagnostics)
+        if template is None:
+            return None, None
+        used = [(name, name) for name in template.names]
+        used += [(f"{per.alias}.{c}", f"{per.alias}__{c}") for c in template.per_columns] if per else []
+        return used, template
+
+    def _frequency_cap(self, activity, ctx: Context):
+        if "frequency_cap" not in activity.spec:
+            return None
+        r, path = ctx.reader, activity.path + ("frequency_cap",)
+        spec = r.mapping(path, activity.spec["frequency_cap"], "frequency_cap", required=("max", "days"))
+        if spec is None:
+            return False
+        most = r.integer(path + ("max",), spec["max"], "max", minimum=1)
+        days = r.integer(path + ("days",), spec["days"], "days", minimum=1)
+        return {"max": most, "days": days} if most is not None and days is not None else False
+
+    def _control_group(self, activity, ctx: Context):
+        if "control_group" not in activity.spec:
+            return None
+        r, path = ctx.reader, activity.path + ("control_group",)
+        spec = r.mapping(path, activity.spec["control_group"], "control_group", required=("percent",),
+                         optional=("seed",))
+        if spec is None:
+            return False
+        percent = spec["percent"]
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent < 100:
+            r.error(path + ("percent",), f"percent must be a number between 0 and 100, not {quoted(percent)}")
+            return False
+        seed = r.integer(path + ("seed",), spec.get("seed", 0), "seed")
+        if seed is None:
+            return False
+        # a recipient is held out when the first 8 hex digits of md5(seed:key) sort below this
+        return {"seed": seed, "threshold": f"{int(percent / 100 * 16 ** 8):08x}"}
+
+    def _address(self, columns: tuple[str, ...], alias: str) -> exp.Expression:
+        return exp.Trim(this=column(columns[0], alias))
+
+    def _complete(self, columns: tuple[str, ...], alias: str) -> exp.Expression | None:
+        """For addresses of several columns: every one of them is given."""
+        return None
+
+
+class Email(Channel):
+    name = channel = "email"
+
+
+class Sms(Channel):
+    name = channel = "sms"
+
+
+class Push(Channel):
+    name = channel = "push"
+
+
+class DirectMail(Channel):
+    name = channel = "direct_mail"
+    optional = ("columns", "per", "category", "frequency_cap", "control_group")
+
+    def _content(self, activity, ctx: Context, names: dict[str, str], per: Per | None):
+        r, path = ctx.reader, activity.path + ("columns",)
+        if "template" in activity.spec:
+            ctx.error(activity.path + ("template",), "direct mail has no template: list the extract's columns",
+                      at_key=True)
+            return None, None
+        values = r.list_of(path, activity.spec.get("columns", []), "columns")
+        if values is None:
+            return None, None
+        used, ok = [], True
+        for i, value in enumerate(values):
+            name = value if isinstance(value, str) else ""
+            alias, _, attribute = name.partition(".")
+            if per is not None and alias == per.alias and attribute in per.columns:
+                used.append((name, f"{per.alias}__{attribute}"))
+            elif name in names:
+                used.append((name, name))
+            else:
+                known = list(names) + ([f"{per.alias}.{c}" for c in per.columns] if per else [])
+                r.error(path + (i,), f"unknown column {quoted(value)}{did_you_mean(name, known)}")
+                ok = False
+        return (used, None) if ok else (None, None)
+
+    def _address(self, columns: tuple[str, ...], alias: str) -> exp.Expression:
+        parts = [exp.Trim(this=column(c, alias)) for c in columns]
+        return exp.ConcatWs(expressions=[exp.Literal.string(", "), *parts]) if len(parts) > 1 else parts[0]
+
+    def _complete(self, columns: tuple[str, ...], alias: str) -> exp.Expression | None:
+        return exp.and_(*[exp.NEQ(this=exp.Coalesce(this=exp.Trim(this=column(c, alias)),
+                                                    expressions=[exp.Literal.string("")]),
+                                  expression=exp.Literal.string("")) for c in columns])
+
+
+def _source_column(name: str, table: WorkingTable, per: Per | None) -> exp.Expression:
+    if per is not None and name.startswith(f"{per.alias}__"):
+        return column(name[len(per.alias) + 2:], PER_ALIAS)
+    return column(name, WORKING_ALIAS if name in table.columns else DIMENSION_ALIAS)
+
+
+def _message_columns(table: WorkingTable, per_key: str | None, columns: list[list[Any]], *,
+                     with_reason: bool = False) -> dict[str, str]:
+    result = {"message_key": "text", table.key: table.columns[table.key]}
+    if per_key:
+        result[per_key] = ""
+    result["address"] = "text"
+    if with_reason:
+        result["exclusion_reason"] = "text"
+    result.update({c[0]: "" for c in columns})
+    return result
+
+
+TYPES = {t.name: t for t in (Email(), Sms(), Push(), DirectMail())}

@@ -1,0 +1,218 @@
+"""The delivery log (SPEC §9): runs, deliveries, suppressions and events, in the warehouse.
+
+A message is identified by (campaign, activity, occurrence, message_key). Its row goes from
+`pending` (intent recorded before delivery) to `sent` or `failed` (outcome recorded after), in
+batches; `simulated` for simulations. A `sent` row is never written again — the upsert refuses
+it — so whatever happens around it, a sent message is not sent twice. A `pending` row left by a
+crash is an unknown outcome.
+
+One run per campaign at a time: an advisory lock on PostgreSQL, a file lock next to the DuckDB
+file (DuckDB itself admits one writing process).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .dbt_runner import DbtTarget
+from .errors import RuntimeFailure
+from .warehouse import Warehouse, load_profile
+
+DELIVERY_COLUMNS = ("campaign", "activity", "channel", "occurrence", "recipient_key", "per_key", "message_key",
+                    "address", "status", "attempts", "error", "sent_at", "run_id", "updated_at")
+
+TABLES = {
+    "campaign_runs": """
+        run_id varchar primary key, campaign varchar not null, occurrence varchar not null,
+        started_at timestamp not null, finished_at timestamp, status varchar not null,
+        simulate boolean not null, counts varchar""",
+    "campaign_deliveries": """
+        campaign varchar not null, activity varchar not null, channel varchar not null,
+        occurrence varchar not null, recipient_key varchar not null, per_key varchar,
+        message_key varchar not null, address varchar, status varchar not null,
+        attempts integer not null, error varchar, sent_at timestamp, run_id varchar, updated_at timestamp,
+        primary key (campaign, activity, occurrence, message_key)""",
+    "campaign_suppressions": """
+        address varchar not null, channel varchar not null, reason varchar not null, "at" timestamp not null""",
+    "campaign_events": """
+        message_key varchar not null, event varchar not null, "at" timestamp not null""",
+}
+BATCH_ROWS = 500  # rows per multi-row statement
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Delivery:
+    """One row of campaign_deliveries."""
+
+    campaign: str
+    activity: str
+    channel: str
+    occurrence: str
+    recipient_key: str
+    per_key: str | None
+    message_key: str
+    address: str | None
+    status: str
+    attempts: int = 0
+    error: str | None = None
+    sent_at: datetime | None = None
+    run_id: str | None = None
+    updated_at: datetime | None = None
+
+    def values(self) -> tuple:
+        return tuple(getattr(self, name) for name in DELIVERY_COLUMNS)
+
+
+class DeliveryLog:
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse = warehouse
+        self.schema = warehouse.schema
+
+    def table(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"'
+
+    def ensure_tables(self) -> None:
+        self.warehouse.execute(f'create schema if not exists "{self.schema}"')
+        for name, columns in TABLES.items():
+            self.warehouse.execute(f"create table if not exists {self.table(name)} ({columns})")
+
+    # -- runs -------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, campaign: str, occurrence: str, simulate: bool) -> None:
+        self.warehouse.execute(
+            f"insert into {self.table('campaign_runs')} (run_id, campaign, occurrence, started_at, status, simulate) "
+            "values (%s, %s, %s, %s, %s, %s)", (run_id, campaign, occurrence, utc_now(), "running", simulate))
+
+    def finish_run(self, run_id: str, status: str, counts: dict) -> None:
+        self.warehouse.execute(
+            f"update {self.table('campaign_runs')} set finished_at = %s, status = %s, counts = %s where run_id = %s",
+            (utc_now(), status, json.dumps(counts, sort_keys=True), run_id))
+
+    # -- deliveries -------------------------------------------------------------------------------
+    def statuses(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), BATCH_ROWS):
+            chunk = keys[start:start + BATCH_ROWS]
+            rows = self.warehouse.query(
+                f"select message_key, status from {self.table('campaign_deliveries')} "
+                f"where campaign = %s and activity = %s and occurrence = %s "
+                f"and message_key in ({', '.join(['%s'] * len(chunk))})", (campaign, activity, occurrence, *chunk))
+            found.update(dict(rows))
+        return found
+
+    def pending(self, campaign: str, activity: str, occurrence: str) -> list[str]:
+        """Messages whose outcome is unknown: a run recorded the intent, then stopped."""
+        return [row[0] for row in self.warehouse.query(
+            f"select message_key from {self.table('campaign_deliveries')} where campaign = %s and activity = %s "
+            "and occurrence = %s and status = 'pending'", (campaign, activity, occurrence))]
+
+    def record(self, deliveries: list[Delivery]) -> None:
+        """Insert or update deliveries in one statement per batch; a `sent` row is never changed."""
+        now = utc_now()
+        for start in range(0, len(deliveries), BATCH_ROWS):
+            chunk = deliveries[start:start + BATCH_ROWS]
+            for delivery in chunk:
+                delivery.updated_at = now
+            row = f"({', '.join(['%s'] * len(DELIVERY_COLUMNS))})"
+            updates = ", ".join(f"{c} = excluded.{c}" for c in DELIVERY_COLUMNS if c not in (
+                "campaign", "activity", "occurrence", "message_key"))
+            self.warehouse.execute(
+                f"insert into {self.table('campaign_deliveries')} ({', '.join(DELIVERY_COLUMNS)}) "
+                f"values {', '.join([row] * len(chunk))} "
+                "on conflict (campaign, activity, occurrence, message_key) do update set "
+                f"{updates} where campaign_deliveries.status <> 'sent'",
+                tuple(value for delivery in chunk for value in delivery.values()))
+
+    def found_sent(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
+        """Unknown outcomes the provider found delivered after all."""
+        now = utc_now()
+        for start in range(0, len(keys), BATCH_ROWS):
+            chunk = keys[start:start + BATCH_ROWS]
+            self.warehouse.execute(
+                f"update {self.table('campaign_deliveries')} set status = 'sent', sent_at = %s, updated_at = %s, "
+                "error = 'found delivered after an interrupted run' where campaign = %s and activity = %s "
+                f"and occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
+                (now, now, campaign, activity, occurrence, *chunk))
+
+    def forget(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
+        """Drop intents of messages known not to have been delivered (their provider was unreachable)."""
+        for start in range(0, len(keys), BATCH_ROWS):
+            chunk = keys[start:start + BATCH_ROWS]
+            self.warehouse.execute(
+                f"delete from {self.table('campaign_deliveries')} where campaign = %s and activity = %s "
+                f"and occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
+                (campaign, activity, occurrence, *chunk))
+
+    def suppress(self, address: str, channel: str, reason: str) -> None:
+        self.warehouse.execute(
+            f'insert into {self.table("campaign_suppressions")} (address, channel, reason, "at") values (%s, %s, %s, %s)',
+            (address, channel, reason, utc_now()))
+
+    # -- status -----------------------------------------------------------------------------------
+    def runs(self, campaign: str, limit: int = 10) -> list[tuple]:
+        return self.warehouse.query(
+            f"select run_id, occurrence, started_at, finished_at, status, simulate, counts "
+            f"from {self.table('campaign_runs')} where campaign = %s order by started_at desc limit {int(limit)}",
+            (campaign,))
+
+    def totals(self, campaign: str) -> list[tuple]:
+        return self.warehouse.query(
+            f"select occurrence, activity, channel, status, count(*) from {self.table('campaign_deliveries')} "
+            "where campaign = %s group by 1, 2, 3, 4 order by 1, 2, 4", (campaign,))
+
+
+class CampaignLock:
+    """Held for the whole of a command that builds or sends a campaign; a second one exits 1."""
+
+    def __init__(self, where: DbtTarget, campaign: str):
+        self.where, self.campaign = where, campaign
+        self._release = None
+
+    def __enter__(self) -> "CampaignLock":
+        credentials = load_profile(self.where).credentials
+        busy = RuntimeFailure(f"campaign {self.campaign} is being built or sent by another process; "
+                              "try again when it has finished")
+        if credentials.type == "duckdb":
+            database = Path(credentials.path)
+            database = database if database.is_absolute() else self.where.project.root / database
+            database.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(f"{database}.campaign-{self.campaign}.lock", "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise busy from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            self._release = handle.close
+        else:
+            import psycopg2
+
+            try:
+                connection = psycopg2.connect(host=credentials.host, port=credentials.port, user=credentials.user,
+                                              password=credentials.password, dbname=credentials.database,
+                                              connect_timeout=credentials.connect_timeout or 10)
+            except psycopg2.Error as exc:
+                raise RuntimeFailure(f"cannot connect to the postgres warehouse: {str(exc).strip().splitlines()[0]}") from None
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute("select pg_try_advisory_lock(hashtext(%s))", (f"campaign_orchestration:{self.campaign}",))
+                if not cursor.fetchone()[0]:
+                    connection.close()
+                    raise busy
+            self._release = connection.close  # closing the session releases its advisory locks
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._release is not None:
+            self._release()

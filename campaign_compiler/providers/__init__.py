@@ -1,0 +1,110 @@
+"""Channel providers (SPEC §7): their settings in campaign_project.yml, and the provider of a channel.
+
+    channels:
+      email: {provider: smtp, host: smtp.example.com, port: 587, tls: starttls, from: news@example.com,
+              username_env: SMTP_USER, password_env: SMTP_PASSWORD, connections: 4, rate: 50}
+      sms:   {provider: http, url: https://sms.example.com/v1/messages, token_env: SMS_TOKEN}
+      direct_mail: {provider: file, path: exports/{campaign}_{occurrence}.csv}
+
+Every channel defaults to `outbox`: files under target/outbox/, nothing leaves the machine.
+Credentials are read from the environment variables named here, never from the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..reader import Reader, quoted
+
+CHANNELS = ("email", "sms", "push", "direct_mail")
+
+_COMMON = ("rate", "retries", "backoff", "timeout")
+PROVIDERS: dict[str, dict[str, Any]] = {
+    "outbox": {"channels": CHANNELS, "required": (), "optional": ("from", "reply_to")},
+    "smtp": {"channels": ("email",), "required": ("host", "from"),
+             "optional": ("port", "tls", "username_env", "password_env", "reply_to", "connections", *_COMMON)},
+    "http": {"channels": ("sms", "push"), "required": ("url",),
+             "optional": ("token_env", "batch_size", "concurrency", *_COMMON)},
+    "file": {"channels": ("direct_mail",), "required": ("path",), "optional": ()},
+}
+_TEXT = ("host", "from", "reply_to", "username_env", "password_env", "url", "token_env", "path")
+_INTEGERS = {"port": 1, "connections": 1, "retries": 0, "batch_size": 1, "concurrency": 1}
+_NUMBERS = {"rate": 0.001, "backoff": 0.0, "timeout": 0.001}
+DEFAULTS = {"port": 25, "tls": "none", "connections": 1, "rate": None, "retries": 5, "backoff": 1.0,
+            "timeout": 30.0, "batch_size": 100, "concurrency": 1, "from": "campaigns@localhost"}
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    channel: str
+    provider: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str) -> Any:
+        return self.options.get(key, DEFAULTS.get(key))
+
+
+def check_channels(r: Reader, raw: Any) -> dict[str, ChannelSettings]:
+    """The `channels:` mapping, every channel with its provider (outbox when not configured)."""
+    settings = {channel: ChannelSettings(channel, "outbox") for channel in CHANNELS}
+    if raw is None:
+        return settings
+    if r.mapping(("channels",), raw, "channels", optional=CHANNELS) is None:
+        return settings
+    for channel, spec in raw.items():
+        if channel not in CHANNELS:
+            continue
+        path = ("channels", channel)
+        if not isinstance(spec, dict) or "provider" not in spec:
+            r.error(path, f'channel {channel} needs "provider" ({", ".join(p for p in PROVIDERS if channel in PROVIDERS[p]["channels"])})')
+            continue
+        provider = r.choice(path + ("provider",), spec["provider"], "provider",
+                            [p for p in PROVIDERS if channel in PROVIDERS[p]["channels"]])
+        if provider is None:
+            continue
+        schema = PROVIDERS[provider]
+        if r.mapping(path, spec, f"{provider} settings of {channel}", required=("provider", *schema["required"]),
+                     optional=schema["optional"]) is None:
+            continue
+        options = {k: v for k, v in spec.items() if k != "provider"}
+        if all(_check_option(r, path + (key,), key, value) for key, value in options.items()):
+            settings[channel] = ChannelSettings(channel, provider, options)
+    return settings
+
+
+def _check_option(r: Reader, path, key: str, value: Any) -> bool:
+    if key in _TEXT:
+        return r.string(path, value, key) is not None
+    if key in _INTEGERS:
+        return r.integer(path, value, key, minimum=_INTEGERS[key]) is not None
+    if key in _NUMBERS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < _NUMBERS[key]:
+            r.error(path, f"{key} must be a number of at least {_NUMBERS[key]:g}, not {quoted(value)}")
+            return False
+        return True
+    if key == "tls":
+        return r.choice(path, value, "tls", ("none", "starttls", "ssl")) is not None
+    return True
+
+
+def provider_for(settings: ChannelSettings, outbox_dir, project_root, names: dict[str, str], simulate: bool):
+    """The provider that delivers a channel's messages (the outbox when simulating)."""
+    from pathlib import Path
+
+    from .outbox import ExtractFile, Outbox
+
+    if simulate or settings.provider == "outbox":
+        return Outbox(settings, directory=Path(outbox_dir))
+    if settings.provider == "smtp":
+        from .smtp import Smtp
+
+        return Smtp(settings)
+    if settings.provider == "http":
+        from .http import Http
+
+        return Http(settings)
+    path = settings.get("path")
+    for name, value in names.items():  # {campaign}, {occurrence}, {activity}
+        path = path.replace("{" + name + "}", value)
+    return ExtractFile(settings, path=Path(project_root) / path)

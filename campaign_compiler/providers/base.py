@@ -1,0 +1,87 @@
+"""What every provider shares: the message it is given, the outcome it returns, pacing and retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class OutgoingMessage:
+    message_key: str
+    address: str
+    channel: str
+    campaign: str
+    activity: str
+    occurrence: str
+    content: dict[str, Any]  # email: subject/text/html; sms: body; push: title/body/data; direct mail: columns
+
+
+@dataclass
+class Outcome:
+    message_key: str
+    status: str  # "sent", "failed", or "unknown" (the provider may have delivered it)
+    attempts: int = 1
+    error: str | None = None
+    bounce: bool = False  # a hard bounce: the address is suppressed
+
+
+class ProviderUnavailable(Exception):
+    """The provider cannot be reached at all: the run stops. `done` holds the outcomes of the
+    messages it handled before; the others were not delivered, except those marked unknown."""
+
+    def __init__(self, message: str, done: list[Outcome] | None = None):
+        super().__init__(message)
+        self.done = done or []
+
+
+@dataclass
+class Provider:
+    """Delivers messages of one channel. `idempotent` providers may be given a message again
+    harmlessly (its outcome after a crash is then settled by delivering it again)."""
+
+    settings: Any  # providers.ChannelSettings
+    idempotent = False
+    name = ""
+
+    def open(self) -> None:
+        pass
+
+    def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        raise NotImplementedError
+
+    def delivered(self, keys: list[str]) -> set[str] | None:
+        """Of these messages, those the provider knows it delivered; None when it cannot tell."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass
+class RateLimiter:
+    """At most `rate` messages per second, across threads (None: unlimited)."""
+
+    rate: float | None
+    _next: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self, count: int = 1) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + count / self.rate
+        if start > now:
+            time.sleep(start - now)
+
+
+def backoff_delay(settings, attempt: int) -> float:
+    """Exponential backoff: backoff, 2×backoff, 4×backoff... seconds, capped at a minute."""
+    return min(float(settings.get("backoff")) * 2 ** (attempt - 1), 60.0)

@@ -1,0 +1,113 @@
+"""SMS and push through an HTTP API: JSON batches, a bearer token, an Idempotency-Key.
+
+Each POST to `url` carries up to `batch_size` messages:
+
+    {"messages": [{"id": "<message key>", "to": "<address>", "channel": "sms",
+                   "campaign": "...", "activity": "...", "occurrence": "...",
+                   "body": "..."}]}                       # push: "title", "body", "data"
+
+with `Authorization: Bearer <$token_env>` and `Idempotency-Key: <sha256 of the batch>`. A 2xx
+answer means every message was accepted, unless its JSON body says otherwise per message:
+`{"results": [{"id": "...", "status": "sent" | "failed", "error": "...", "bounce": false}]}`.
+429 and 5xx answers and network errors are retried with backoff (honouring Retry-After); other
+4xx answers fail the batch. Receivers are expected to ignore a message id they already accepted,
+which makes delivering a message again after a crash harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import RuntimeFailure
+from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
+
+
+@dataclass
+class Http(Provider):
+    name = "http"
+    idempotent = True
+    _limiter: RateLimiter | None = None
+    _token: str | None = None
+
+    def describe(self) -> str:
+        return f"http {self.settings.get('url')}"
+
+    def open(self) -> None:
+        token_env = self.settings.get("token_env")
+        if token_env:
+            if token_env not in os.environ:
+                raise RuntimeFailure(f"environment variable {token_env} (token_env of the "
+                                     f"{self.settings.channel} channel) is not set")
+            self._token = os.environ[token_env]
+        self._limiter = RateLimiter(self.settings.get("rate"))
+
+    def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        size = self.settings.get("batch_size")
+        batches = [messages[i:i + size] for i in range(0, len(messages), size)]
+        with ThreadPoolExecutor(max_workers=self.settings.get("concurrency")) as pool:
+            results = list(pool.map(self._post, batches))
+        outcomes = [outcome for done, _ in results for outcome in done]
+        failure = next((error for _, error in results if error), None)
+        if failure:
+            raise ProviderUnavailable(f"{self.describe()} keeps failing: {failure}", outcomes)
+        return outcomes
+
+    def _post(self, batch: list[OutgoingMessage]) -> tuple[list[Outcome], str | None]:
+        body = json.dumps({"messages": [{
+            "id": m.message_key, "to": m.address, "channel": m.channel, "campaign": m.campaign,
+            "activity": m.activity, "occurrence": m.occurrence, **m.content} for m in batch]},
+            ensure_ascii=False, default=str).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "campaign-compiler",
+                   "Idempotency-Key": hashlib.sha256(b"\n".join(m.message_key.encode() for m in batch)).hexdigest()}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        retries = self.settings.get("retries")
+        attempt = 0
+        while True:
+            attempt += 1
+            self._limiter.acquire(len(batch))
+            request = urllib.request.Request(self.settings.get("url"), data=body, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.settings.get("timeout")) as response:
+                    return _accepted(batch, response.read(), attempt), None
+            except urllib.error.HTTPError as error:
+                reply = error.read().decode(errors="replace")[:200]
+                if error.code != 429 and error.code < 500:
+                    return [Outcome(m.message_key, "failed", attempt, f"HTTP {error.code}: {reply}") for m in batch], None
+                problem, wait = f"HTTP {error.code}: {reply}", _retry_after(error)
+            except (urllib.error.URLError, OSError) as error:
+                problem, wait = f"{type(error).__name__}: {getattr(error, 'reason', error)}", None
+            if attempt > retries:
+                return [], problem
+            time.sleep(wait if wait is not None else backoff_delay(self.settings, attempt))
+
+
+def _accepted(batch: list[OutgoingMessage], body: bytes, attempts: int) -> list[Outcome]:
+    try:
+        results = {r["id"]: r for r in json.loads(body or b"{}").get("results", []) if isinstance(r, dict)}
+    except (ValueError, AttributeError):
+        results = {}
+    outcomes = []
+    for message in batch:
+        result = results.get(message.message_key, {})
+        if result.get("status", "sent") == "sent":
+            outcomes.append(Outcome(message.message_key, "sent", attempts))
+        else:
+            outcomes.append(Outcome(message.message_key, "failed", attempts, str(result.get("error", "rejected")),
+                                    bounce=bool(result.get("bounce"))))
+    return outcomes
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    value = error.headers.get("Retry-After") if error.headers else None
+    try:
+        return min(float(value), 60.0) if value is not None else None
+    except ValueError:
+        return None

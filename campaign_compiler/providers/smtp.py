@@ -1,0 +1,136 @@
+"""Email through an SMTP server: several reused connections, STARTTLS or SSL, retries, bounces.
+
+4xx replies and lost connections are transient: retried with exponential backoff. A 5xx reply to
+a recipient is a hard bounce (failed, and the address is suppressed); another 5xx is a failure.
+A server that cannot be reached after the retries stops the run: nothing more is attempted.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import smtplib
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..errors import RuntimeFailure
+from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
+from .outbox import build_email
+
+_LOST = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError, OSError)
+
+
+class _Unreachable(Exception):
+    pass
+
+
+@dataclass
+class Smtp(Provider):
+    name = "smtp"
+    _pool: queue.LifoQueue = field(default_factory=queue.LifoQueue)
+    _workers: ThreadPoolExecutor | None = None
+    _limiter: RateLimiter | None = None
+
+    def describe(self) -> str:
+        return f"smtp {self.settings.get('host')}:{self.settings.get('port')}"
+
+    def open(self) -> None:
+        for key in ("username_env", "password_env"):
+            name = self.settings.get(key)
+            if name and name not in os.environ:
+                raise RuntimeFailure(f"environment variable {name} ({key} of the email channel) is not set")
+        self._limiter = RateLimiter(self.settings.get("rate"))
+        self._workers = ThreadPoolExecutor(max_workers=self.settings.get("connections"),
+                                           thread_name_prefix="smtp")
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+        while not self._pool.empty():
+            connection = self._pool.get_nowait()
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+
+    def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        futures = [self._workers.submit(self._send, message) for message in messages]
+        outcomes, unreachable = [], None
+        for message, future in zip(messages, futures):
+            try:
+                outcomes.append(future.result())
+            except _Unreachable as error:
+                unreachable = unreachable or str(error)
+                attempted = error.args[1] if len(error.args) > 1 else False
+                if attempted:  # the connection dropped while the message was being sent
+                    outcomes.append(Outcome(message.message_key, "unknown", error=str(error.args[0])))
+        if unreachable:
+            raise ProviderUnavailable(f"{self.describe()} is unreachable: {unreachable}", outcomes)
+        return outcomes
+
+    # -- one message, on one pooled connection ---------------------------------------------------
+    def _send(self, message: OutgoingMessage) -> Outcome:
+        email = build_email(message, self.settings.get("from"), self.settings.get("reply_to"))
+        retries = self.settings.get("retries")
+        attempt, data_started = 0, False
+        while True:
+            attempt += 1
+            self._limiter.acquire()
+            try:
+                connection = self._pool.get_nowait() if not self._pool.empty() else self._connect()
+            except _LOST as error:
+                if attempt > retries:
+                    raise _Unreachable(f"{type(error).__name__}: {error}", data_started) from None
+                time.sleep(backoff_delay(self.settings, attempt))
+                continue
+            try:
+                data_started = True
+                connection.send_message(email, to_addrs=[message.address])
+            except smtplib.SMTPRecipientsRefused as refused:
+                self._pool.put(connection)
+                code, reply = next(iter(refused.recipients.values()))
+                if 400 <= code < 500 and attempt <= retries:
+                    time.sleep(backoff_delay(self.settings, attempt))
+                    continue
+                return Outcome(message.message_key, "failed", attempt, f"{code} {_text(reply)}", bounce=code >= 500)
+            except smtplib.SMTPResponseException as error:
+                self._pool.put(connection)
+                if 400 <= error.smtp_code < 500 and attempt <= retries:
+                    time.sleep(backoff_delay(self.settings, attempt))
+                    continue
+                return Outcome(message.message_key, "failed", attempt, f"{error.smtp_code} {_text(error.smtp_error)}")
+            except _LOST as error:
+                _discard(connection)
+                if attempt > retries:
+                    raise _Unreachable(f"{type(error).__name__}: {error}", data_started) from None
+                time.sleep(backoff_delay(self.settings, attempt))
+                continue
+            self._pool.put(connection)
+            return Outcome(message.message_key, "sent", attempt)
+
+    def _connect(self) -> smtplib.SMTP:
+        host, port, timeout = self.settings.get("host"), self.settings.get("port"), self.settings.get("timeout")
+        tls = self.settings.get("tls")
+        if tls == "ssl":
+            connection = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+        else:
+            connection = smtplib.SMTP(host, port, timeout=timeout)
+            if tls == "starttls":
+                connection.starttls(context=ssl.create_default_context())
+        user, password = self.settings.get("username_env"), self.settings.get("password_env")
+        if user and password:
+            connection.login(os.environ[user], os.environ[password])
+        return connection
+
+
+def _discard(connection: smtplib.SMTP) -> None:
+    try:
+        connection.close()
+    except OSError:
+        pass
+
+
+def _text(reply) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)

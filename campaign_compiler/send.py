@@ -1,0 +1,223 @@
+"""The send step (SPEC §9): deliver each channel activity's messages exactly once.
+
+For each page of a message model, read from the warehouse a page at a time:
+
+1. look up the page's messages in the delivery log: a `sent` one is skipped; a `pending` one (a
+   crash left its outcome unknown) only when its provider can deliver it again harmlessly or the
+   user asked for it (--resend-unknown); a `failed` one only with --retry-failed;
+2. render each message (a template error fails that message only);
+3. record the intents (`pending`) in one statement, deliver, record the outcomes in one statement;
+   a hard bounce also suppresses its address.
+
+Before the first page, unknown outcomes left by an earlier run are settled where the provider can
+tell (the outbox finds its files). A provider that cannot be reached stops the run: the messages
+it did not take are forgotten (sent by the next run), those it may have taken stay unknown.
+`--simulate` renders everything into the outbox and logs `simulated`, which a real run ignores.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from .dbt_runner import DbtTarget, relations
+from .deliverylog import Delivery, DeliveryLog, utc_now
+from .errors import Diagnostic, InvalidInput
+from .plan import Activity, Campaign
+from .providers import provider_for
+from .providers.base import OutgoingMessage, Outcome, ProviderUnavailable
+from .warehouse import Warehouse
+from .workspace import Workspace
+
+PAGE = 200
+OCCURRENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")
+
+
+@dataclass
+class ActivityReport:
+    activity: str
+    channel: str
+    provider: str
+    messages: int = 0
+    sent: int = 0
+    simulated: int = 0
+    failed: int = 0
+    already_sent: int = 0
+    unknown: int = 0  # outcome unknown after an earlier crash, not resent
+    failed_before: int = 0  # failed in an earlier run, not retried
+    settled: int = 0  # unknown outcomes found delivered
+
+    def as_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("activity",)}
+
+
+@dataclass
+class SendReport:
+    run_id: str
+    occurrence: str
+    simulate: bool
+    activities: list[ActivityReport] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped early
+
+
+def check_occurrence(occurrence: str) -> str:
+    if not OCCURRENCE.match(occurrence):
+        raise InvalidInput([Diagnostic(None, f'occurrence "{occurrence}" must be letters, digits and _.:+- '
+                                             "(an ISO time such as 2026-12-01T08:00 fits)")])
+    return occurrence
+
+
+def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *, occurrence: str = "once",
+                  simulate: bool = False, resend_unknown: bool = False, retry_failed: bool = False,
+                  progress=None) -> SendReport:
+    """Deliver the campaign's built messages; the caller holds the campaign's lock."""
+    activities = campaign.channel_activities()
+    relation = relations(workspace.dbt, [a.message.model for a in activities])
+    report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
+    with Warehouse.connect(where) as warehouse:
+        log = DeliveryLog(warehouse)
+        log.ensure_tables()
+        totals = {a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0])
+                  for a in activities}
+        if progress is not None:
+            progress.start(sum(totals.values()))
+        log.start_run(report.run_id, campaign.name, occurrence, simulate)
+        try:
+            for activity in activities:
+                sender = _ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence,
+                                         simulate, resend_unknown, retry_failed, progress)
+                sender.report.messages = totals[activity.id]
+                report.activities.append(sender.report)
+                sender.send(relation[activity.message.model])
+        except ProviderUnavailable as unavailable:
+            report.stopped = str(unavailable)
+        finally:
+            status = "failed" if report.stopped else "simulated" if simulate else "succeeded"
+            log.finish_run(report.run_id, status, {r.activity: r.as_json() for r in report.activities})
+    return report
+
+
+class _ActivitySender:
+    def __init__(self, campaign: Campaign, activity: Activity, workspace: Workspace, warehouse: Warehouse,
+                 log: DeliveryLog, report: SendReport, occurrence: str, simulate: bool, resend_unknown: bool,
+                 retry_failed: bool, progress):
+        self.campaign, self.activity, self.spec = campaign, activity, activity.message
+        self.warehouse, self.log, self.run_id = warehouse, log, report.run_id
+        self.occurrence, self.simulate = occurrence, simulate
+        self.resend_unknown, self.retry_failed, self.progress = resend_unknown, retry_failed, progress
+        settings = workspace.channel_settings(self.spec.channel)
+        outbox = workspace.dbt.target_dir / "outbox" / campaign.name / occurrence / activity.id
+        self.provider = provider_for(settings, outbox, workspace.dbt.root,
+                                     {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id},
+                                     simulate)
+        self.report = ActivityReport(activity.id, self.spec.channel, self.provider.describe())
+
+    # -- the loop -------------------------------------------------------------------------------
+    def send(self, relation: str) -> None:
+        self.provider.open()
+        try:
+            unknown = set() if self.simulate else self._settle_unknown()
+            for page in self.warehouse.stream(relation, self._columns(), PAGE):
+                self._send_page(page, unknown)
+                if self.progress is not None:
+                    self.progress.advance(len(page))
+        finally:
+            self.provider.close()
+
+    def _settle_unknown(self) -> set[str]:
+        """Messages an earlier run may have delivered: settled when the provider can tell."""
+        pending = self.log.pending(self.campaign.name, self.activity.id, self.occurrence)
+        if not pending:
+            return set()
+        found = self.provider.delivered(pending) or set()
+        if found:
+            self.log.found_sent(self.campaign.name, self.activity.id, self.occurrence, sorted(found))
+            self.report.settled += len(found)
+        return set(pending) - found
+
+    def _send_page(self, page: list[dict], unknown: set[str]) -> None:
+        statuses = self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,
+                                     [row["message_key"] for row in page])
+        rows = {}
+        for row in page:
+            status = statuses.get(row["message_key"])
+            if status == "sent":
+                self.report.already_sent += 1
+            elif status == "pending" and not self.simulate and not (self.provider.idempotent or self.resend_unknown):
+                self.report.unknown += 1
+            elif status == "failed" and not self.retry_failed:
+                self.report.failed_before += 1
+            else:
+                rows[row["message_key"]] = row
+        messages, broken = [], []
+        for key, row in rows.items():
+            try:
+                messages.append(self._message(row))
+            except Exception as error:  # a template that fails on this row's data
+                broken.append(Outcome(key, "failed", 0, f"template error: {type(error).__name__}: {error}"))
+        if self.simulate:
+            self.provider.deliver(messages)
+            self._record([self._delivery(m.message_key, "simulated") for m in messages] +
+                         [self._from_outcome(o) for o in broken], rows)
+            self.report.simulated += len(messages)
+            self.report.failed += len(broken)
+            return
+        self._record([self._delivery(m.message_key, "pending") for m in messages] +
+                     [self._from_outcome(o) for o in broken], rows)
+        self.report.failed += len(broken)
+        try:
+            outcomes = self.provider.deliver(messages)
+        except ProviderUnavailable as unavailable:
+            self._settle(unavailable.done, rows)
+            handled = {o.message_key for o in unavailable.done}
+            self.log.forget(self.campaign.name, self.activity.id, self.occurrence,
+                            [m.message_key for m in messages if m.message_key not in handled])
+            raise
+        self._settle(outcomes, rows)
+
+    def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
+        settled = [o for o in outcomes if o.status != "unknown"]
+        self._record([self._from_outcome(o) for o in settled], rows)
+        for outcome in settled:
+            if outcome.bounce:
+                self.log.suppress(rows[outcome.message_key]["address"], self.spec.channel, "hard_bounce")
+        self.report.sent += sum(o.status == "sent" for o in settled)
+        self.report.failed += sum(o.status == "failed" for o in settled)
+
+    # -- rows, messages, deliveries --------------------------------------------------------------
+    def _columns(self) -> list[str]:
+        spec = self.spec
+        base = ["message_key", spec.key] + ([spec.per_key] if spec.per_key else []) + ["address"]
+        if spec.template is not None:
+            used = spec.template.names + [f"{spec.per_alias}__{c}" for c in spec.template.per_columns]
+        else:
+            used = [column for _, column in spec.columns]
+        return list(dict.fromkeys(base + used))
+
+    def _message(self, row: dict) -> OutgoingMessage:
+        spec = self.spec
+        if spec.template is not None:
+            content = spec.template.render(row, spec.per_alias)
+        else:
+            content = {header: row[column] for header, column in spec.columns}
+        return OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
+                               campaign=self.campaign.name, activity=self.activity.id,
+                               occurrence=self.occurrence, content=content)
+
+    def _delivery(self, key: str, status: str, *, attempts: int = 0, error: str | None = None) -> Delivery:
+        return Delivery(campaign=self.campaign.name, activity=self.activity.id, channel=self.spec.channel,
+                        occurrence=self.occurrence, recipient_key="", per_key=None, message_key=key, address=None,
+                        status=status, attempts=attempts, error=error,
+                        sent_at=utc_now() if status == "sent" else None, run_id=self.run_id)
+
+    def _from_outcome(self, outcome: Outcome) -> Delivery:
+        return self._delivery(outcome.message_key, outcome.status, attempts=outcome.attempts, error=outcome.error)
+
+    def _record(self, deliveries: list[Delivery], rows: dict) -> None:
+        for delivery in deliveries:
+            row = rows[delivery.message_key]
+            delivery.recipient_key = str(row[self.spec.key])
+            delivery.per_key = str(row[self.spec.per_key]) if self.spec.per_key else None
+            delivery.address = row["address"]
+        self.log.record(deliveries)

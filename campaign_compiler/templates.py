@@ -1,0 +1,191 @@
+"""Message templates (SPEC §6): YAML files of Jinja2 text, checked at compile time, rendered in a sandbox.
+
+email: `subject`, `text` and/or `html`; sms: `body`; push: `title`, `body`, `data` (a mapping).
+A template may use the recipient entity's columns and the working table's columns by name
+(`{{ first_name }}`) and, in a multi-level send, the linked row under its `as` name
+(`{{ booking.checkin_date }}`). Every name is checked against the data model when the campaign
+is compiled; the models then select exactly the columns the template uses. NULL renders as "".
+HTML is autoescaped; nothing a template does can reach outside the row it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.meta import find_undeclared_variables
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import Diagnostics, did_you_mean, display_path
+from .reader import Reader
+from .yamlsrc import Path_, Source, load_yaml
+
+FIELDS = {  # channel -> (required, optional)
+    "email": (("subject",), ("text", "html")),
+    "sms": (("body",), ()),
+    "push": (("title", "body"), ("data",)),
+}
+
+
+def _null_as_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def environment(autoescape: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(undefined=StrictUndefined, finalize=_null_as_empty, autoescape=autoescape,
+                                keep_trailing_newline=True)
+
+
+_TEXT = environment(autoescape=False)
+_HTML = environment(autoescape=True)
+
+
+@dataclass(frozen=True)
+class Per:
+    """The linked row of a multi-level send, as templates see it: `alias.column`."""
+
+    alias: str
+    columns: dict[str, str]  # column -> type, of the linked entity
+
+
+@dataclass
+class Template:
+    path: Path
+    channel: str
+    fields: dict[str, str]  # subject/text/html/body/title -> Jinja source
+    data: dict[str, str] = field(default_factory=dict)  # push data: key -> Jinja source
+    names: list[str] = field(default_factory=list)  # row columns used, in order of first use
+    per_columns: list[str] = field(default_factory=list)  # columns of the linked row used
+
+    def render(self, row: dict[str, Any], per: str | None) -> dict[str, Any]:
+        """The message parts for one row (row columns by name, the linked row's as `<per>__<column>`)."""
+        context = {name: row.get(name) for name in self.names}
+        if per:
+            context[per] = {column: row.get(f"{per}__{column}") for column in self.per_columns}
+        rendered: dict[str, Any] = {name: self._compiled(name).render(context) for name in self.fields}
+        if self.data:
+            rendered["data"] = {key: self._compiled(f"data.{key}").render(context) for key in self.data}
+        return rendered
+
+    def _compiled(self, name: str):
+        cache = self.__dict__.setdefault("_cache", {})
+        if name not in cache:
+            source = self.data[name[5:]] if name.startswith("data.") else self.fields[name]
+            cache[name] = (_HTML if name == "html" else _TEXT).from_string(source)
+        return cache[name]
+
+
+def load_template(project_root: Path, source: Source, path: Path_, value: Any, channel: str,
+                  names: dict[str, str], per: Per | None, diagnostics: Diagnostics) -> Template | None:
+    """The template named at `path` of a campaign file, checked against the columns `names` can use."""
+    r = Reader(source, diagnostics)
+    relative = r.string(path, value, "template")
+    if relative is None:
+        return None
+    file = (project_root / relative).resolve()
+    if project_root.resolve() not in file.parents:
+        r.error(path, f'template "{relative}" must be a file inside the dbt project')
+        return None
+    if not file.is_file():
+        r.error(path, f"template not found: {display_path(file)}")
+        return None
+    template_source = load_yaml(file, diagnostics)
+    if template_source is None:
+        return None
+    t = Reader(template_source, diagnostics)
+    required, optional = FIELDS[channel]
+    raw = t.mapping((), template_source.data, f"a {channel} template", required=required, optional=optional)
+    if raw is None:
+        return None
+    if channel == "email" and not ("text" in raw or "html" in raw):
+        t.error((), 'an email template needs "text", "html" or both')
+        return None
+    checker = _Checker(template_source, names, per, diagnostics)
+    fields = {}
+    for name in (*required, *optional):
+        if name in raw and name != "data":
+            text = t.string((name,), raw[name], name)
+            if text is not None and checker.check((name,), text, html=name == "html"):
+                fields[name] = text
+    data = {}
+    if "data" in raw:
+        mapping = t.mapping(("data",), raw["data"], "data")
+        for key, text in (mapping or {}).items():
+            if not isinstance(text, (str, int, float, bool)):
+                t.error(("data", key), "data values are text (templates)")
+                continue
+            if checker.check(("data", key), str(text), html=False):
+                data[key] = str(text)
+    if checker.failed or len(fields) != len([n for n in (*required, *optional) if n in raw and n != "data"]):
+        return None
+    return Template(path=file, channel=channel, fields=fields, data=data, names=checker.names,
+                    per_columns=checker.per_columns)
+
+
+class _Checker:
+    """Parses template text and checks every name it reads."""
+
+    def __init__(self, source: Source, names: dict[str, str], per: Per | None, diagnostics: Diagnostics):
+        self.source, self.allowed, self.per, self.diagnostics = source, names, per, diagnostics
+        self.names: list[str] = []
+        self.per_columns: list[str] = []
+        self.failed = False
+
+    def check(self, path: Path_, text: str, html: bool) -> bool:
+        env = _HTML if html else _TEXT
+        try:
+            tree = env.parse(text)
+        except TemplateSyntaxError as error:
+            self._error(path, text, error.lineno or 1, "", f"invalid template: {error.message}")
+            return False
+        ok = True
+        for name in sorted(find_undeclared_variables(tree), key=lambda n: _first_line(tree, n)):
+            if name in env.globals:
+                continue
+            line = _first_line(tree, name)
+            if self.per is not None and name == self.per.alias:
+                ok &= self._check_per(path, text, tree)
+            elif name in self.allowed:
+                if name not in self.names:
+                    self.names.append(name)
+            else:
+                known = list(self.allowed) + ([self.per.alias] if self.per else [])
+                self._error(path, text, line, name, f'unknown variable "{name}"{did_you_mean(name, known)}')
+                ok = False
+        return ok
+
+    def _check_per(self, path: Path_, text: str, tree: nodes.Template) -> bool:
+        alias = self.per.alias
+        ok = True
+        used = {id(n.node) for n in tree.find_all((nodes.Getattr, nodes.Getitem))
+                if isinstance(n.node, nodes.Name) and n.node.name == alias}
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            if not (isinstance(node.node, nodes.Name) and node.node.name == alias):
+                continue
+            column = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+            if column in self.per.columns:
+                if column not in self.per_columns:
+                    self.per_columns.append(column)
+            else:
+                self._error(path, text, node.lineno, str(column),
+                            f'"{alias}" has no column "{column}"{did_you_mean(str(column), self.per.columns)}')
+                ok = False
+        for node in tree.find_all(nodes.Name):
+            if node.name == alias and node.ctx == "load" and id(node) not in used:
+                self._error(path, text, node.lineno, alias, f'use one column of the linked row: "{alias}.<column>"')
+                ok = False
+        return ok
+
+    def _error(self, path: Path_, text: str, line: int, token: str, message: str) -> None:
+        lines = text.split("\n")
+        start = sum(len(l) + 1 for l in lines[: line - 1])
+        within = lines[line - 1].find(token) if token and line <= len(lines) else -1
+        location = self.source.inside(path, text, start + max(within, 0), token or lines[min(line, len(lines)) - 1])
+        self.diagnostics.error(location, message)
+        self.failed = True
+
+
+def _first_line(tree: nodes.Template, name: str) -> int:
+    return min((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), default=1)
