@@ -163,18 +163,21 @@ class _ActivitySender:
             self.report.simulated += len(messages)
             self.report.failed += len(broken)
             return
-        self._record([self._delivery(m.message_key, "pending") for m in messages] +
-                     [self._from_outcome(o) for o in broken], rows)
+        self._record([self._from_outcome(o) for o in broken], rows)
         self.report.failed += len(broken)
-        try:
-            outcomes = self.provider.deliver(messages)
-        except ProviderUnavailable as unavailable:
-            self._settle(unavailable.done, rows)
-            handled = {o.message_key for o in unavailable.done}
-            self.log.forget(self.campaign.name, self.activity.id, self.occurrence,
-                            [m.message_key for m in messages if m.message_key not in handled])
-            raise
-        self._settle(outcomes, rows)
+        size = self.provider.chunk()  # what may be in flight at once: the unknowns a crash can leave
+        for start in range(0, len(messages), size):
+            chunk = messages[start:start + size]
+            self._record([self._delivery(m.message_key, "pending") for m in chunk], rows)
+            try:
+                outcomes = self.provider.deliver(chunk)
+            except ProviderUnavailable as unavailable:
+                self._settle(unavailable.done, rows)
+                handled = {o.message_key for o in unavailable.done}
+                self.log.forget(self.campaign.name, self.activity.id, self.occurrence,
+                                [m.message_key for m in chunk if m.message_key not in handled])
+                raise
+            self._settle(outcomes, rows)
 
     def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
         settled = [o for o in outcomes if o.status != "unknown"]

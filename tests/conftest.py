@@ -64,8 +64,8 @@ class CliResult:
         return [line for line in self.stderr.splitlines() if ": error: " in line]
 
 
-def run_cli(*args: str, cwd: Path) -> CliResult:
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
+def run_cli(*args: str, cwd: Path, env: dict | None = None) -> CliResult:
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1", **(env or {})}
     done = subprocess.run([sys.executable, "-m", "campaign_compiler", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
     return CliResult(done.returncode, done.stdout, done.stderr)
@@ -91,8 +91,8 @@ class Project:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
 
-    def run(self, *args: str) -> CliResult:
-        return run_cli(*args, cwd=self.root)
+    def run(self, *args: str, env: dict | None = None) -> CliResult:
+        return run_cli(*args, cwd=self.root, env=env)
 
     def count(self, campaign: str, target: str = "duckdb") -> dict:
         result = self.run("count", campaign, "--json", "--target", target)
@@ -114,6 +114,23 @@ class Project:
                 cursor.execute(f'set search_path to "{self.schema}"')
                 cursor.execute(sql)
                 return cursor.fetchall()
+        finally:
+            connection.close()
+
+    def query_write(self, target: str, sql: str) -> None:
+        if target == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(self.root / "target" / "warehouse.duckdb")) as connection:
+                connection.execute(sql)
+            return
+        import psycopg2
+
+        connection = psycopg2.connect(**PG)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
         finally:
             connection.close()
 

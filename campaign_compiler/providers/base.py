@@ -52,6 +52,10 @@ class Provider:
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         raise NotImplementedError
 
+    def chunk(self) -> int:
+        """How many messages to hand over at once (each chunk's intents are recorded before it)."""
+        return 200
+
     def delivered(self, keys: list[str]) -> set[str] | None:
         """Of these messages, those the provider knows it delivered; None when it cannot tell."""
         return None

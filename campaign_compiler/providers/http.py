@@ -39,6 +39,9 @@ class Http(Provider):
     def describe(self) -> str:
         return f"http {self.settings.get('url')}"
 
+    def chunk(self) -> int:
+        return self.settings.get("batch_size") * self.settings.get("concurrency")
+
     def open(self) -> None:
         token_env = self.settings.get("token_env")
         if token_env:

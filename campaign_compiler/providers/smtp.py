@@ -36,6 +36,9 @@ class Smtp(Provider):
     def describe(self) -> str:
         return f"smtp {self.settings.get('host')}:{self.settings.get('port')}"
 
+    def chunk(self) -> int:
+        return self.settings.get("connections")  # one message per connection at a time
+
     def open(self) -> None:
         for key in ("username_env", "password_env"):
             name = self.settings.get(key)

@@ -1,0 +1,131 @@
+"""Real servers on loopback for the send tests: SMTP (aiosmtpd) and an HTTP messaging endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import json
+import socket
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts.
+
+    flaky: addresses refused with 451 on their first RCPT; bounce: refused with 550;
+    delay: seconds before answering DATA (a slow server, to interrupt a send)."""
+
+    def __init__(self):
+        self.messages: list[email.message.Message] = []
+        self.flaky: set[str] = set()
+        self.bounce: set[str] = set()
+        self.delay = 0.0
+        self.rcpt_attempts: Counter = Counter()
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpt_attempts[address] += 1
+        if address in self.bounce:
+            return "550 5.1.1 No such user here"
+        if address in self.flaky and self.rcpt_attempts[address] == 1:
+            return "451 4.3.0 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def message_ids(self) -> Counter:
+        return Counter(m["Message-ID"] for m in self.messages)
+
+
+class SmtpServer:
+    def __init__(self):
+        self.inbox = Inbox()
+        self.port = free_port()
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> "SmtpServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+class MessagingApi:
+    """An HTTP endpoint like an SMS gateway's. The first attempt of every other batch fails with 429
+    (Retry-After: 0) or 500 when `flaky`; each accepted message id is counted."""
+
+    token = "test-token-123"
+
+    def __init__(self, flaky: bool = False):
+        self.flaky = flaky
+        self.accepted: Counter = Counter()
+        self.attempts: Counter = Counter()
+        self.authorizations: set[str] = set()
+        self.batches = 0
+        self.failures = 0
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers["Idempotency-Key"]
+                with api.lock:
+                    api.authorizations.add(self.headers.get("Authorization", ""))
+                    api.attempts[key] += 1
+                    api.batches += 1
+                    fail = api.flaky and api.attempts[key] == 1 and api.batches % 2 == 1
+                    if fail:
+                        api.failures += 1
+                    else:
+                        for message in body["messages"]:
+                            api.accepted[message["id"]] += 1
+                if fail:
+                    code = 429 if api.failures % 2 else 500
+                    self.send_response(code)
+                    if code == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "try again"}')
+                    return
+                reply = json.dumps({"results": [{"id": m["id"], "status": "sent"} for m in body["messages"]]})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(reply.encode())
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/messages"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "MessagingApi":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

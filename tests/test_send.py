@@ -1,0 +1,319 @@
+"""The send step (SPEC §9) through real providers: exactly once, whatever happens around it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DBT_PROJECT, REPO, Project, run_cli
+from servers import MessagingApi, SmtpServer, free_port
+
+pytestmark = pytest.mark.slow
+
+DATA_MODEL = """\
+version: 1
+sql_dialect: postgres
+entities:
+  profiles:
+    model: profiles
+    key: profile_id
+    columns: {profile_id: integer, first_name: text, last_name: text, email: text, phone: text,
+              email_opt_in: boolean, sms_opt_in: boolean, loyalty_tier: text}
+    addresses: {email: email, sms: phone}
+    consent: {email: email_opt_in, sms: sms_opt_in}
+    links:
+      bookings: {entity: bookings, on: {profile_id: profile_id}}
+  bookings:
+    model: bookings
+    key: booking_id
+    columns: {booking_id: integer, profile_id: integer, status: text, amount: number, nights: integer,
+              checkin_date: date}
+"""
+SEEDS = """\
+    profiles:
+      +column_types: {profile_id: integer, phone: text, email_opt_in: boolean, sms_opt_in: boolean}
+    bookings:
+      +column_types: {booking_id: integer, profile_id: integer, amount: "decimal(12,2)", nights: integer,
+                      checkin_date: date}
+"""
+CAMPAIGNS = {
+    "mail": """\
+campaign: mail
+activities:
+  everyone: {type: build_audience}
+  newsletter: {type: email, input: everyone, template: templates/news.yml}
+""",
+    "texts": """\
+campaign: texts
+activities:
+  everyone: {type: build_audience}
+  alert: {type: sms, input: everyone, template: templates/alert.yml, category: transactional}
+""",
+    "stays": """\
+campaign: stays
+activities:
+  everyone: {type: build_audience}
+  stay:
+    type: email
+    input: everyone
+    per: {link: bookings, as: booking, where: "status = 'confirmed'"}
+    template: templates/stay.yml
+    category: transactional
+""",
+}
+TEMPLATES = {
+    "news": 'subject: "News for {{ first_name }}"\ntext: "Hello {{ first_name }} {{ last_name }}"\n',
+    "alert": 'body: "Hi {{ first_name }}, your {{ loyalty_tier }} status"\n',
+    "stay": 'subject: "Booking {{ booking.booking_id }} on {{ booking.checkin_date }}"\n'
+            'text: "{{ first_name }}: {{ booking.nights }} nights from {{ booking.checkin_date }}, {{ booking.amount }}"\n',
+}
+
+
+def smtp(port: int, **extra) -> str:
+    settings = {"provider": "smtp", "host": "127.0.0.1", "port": port, "from": "news@hotel.example",
+                "retries": 3, "backoff": 0.05, "connections": 2, **extra}
+    return "  email: " + json.dumps(settings) + "\n"
+
+
+def make(root: Path, channels: str = "", profiles: int = 60) -> Project:
+    project = Project(root)
+    project.write("dbt_project.yml", DBT_PROJECT + SEEDS)
+    project.write("campaign_project.yml", DATA_MODEL + ("channels:\n" + channels if channels else ""))
+    for name, text in CAMPAIGNS.items():
+        project.write(f"campaigns/{name}.yml", text)
+    for name, text in TEMPLATES.items():
+        project.write(f"templates/{name}.yml", text)
+    subprocess.run([sys.executable, str(REPO / "bench" / "generate_data.py"), "--profiles", str(profiles),
+                    "--out", str(project.root / "seeds")], check=True, capture_output=True)
+    for extra in ("hotels", "contact_addresses", "subscriptions"):
+        (project.root / "seeds" / f"{extra}.csv").unlink()
+    return project
+
+
+@pytest.fixture(params=[pytest.param("duckdb", marks=pytest.mark.duckdb),
+                        pytest.param("postgres", marks=pytest.mark.postgres)])
+def target(request):
+    if request.param == "postgres":
+        request.getfixturevalue("postgres")
+    return request.param
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def statuses(project: Project, target: str, campaign: str) -> dict:
+    return dict(project.query(target, f"select status, count(*) from campaign_deliveries "
+                                      f"where campaign = '{campaign}' group by status"))
+
+
+def messages_of(project: Project, target: str, model: str) -> list[tuple]:
+    return project.query(target, f"select message_key, address from {model}")
+
+
+def message_id(key: str) -> str:
+    return f"<{key}.once@hotel.example>"
+
+
+def test_a_flaky_smtp_server_gets_every_message_exactly_once(tmp_path, target, smtp_server):
+    inbox = smtp_server.inbox
+    project = make(tmp_path / "p", smtp(smtp_server.port))
+    assert project.count("mail", target)["counts"]["newsletter"] > 0
+    expected = messages_of(project, target, "mail__newsletter")
+    inbox.flaky = {address for key, address in expected if int(hashlib.md5(key.encode()).hexdigest(), 16) % 3 == 0}
+    assert inbox.flaky
+    first = project.run("send", "mail", "--yes", "--target", target)
+    assert first.code == 0, first.stderr
+    assert inbox.message_ids() == {message_id(key): 1 for key, _ in expected}
+    assert all(inbox.rcpt_attempts[a] == 2 for a in inbox.flaky)  # 451, then accepted
+    assert statuses(project, target, "mail") == {"sent": len(expected)}
+    again = project.run("run", "mail", "--yes", "--target", target)
+    assert again.code == 0, again.stderr
+    assert len(inbox.messages) == len(expected)  # a second run sends nothing
+    assert statuses(project, target, "mail") == {"sent": len(expected)}
+
+
+def test_an_unreachable_smtp_server_stops_the_run_and_nothing_is_marked_sent(tmp_path, target):
+    port = free_port()
+    project = make(tmp_path / "p", smtp(port, retries=2, backoff=0.01))
+    result = project.run("run", "mail", "--yes", "--target", target)
+    assert result.code == 1
+    assert "is unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert statuses(project, target, "mail") == {}
+    expected = messages_of(project, target, "mail__newsletter")
+    server = SmtpServer()
+    server.port, server.controller.port = port, port
+    server.start()
+    try:
+        resumed = project.run("send", "mail", "--yes", "--target", target)
+        assert resumed.code == 0, resumed.stderr
+        assert server.inbox.message_ids() == {message_id(key): 1 for key, _ in expected}
+    finally:
+        server.stop()
+
+
+def test_a_hard_bounce_fails_the_message_and_suppresses_the_address(tmp_path, target, smtp_server):
+    project = make(tmp_path / "p", smtp(smtp_server.port))
+    before = project.count("mail", target)["channels"]["newsletter"]
+    key, address = sorted(messages_of(project, target, "mail__newsletter"))[0]
+    smtp_server.inbox.bounce = {address}
+    assert project.run("send", "mail", "--yes", "--target", target).code == 0
+    assert statuses(project, target, "mail") == {"sent": before["messages"] - 1, "failed": 1}
+    (error,) = project.query(target, f"select error from campaign_deliveries where message_key = '{key}'")[0]
+    assert error.startswith("550 ")
+    assert project.query(target, "select address, channel, reason from campaign_suppressions") == \
+        [(address, "email", "hard_bounce")]
+    after = project.count("mail", target)["channels"]["newsletter"]
+    assert after["excluded"].get("suppressed") == 1 and after["messages"] == before["messages"] - 1
+
+
+def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_path, target):
+    api = MessagingApi(flaky=True).start()
+    try:
+        settings = {"provider": "http", "url": api.url, "token_env": "SMS_TOKEN", "batch_size": 7,
+                    "retries": 3, "backoff": 0.01}
+        project = make(tmp_path / "p", "  sms: " + json.dumps(settings) + "\n")
+        result = project.run("run", "texts", "--yes", "--target", target, env={"SMS_TOKEN": api.token})
+        assert result.code == 0, result.stderr
+        expected = messages_of(project, target, "texts__alert")
+        assert api.failures > 0
+        assert api.accepted == {key: 1 for key, _ in expected}
+        assert api.authorizations == {f"Bearer {api.token}"}
+        assert statuses(project, target, "texts") == {"sent": len(expected)}
+    finally:
+        api.stop()
+
+
+def test_a_missing_token_is_a_one_line_error(tmp_path):
+    settings = {"provider": "http", "url": "http://127.0.0.1:9/x", "token_env": "NO_SUCH_TOKEN_VARIABLE"}
+    project = make(tmp_path / "p", "  sms: " + json.dumps(settings) + "\n")
+    result = project.run("run", "texts", "--yes")
+    assert result.code == 1
+    assert result.stderr.strip() == "error: environment variable NO_SUCH_TOKEN_VARIABLE (token_env of the sms " \
+                                    "channel) is not set"
+
+
+def _interrupt(project: Project, target: str, campaign: str, until, *extra: str) -> None:
+    """Start a send, kill it (SIGKILL) once `until()` holds."""
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    process = subprocess.Popen([sys.executable, "-m", "campaign_compiler", "send", campaign, "--yes",
+                                "--target", target, *extra], cwd=project.root, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not until() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, "the send finished before it could be interrupted"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def test_a_send_killed_midway_resumes_and_the_outbox_holds_each_message_once(tmp_path, target):
+    project = make(tmp_path / "p", profiles=6000)
+    total = project.count("texts", target)["counts"]["alert"]
+    outbox = project.root / "target" / "outbox" / "texts" / "once" / "alert" / "messages.jsonl"
+
+    def some_written() -> bool:
+        return outbox.exists() and outbox.stat().st_size > 20_000
+
+    _interrupt(project, target, "texts", some_written)
+    written = outbox.read_text().count("\n")
+    assert 0 < written < total
+    resumed = project.run("send", "texts", "--yes", "--target", target)
+    assert resumed.code == 0, resumed.stderr
+    keys = [json.loads(line)["message_key"] for line in outbox.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == total
+    assert statuses(project, target, "texts") == {"sent": total}
+
+
+def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target,
+                                                                                        smtp_server):
+    inbox = smtp_server.inbox
+    project = make(tmp_path / "p", smtp(smtp_server.port, connections=1))
+    total = project.count("mail", target)["counts"]["newsletter"]
+    inbox.delay = 0.3
+    _interrupt(project, target, "mail", lambda: len(inbox.messages) >= 2)
+    inbox.delay = 0
+    time.sleep(0.5)  # the server finishes the transaction the killed client left open
+    resumed = project.run("send", "mail", "--yes", "--target", target)
+    assert resumed.code == 0, resumed.stderr
+    unknown = statuses(project, target, "mail").get("pending", 0)
+    assert unknown <= 1  # one connection: at most one message in flight
+    assert max(inbox.message_ids().values()) == 1  # nothing was sent twice
+    assert len(inbox.messages) + (unknown if len(inbox.messages) < total else 0) >= total
+    if unknown:
+        assert "unknown outcome" in resumed.stdout
+        again = project.run("send", "mail", "--yes", "--target", target, "--resend-unknown")
+        assert again.code == 0, again.stderr
+    assert set(inbox.message_ids()) == {message_id(key) for key, _ in messages_of(project, target, "mail__newsletter")}
+    assert statuses(project, target, "mail") == {"sent": total}
+
+
+def test_a_second_run_of_the_same_campaign_exits_1_while_the_first_sends(tmp_path, target, smtp_server):
+    inbox = smtp_server.inbox
+    project = make(tmp_path / "p", smtp(smtp_server.port, connections=1))
+    total = project.count("mail", target)["counts"]["newsletter"]
+    inbox.delay = 0.3  # the first send takes seconds: the second starts meanwhile
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    first = subprocess.Popen([sys.executable, "-m", "campaign_compiler", "send", "mail", "--yes", "--target", target],
+                             cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not inbox.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = project.run("send", "mail", "--yes", "--target", target)
+    assert second.code == 1
+    assert "being built or sent by another process" in second.stderr
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert len(inbox.message_ids()) == len(inbox.messages) == total
+
+
+def test_one_email_per_confirmed_booking_carries_that_booking(tmp_path, target):
+    project = make(tmp_path / "p")
+    counts = project.count("stays", target)
+    assert project.run("send", "stays", "--yes", "--target", target).code == 0
+    rows = {key: (booking_id, str(checkin), nights) for key, booking_id, checkin, nights in project.query(target, """
+        select message_key, booking_id, booking__checkin_date, booking__nights from stays__stay""")}
+    assert len(rows) == counts["counts"]["stay"] > 0
+    assert len(rows) > counts["channels"]["stay"]["recipients"]  # some guests have several bookings
+    outbox = project.root / "target" / "outbox" / "stays" / "once" / "stay"
+    for path in outbox.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        booking_id, checkin, nights = rows[path.stem]
+        assert message["Subject"] == f"Booking {booking_id} on {checkin}"
+        assert f"{nights} nights from {checkin}" in message.get_content()
+    assert len(list(outbox.glob("*.eml"))) == len(rows)
+
+
+def test_a_simulation_renders_everything_and_does_not_block_the_real_send(tmp_path, target, smtp_server):
+    project = make(tmp_path / "p", smtp(smtp_server.port))
+    simulated = project.run("run", "mail", "--simulate", "--target", target)
+    assert simulated.code == 0, simulated.stderr
+    expected = messages_of(project, target, "mail__newsletter")
+    outbox = project.root / "target" / "outbox" / "mail" / "once" / "newsletter"
+    assert {p.stem for p in outbox.glob("*.eml")} == {key for key, _ in expected}
+    assert smtp_server.inbox.messages == []
+    assert statuses(project, target, "mail") == {"simulated": len(expected)}
+    sent = project.run("send", "mail", "--yes", "--target", target)
+    assert sent.code == 0, sent.stderr
+    assert len(smtp_server.inbox.message_ids()) == len(expected)
+    assert statuses(project, target, "mail") == {"sent": len(expected)}
+
+
+def test_without_a_terminal_a_real_run_needs_yes(tmp_path):
+    project = make(tmp_path / "p")
+    result = run_cli("run", "mail", cwd=project.root)
+    assert result.code == 2
+    assert result.stderr.startswith("error: campaign run cannot ask for confirmation without a terminal")
