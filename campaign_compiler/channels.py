@@ -257,8 +257,12 @@ class DirectMail(Channel):
         return (used, None) if ok else (None, None)
 
     def _address(self, columns: tuple[str, ...], alias: str) -> exp.Expression:
-        parts = [exp.Trim(this=column(c, alias)) for c in columns]
-        return exp.ConcatWs(expressions=[exp.Literal.string(", "), *parts]) if len(parts) > 1 else parts[0]
+        """The address columns joined by ", " (NULL when one is: it is then incomplete anyway)."""
+        address = exp.Trim(this=column(columns[0], alias))
+        for name in columns[1:]:
+            address = exp.DPipe(this=exp.DPipe(this=address, expression=exp.Literal.string(", ")),
+                                expression=exp.Trim(this=column(name, alias)))
+        return address
 
     def _complete(self, columns: tuple[str, ...], alias: str) -> exp.Expression | None:
         return exp.and_(*[exp.NEQ(this=exp.Coalesce(this=exp.Trim(this=column(c, alias)),

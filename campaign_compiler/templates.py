@@ -96,7 +96,8 @@ def load_template(project_root: Path, source: Source, path: Path_, value: Any, c
         return None
     t = Reader(template_source, diagnostics)
     required, optional = FIELDS[channel]
-    raw = t.mapping((), template_source.data, f"a {channel} template", required=required, optional=optional)
+    article = "an" if channel[0] in "aeiou" else "a"
+    raw = t.mapping((), template_source.data, f"{article} {channel} template", required=required, optional=optional)
     if raw is None:
         return None
     if channel == "email" and not ("text" in raw or "html" in raw):

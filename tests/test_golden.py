@@ -18,6 +18,7 @@ def test_every_activity_compiles_to_the_expected_models(project, monkeypatch):
     with_data_model(project)
     project.write("data/incoming.csv", "Email,Points,ignored\na@example.com,3,x\n\nb@example.com,,y\n")
     project.write("campaigns/golden.yml", (GOLDEN / "every_activity.yml").read_text())
+    project.write("templates/stay.yml", (GOLDEN / "templates" / "stay.yml").read_text())
     code, out, err = run_in_process(project, monkeypatch, "compile", "golden")
     assert code == 0, err
     written = {p.relative_to(project.root).as_posix(): p.read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from validation_helpers import errors_of, run_in_process, with_data_model
+from validation_helpers import DATA_MODEL, errors_of, run_in_process, with_data_model
 
 C = "campaigns/c.yml"
 
@@ -354,6 +354,54 @@ def test_yaml_syntax_error_is_located(project, monkeypatch):
     errors = errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience\n")
     assert len(errors) == 1 and errors[0].startswith(f"{C}:4:1: error: invalid YAML: ")
     assert "','" in errors[0]  # libyaml: "did not find expected ',' or '}'"; PyYAML: "expected ',' or '}'..."
+
+
+TEMPLATE_CASES = [
+    ("unknown-variable", 'subject: "Hello {{ frist_name }}"\ntext: |\n  Dear {{ first_name }},\n  {{ emial }}\n',
+     None, ['templates/t.yml:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)',
+            'templates/t.yml:4:6: error: unknown variable "emial" (did you mean "email"?)']),
+    ("syntax-error", 'subject: "Hello {{ first_name"\ntext: "x"\n', None,
+     ["templates/t.yml:1:11: error: invalid template: unexpected end of template, expected 'end of print statement'."]),
+    ("unknown-column-of-the-linked-row", 'subject: "{{ booking.checkin }}"\ntext: "{{ booking }}"\n',
+     {"link": "bookings", "as": "booking"},
+     ['templates/t.yml:1:22: error: "booking" has no column "checkin" (did you mean "checkin_date"?)',
+      'templates/t.yml:2:11: error: use one column of the linked row: "booking.<column>"']),
+    ("missing-part", 'subject: "Hi"\n', None, ['templates/t.yml:1:1: error: an email template needs "text", "html" or both']),
+    ("unknown-key", 'subject: "Hi"\ntext: "x"\nbodyy: "y"\n', None,
+     ['templates/t.yml:3:1: error: unknown key "bodyy" in an email template']),
+]
+
+
+@pytest.mark.parametrize("template, per, expected", [pytest.param(t, p, e, id=i) for i, t, p, e in TEMPLATE_CASES])
+def test_bad_template_is_rejected_with_its_location(project, monkeypatch, template, per, expected):
+    with_data_model(project)
+    project.write("templates/t.yml", template)
+    per_line = f"    per: {{link: {per['link']}, as: {per['as']}}}\n" if per else ""
+    errors = errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience}\n"
+                                             f"  m:\n    type: email\n    input: a\n{per_line}"
+                                             "    template: templates/t.yml\n")
+    assert errors == expected
+
+
+CHANNEL_CASES = [
+    ("unknown-provider", "email: {provider: smtpp, host: h, from: a@b.c}",
+     'campaign_project.yml:{line}:21: error: provider must be one of outbox, smtp, not "smtpp" (did you mean "smtp"?)'),
+    ("missing-host", "email: {provider: smtp, from: a@b.c}",
+     'campaign_project.yml:{line}:10: error: smtp settings of email needs "host"'),
+    ("wrong-channel", "sms: {provider: smtp, host: h, from: a@b.c}",
+     'campaign_project.yml:{line}:19: error: provider must be one of outbox, http, not "smtp"'),
+    ("bad-value", "email: {provider: smtp, host: h, from: a@b.c, tls: yes, connections: 0}",
+     'campaign_project.yml:{line}:54: error: tls must be one of none, starttls, ssl, not "yes"'),
+]
+
+
+@pytest.mark.parametrize("channel, expected", [pytest.param(c, e, id=i) for i, c, e in CHANNEL_CASES])
+def test_bad_provider_settings_are_rejected_with_their_location(project, monkeypatch, channel, expected):
+    data_model = DATA_MODEL + f"channels:\n  {channel}\n"
+    with_data_model(project, data_model)
+    line = data_model.count("\n")
+    errors = errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience}\n")
+    assert errors[0] == expected.format(line=line)
 
 
 def test_compile_writes_nothing_when_any_campaign_is_invalid(project, monkeypatch):

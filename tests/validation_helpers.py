@@ -16,7 +16,7 @@ entities:
     key: profile_id
     columns: {profile_id: integer, first_name: text, email: text, phone: text, country: text,
               loyalty_tier: text, email_opt_in: boolean, created_at: timestamp}
-    addresses: {email: email, sms: phone}
+    addresses: {email: email, sms: phone, direct_mail: [first_name, country]}
     consent: {email: email_opt_in}
     links:
       bookings: {entity: bookings, on: {profile_id: profile_id}}
