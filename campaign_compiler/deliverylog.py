@@ -1,6 +1,8 @@
 """The delivery log (SPEC §9): runs, deliveries, suppressions and events, in the warehouse.
 
-A message is identified by (campaign, activity, occurrence, message_key). Its row goes from
+A message is identified by (campaign, activity, occurrence, message_key); as the message key is
+a hash of campaign, activity and recipient, the table's key is (message_key, occurrence), which
+its lookups use first (a narrower index, too, where DuckDB keeps it in memory). Its row goes from
 `pending` (intent recorded before delivery) to `sent` or `failed` (outcome recorded after), in
 batches; `simulated` for simulations. A `sent` row is never written again — the upsert refuses
 it — so whatever happens around it, a sent message is not sent twice. A `pending` row left by a
@@ -36,7 +38,7 @@ TABLES = {
         occurrence varchar not null, recipient_key varchar not null, per_key varchar,
         message_key varchar not null, address varchar, status varchar not null,
         attempts integer not null, error varchar, sent_at timestamp, run_id varchar, updated_at timestamp,
-        primary key (campaign, activity, occurrence, message_key)""",
+        primary key (message_key, occurrence)""",
     "campaign_suppressions": """
         address varchar not null, channel varchar not null, reason varchar not null, "at" timestamp not null""",
     "campaign_events": """
@@ -103,8 +105,8 @@ class DeliveryLog:
             chunk = keys[start:start + BATCH_ROWS]
             rows = self.warehouse.query(
                 f"select message_key, status from {self.table('campaign_deliveries')} "
-                f"where campaign = %s and activity = %s and occurrence = %s "
-                f"and message_key in ({', '.join(['%s'] * len(chunk))})", (campaign, activity, occurrence, *chunk))
+                f"where message_key in ({', '.join(['%s'] * len(chunk))}) and occurrence = %s "
+                "and campaign = %s and activity = %s", (*chunk, occurrence, campaign, activity))
             found.update(dict(rows))
         return found
 
@@ -117,19 +119,14 @@ class DeliveryLog:
     def record(self, deliveries: list[Delivery]) -> None:
         """Insert or update deliveries in one statement per batch; a `sent` row is never changed."""
         now = utc_now()
-        for start in range(0, len(deliveries), BATCH_ROWS):
-            chunk = deliveries[start:start + BATCH_ROWS]
-            for delivery in chunk:
-                delivery.updated_at = now
-            row = f"({', '.join(['%s'] * len(DELIVERY_COLUMNS))})"
-            updates = ", ".join(f"{c} = excluded.{c}" for c in DELIVERY_COLUMNS if c not in (
-                "campaign", "activity", "occurrence", "message_key"))
-            self.warehouse.execute(
-                f"insert into {self.table('campaign_deliveries')} ({', '.join(DELIVERY_COLUMNS)}) "
-                f"values {', '.join([row] * len(chunk))} "
-                "on conflict (campaign, activity, occurrence, message_key) do update set "
-                f"{updates} where campaign_deliveries.status <> 'sent'",
-                tuple(value for delivery in chunk for value in delivery.values()))
+        for delivery in deliveries:
+            delivery.updated_at = now
+        updates = ", ".join(f"{c} = excluded.{c}" for c in DELIVERY_COLUMNS if c not in (
+            "campaign", "activity", "occurrence", "message_key"))
+        self.warehouse.insert(
+            self.table("campaign_deliveries"), DELIVERY_COLUMNS, [d.values() for d in deliveries],
+            "on conflict (message_key, occurrence) do update set "
+            f"{updates} where campaign_deliveries.status <> 'sent'")
 
     def found_sent(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Unknown outcomes the provider found delivered after all."""
@@ -196,21 +193,13 @@ class CampaignLock:
             handle.flush()
             self._release = handle.close
         else:
-            import psycopg2
-
-            try:
-                connection = psycopg2.connect(host=credentials.host, port=credentials.port, user=credentials.user,
-                                              password=credentials.password, dbname=credentials.database,
-                                              connect_timeout=credentials.connect_timeout or 10)
-            except psycopg2.Error as exc:
-                raise RuntimeFailure(f"cannot connect to the postgres warehouse: {str(exc).strip().splitlines()[0]}") from None
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute("select pg_try_advisory_lock(hashtext(%s))", (f"campaign_orchestration:{self.campaign}",))
-                if not cursor.fetchone()[0]:
-                    connection.close()
-                    raise busy
-            self._release = connection.close  # closing the session releases its advisory locks
+            session = Warehouse.connect(self.where)
+            (held,) = session.query("select pg_try_advisory_lock(hashtext(%s))",
+                                    (f"campaign_orchestration:{self.campaign}",))[0]
+            if not held:
+                session.close()
+                raise busy
+            self._release = session.close  # ending the session releases its advisory locks
         return self
 
     def __exit__(self, *exc) -> None:

@@ -30,7 +30,7 @@ from .providers.base import OutgoingMessage, Outcome, ProviderUnavailable
 from .warehouse import Warehouse
 from .workspace import Workspace
 
-PAGE = 200
+PAGE = 1000  # rows read from the warehouse at a time
 OCCURRENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")
 
 

@@ -142,7 +142,9 @@ class _Checker:
             self._error(path, text, error.lineno or 1, "", f"invalid template: {error.message}")
             return False
         ok = True
-        for name in sorted(find_undeclared_variables(tree), key=lambda n: _first_line(tree, n)):
+        undeclared = find_undeclared_variables(tree)
+        # in order of first use, so that generated models do not depend on set ordering
+        for name in dict.fromkeys(n.name for n in tree.find_all(nodes.Name) if n.name in undeclared):
             if name in env.globals:
                 continue
             line = _first_line(tree, name)

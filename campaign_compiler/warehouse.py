@@ -83,6 +83,24 @@ class Warehouse:
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} statement failed: {str(exc).strip().splitlines()[0]}") from None
 
+    def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple], suffix: str = "") -> None:
+        """Insert many rows in one statement (followed by `suffix`, such as ON CONFLICT ...)."""
+        if not rows:
+            return
+        head = f"insert into {table} ({', '.join(columns)})"
+        try:
+            cursor = self._connection.cursor()
+            if self.kind == "duckdb":  # one LIST of STRUCT parameter: far faster to bind than one per value
+                cursor.execute(f"{head} select * from (select unnest(?, recursive := true)) {suffix}",
+                               [[dict(zip(columns, row)) for row in rows]])
+            else:
+                from psycopg2.extras import execute_values
+
+                execute_values(cursor, f"{head} values %s {suffix}", rows, page_size=len(rows))
+            cursor.close()
+        except Exception as exc:
+            raise RuntimeFailure(f"{self.kind} insert failed: {str(exc).strip().splitlines()[0]}") from None
+
     def stream(self, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
         select = ", ".join(f'"{c}"' for c in columns)

@@ -6,11 +6,14 @@ import asyncio
 import email
 import json
 import socket
+import ssl
+import subprocess
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -58,10 +61,31 @@ class Inbox:
 
 
 class SmtpServer:
-    def __init__(self):
+    """aiosmtpd on loopback; with `tls`: "starttls" (required before AUTH) or "ssl" (implicit TLS),
+    and `login` (user, password) to require authentication."""
+
+    def __init__(self, tls: str = "none", certificate: tuple | None = None, login: tuple | None = None):
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        options: dict = {}
+        context = None
+        if certificate:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*certificate)
+        if tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        if login:
+            self.logins: list[str] = []
+
+            def authenticate(server, session, envelope, mechanism, auth_data):
+                ok = (auth_data.login.decode(), auth_data.password.decode()) == login
+                self.logins.append(auth_data.login.decode())
+                return AuthResult(success=ok, handled=False)  # aiosmtpd then answers 235 or 535
+
+            # over implicit TLS, aiosmtpd would not offer AUTH unless told the session is safe
+            options.update(authenticator=authenticate, auth_required=True, auth_require_tls=tls != "ssl")
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
+                                     ssl_context=context if tls == "ssl" else None, **options)
 
     def start(self) -> "SmtpServer":
         self.controller.start()
@@ -129,3 +153,12 @@ class MessagingApi:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def self_signed_certificate(folder) -> tuple[str, str]:
+    """A certificate for localhost and 127.0.0.1 (trusted by clients through SSL_CERT_FILE)."""
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key

@@ -74,9 +74,9 @@ def expected_channels(project, target, suppressions, deliveries, now) -> dict:
         for key, per, address, agreed, complete in sorted(candidates, key=lambda c: (c[0], c[1] or 0)):
             address = trimmed(address)
             norm = address.lower() if channel == "email" and address else address
-            valid = {"email": lambda a: bool(EMAIL.fullmatch(a)), "sms": lambda a: bool(E164.fullmatch(a)),
-                     "push": lambda a: a != "", "direct_mail": lambda a: complete}[channel]
-            if address is None or not complete or not valid(address):
+            pattern = {"email": EMAIL, "sms": E164}.get(channel)
+            valid = address is not None and complete and (pattern.fullmatch(address) if pattern else address != "")
+            if not valid:
                 reasons["no_address"] += 1
             elif consent and agreed is not True:
                 reasons["no_consent"] += 1

@@ -54,7 +54,7 @@ class Provider:
 
     def chunk(self) -> int:
         """How many messages to hand over at once (each chunk's intents are recorded before it)."""
-        return 200
+        return 1000
 
     def delivered(self, keys: list[str]) -> set[str] | None:
         """Of these messages, those the provider knows it delivered; None when it cannot tell."""

@@ -12,7 +12,10 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 
@@ -20,28 +23,36 @@ from ..errors import display_path
 from .base import OutgoingMessage, Outcome, Provider
 
 
-def build_email(message: OutgoingMessage, sender: str, reply_to: str | None) -> EmailMessage:
-    """The email of a message; its Message-ID derives from the message key and occurrence."""
+def build_email(message: OutgoingMessage, sender: str, reply_to: str | None) -> Message:
+    """The email of a message; its Message-ID derives from the message key and occurrence.
+
+    Built with the compat32 MIME classes: several times faster than EmailMessage, which parses
+    and refolds every header, and the bytes are the same standard MIME."""
     content = message.content
-    email = EmailMessage()
-    email["From"] = sender
+    text, html = content.get("text"), content.get("html")
+    parts = [MIMEText(body, subtype, "utf-8") for body, subtype in ((text, "plain"), (html, "html"))
+             if body is not None]
+    if len(parts) == 1:
+        email = parts[0]
+    else:
+        email = MIMEMultipart("alternative")
+        for part in parts:
+            email.attach(part)
+    email["From"] = _header(sender)
     email["To"] = message.address
-    email["Subject"] = content.get("subject", "")
+    email["Subject"] = _header(content.get("subject", ""))
     if reply_to:
-        email["Reply-To"] = reply_to
+        email["Reply-To"] = _header(reply_to)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     occurrence = "".join(c if c.isalnum() or c in "-." else "-" for c in message.occurrence)
     email["Message-ID"] = f"<{message.message_key}.{occurrence}@{domain}>"
     email["Date"] = formatdate(usegmt=True)
     email["X-Campaign"] = f"{message.campaign}/{message.activity}"
-    text, html = content.get("text"), content.get("html")
-    if text is not None:
-        email.set_content(text)
-        if html is not None:
-            email.add_alternative(html, subtype="html")
-    else:
-        email.set_content(html or "", subtype="html")
     return email
+
+
+def _header(value: str) -> str | Header:
+    return value if value.isascii() else Header(value, "utf-8")
 
 
 @dataclass
@@ -64,6 +75,7 @@ class Outbox(Provider):
             for message in messages:
                 email = build_email(message, self.settings.get("from"), self.settings.get("reply_to"))
                 _write_atomically(self.directory / f"{message.message_key}.eml", email.as_bytes())
+            os.sync()  # every file on disk before its outcome is recorded: one sync, not one per file
         elif channel == "direct_mail":
             write_extract(self.directory / "extract.csv", messages)
         else:
@@ -135,11 +147,9 @@ def extract_keys(path: Path) -> set[str]:
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
+    """Written whole or not at all (the caller makes it durable)."""
     temporary = path.with_suffix(path.suffix + ".tmp")
-    with temporary.open("wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
+    temporary.write_bytes(content)
     os.replace(temporary, path)
 
 

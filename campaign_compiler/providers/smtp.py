@@ -23,7 +23,11 @@ _LOST = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionErr
 
 
 class _Unreachable(Exception):
-    pass
+    """The server cannot be used: `reason`, and whether this message may have been transmitted."""
+
+    def __init__(self, reason: str, transmitted: bool):
+        super().__init__(reason)
+        self.reason, self.transmitted = reason, transmitted
 
 
 @dataclass
@@ -32,12 +36,15 @@ class Smtp(Provider):
     _pool: queue.LifoQueue = field(default_factory=queue.LifoQueue)
     _workers: ThreadPoolExecutor | None = None
     _limiter: RateLimiter | None = None
+    _down: str | None = None  # once a worker finds the server unusable, the others stop too
 
     def describe(self) -> str:
         return f"smtp {self.settings.get('host')}:{self.settings.get('port')}"
 
     def chunk(self) -> int:
-        return self.settings.get("connections")  # one message per connection at a time
+        # what a crash can leave unknown: ten messages per connection, so that recording intents and
+        # outcomes costs little beside SMTP's own round trips
+        return 10 * self.settings.get("connections")
 
     def open(self) -> None:
         for key in ("username_env", "password_env"):
@@ -60,17 +67,15 @@ class Smtp(Provider):
 
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         futures = [self._workers.submit(self._send, message) for message in messages]
-        outcomes, unreachable = [], None
+        outcomes = []
         for message, future in zip(messages, futures):
             try:
                 outcomes.append(future.result())
             except _Unreachable as error:
-                unreachable = unreachable or str(error)
-                attempted = error.args[1] if len(error.args) > 1 else False
-                if attempted:  # the connection dropped while the message was being sent
-                    outcomes.append(Outcome(message.message_key, "unknown", error=str(error.args[0])))
-        if unreachable:
-            raise ProviderUnavailable(f"{self.describe()} is unreachable: {unreachable}", outcomes)
+                if error.transmitted:  # the connection dropped while the message was being sent
+                    outcomes.append(Outcome(message.message_key, "unknown", error=error.reason))
+        if self._down:
+            raise ProviderUnavailable(f"{self.describe()} {self._down}", outcomes)
         return outcomes
 
     # -- one message, on one pooled connection ---------------------------------------------------
@@ -80,12 +85,19 @@ class Smtp(Provider):
         attempt, data_started = 0, False
         while True:
             attempt += 1
+            if self._down:
+                raise _Unreachable(self._down, data_started)
             self._limiter.acquire()
             try:
                 connection = self._pool.get_nowait() if not self._pool.empty() else self._connect()
+            except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
+                self._down = f"refused the login: {_text(getattr(error, 'smtp_code', ''))} " \
+                             f"{_text(getattr(error, 'smtp_error', error))}".strip()
+                raise _Unreachable(self._down, False) from None
             except _LOST as error:
                 if attempt > retries:
-                    raise _Unreachable(f"{type(error).__name__}: {error}", data_started) from None
+                    self._down = f"is unreachable: {type(error).__name__}: {error}"
+                    raise _Unreachable(self._down, data_started) from None
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
             try:
@@ -107,7 +119,8 @@ class Smtp(Provider):
             except _LOST as error:
                 _discard(connection)
                 if attempt > retries:
-                    raise _Unreachable(f"{type(error).__name__}: {error}", data_started) from None
+                    self._down = f"is unreachable: {type(error).__name__}: {error}"
+                    raise _Unreachable(self._down, data_started) from None
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
             self._pool.put(connection)
