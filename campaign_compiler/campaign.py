@@ -22,7 +22,7 @@ from .reader import Reader, quoted
 from .yamlsrc import Source
 
 TYPES = {**activities.TYPES, **channels.TYPES}
-CAMPAIGN_KEYS = ("campaign", "description", "dimension", "schedule", "activities")
+CAMPAIGN_KEYS = ("campaign", "description", "dimension", "owner", "schedule", "activities")
 COMMON_ACTIVITY_KEYS = ("type", "description")
 _REFERENCE = re.compile(r"^([a-z][a-z0-9_]{0,39})(?:\.([a-z][a-z0-9_]{0,39}))?$")
 
@@ -54,6 +54,11 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
         r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
                                 f"{did_you_mean(str(dimension), model.entities)}")
         dimension = None
+    owner = {}
+    if "owner" in raw:
+        owner = r.mapping(("owner",), raw["owner"], "owner", optional=("name", "email")) or {}
+        for key, value in owner.items():
+            r.string(("owner", key), value, f"owner {key}")
     if "schedule" in raw:
         r.error(("schedule",), "schedules are not supported yet by this version of campaign-compiler",
                 at_key=True)
@@ -62,7 +67,8 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
         return None
     order = _topological_order(r, activities)
     campaign = Campaign(name=name, description=description, dimension=dimension or "",
-                        source=source, activities=activities, order=order)
+                        source=source, activities=activities, order=order,
+                        owner={k: v for k, v in owner.items() if isinstance(v, str)})
     if dimension is None:
         return campaign
     ctx = Context(campaign=name, default_dimension=dimension, model=model, dbt=dbt,

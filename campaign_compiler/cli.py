@@ -127,6 +127,7 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
     started = time.monotonic()
     with CampaignLock(session.where, loaded.name):
         result = build_and_count(loaded, session.workspace, session.where, stderr_console())
+    _write_canvas(session, result)
     if as_json:
         click.echo(json.dumps(result.as_json()))
     else:
@@ -134,6 +135,40 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
         render_channels(result, stdout_console())
         stderr_console().print(f"Built and counted in {time.monotonic() - started:.1f} s "
                                f"(target {result.target}, {result.adapter}).", style="dim")
+
+
+def _write_canvas(session: Session, result) -> None:
+    from .graph import write_page
+
+    path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target)
+    click.echo(f"Canvas of {result.campaign.name}: {display_path(path)}", err=True)
+
+
+@cli.command()
+@click.argument("campaign")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it (default: target/canvas/<campaign>.html; stdout for mermaid and dot).")
+@click.option("--format", "fmt", type=click.Choice(["html", "mermaid", "dot"]), default="html", show_default=True)
+@project_options
+def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> None:
+    """Draw the campaign with the counts of its last build."""
+    from .graph import canvas, compiled_sql, measure, render_dot, render_mermaid, write_page
+
+    session = Session(options)
+    (loaded,) = session.campaigns([campaign])
+    rows, channels, target = measure(loaded, session.workspace, session.where)
+    if fmt == "html":
+        path = write_page(loaded, session.workspace, rows, channels, target, output.resolve() if output else None)
+        click.echo(f"Canvas of {loaded.name}: {display_path(path)}")
+        return
+    drawn = canvas(loaded, rows, channels, compiled_sql(loaded, session.workspace.dbt), target,
+                   session.workspace.dbt.root)
+    text = render_mermaid(drawn) if fmt == "mermaid" else render_dot(drawn)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"{fmt} of {loaded.name}: {display_path(output)}")
 
 
 def send_options(command):
@@ -168,6 +203,7 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
         result = build_and_count(loaded, session.workspace, session.where, stderr_console())
         render_table(result, stdout_console())
         render_channels(result, stdout_console())
+        _write_canvas(session, result)
         _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, result.channels)
 
 
@@ -179,6 +215,7 @@ def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence:
          retry_failed: bool) -> None:
     """Send the messages of an already built campaign."""
     from .counts import channel_counts
+    from .dbt_runner import relations
     from .deliverylog import CampaignLock
     from .send import check_occurrence
     from .warehouse import Warehouse
@@ -189,7 +226,8 @@ def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence:
     _need_confirmation_means(yes, simulate, "send")
     with CampaignLock(session.where, loaded.name):
         with Warehouse.connect(session.where) as warehouse:
-            channels = channel_counts(warehouse, session.workspace, loaded)
+            models = [name for a in loaded.channel_activities() for name in (a.message.model, a.message.excluded_model)]
+            channels = channel_counts(warehouse, relations(session.workspace.dbt, models), loaded)
         _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
 
 

@@ -40,22 +40,23 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
 
         build_campaign(campaign, workspace, where, progress)
     with Warehouse.connect(where) as warehouse:
-        rows = count_rows(warehouse, relations(workspace.dbt, [m.name for m in campaign.counted()]))
-        channels = channel_counts(warehouse, workspace, campaign)
+        relation = relations(workspace.dbt, [m.name for m in campaign.models()])
+        rows = count_rows(warehouse, relation)
+        channels = channel_counts(warehouse, relation, campaign)
         return CountResult(campaign, warehouse.target_name, warehouse.kind, rows, channels)
 
 
 EXCLUSION_ORDER = ("no_address", "no_consent", "suppressed", "frequency_cap", "control_group", "duplicate_address")
 
 
-def channel_counts(warehouse: Warehouse, workspace: Workspace, campaign: Campaign) -> dict:
-    """Per channel activity: messages, distinct recipients, and excluded candidates by reason."""
+def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Campaign) -> dict:
+    """Per channel activity whose models are in `relation`: messages, distinct recipients, and
+    excluded candidates by reason."""
     result = {}
-    activities = campaign.channel_activities()
-    names = [name for a in activities for name in (a.message.model, a.message.excluded_model)]
-    relation = relations(workspace.dbt, names)
-    for activity in activities:
+    for activity in campaign.channel_activities():
         spec = activity.message
+        if spec.model not in relation or spec.excluded_model not in relation:
+            continue
         ((messages, recipients),) = warehouse.query(
             f'select count(*), count(distinct "{spec.key}") from {relation[spec.model]}')
         reasons = dict(warehouse.query(

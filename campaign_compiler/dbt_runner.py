@@ -91,19 +91,23 @@ def build(where: DbtTarget, selectors: list[str], progress: Progress | None = No
         raise RuntimeFailure("dbt build failed; see logs/dbt.log in the project")
 
 
+def manifest_nodes(project: DbtProject) -> dict[str, dict]:
+    """The project's models and seeds in the manifest of the last dbt run, by name ({} if none)."""
+    try:
+        manifest = json.loads((project.target_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {node["name"]: node for node in manifest.get("nodes", {}).values()
+            if node.get("resource_type") in ("model", "seed") and node.get("package_name") == project.name}
+
+
 def relations(project: DbtProject, names: list[str]) -> dict[str, str]:
     """Model name -> relation name as dbt built it, from the manifest of the last dbt run."""
-    manifest_path = project.target_dir / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise RuntimeFailure(f"no dbt manifest at {manifest_path}: build the campaign first") from None
-    by_name = {node["name"]: node.get("relation_name") for node in manifest.get("nodes", {}).values()
-               if node.get("resource_type") in ("model", "seed") and node.get("package_name") == project.name}
-    missing = [n for n in names if not by_name.get(n)]
+    nodes = manifest_nodes(project)
+    missing = [n for n in names if not (nodes.get(n) or {}).get("relation_name")]
     if missing:
         raise RuntimeFailure(f"model {missing[0]} is not in the dbt manifest: build the campaign first")
-    return {name: by_name[name] for name in names}
+    return {name: nodes[name]["relation_name"] for name in names}
 
 
 def _one_line(message: str) -> str:

@@ -150,6 +150,7 @@ class Campaign:
     source: Source
     activities: dict[str, Activity]
     order: list[str]  # topological
+    owner: dict[str, str] = field(default_factory=dict)  # name, email: of the dbt exposures
 
     @property
     def tag(self) -> str:

@@ -7,5 +7,5 @@
     candidates=ref('golden__stay_mail__candidates'),
     key="profile_id",
     per_key="booking_id",
-    columns=["nb", "first_name", "booking__checkin_date"],
+    columns=["first_name", "nb", "booking__checkin_date"],
 ) }}

@@ -11,8 +11,8 @@
     dimension=ref('profiles'),
     address="TRIM(dim.email)",
     columns=[
-        ["nb", "wt.nb"],
         ["first_name", "dim.first_name"],
+        ["nb", "wt.nb"],
         ["booking__checkin_date", "per_row.checkin_date"],
     ],
     consent="dim.email_opt_in",

@@ -1,0 +1,202 @@
+"""The canvas (SPEC §8 `graph`) and dbt docs: drawn from the last build, read in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from campaign_compiler.errors import Diagnostics
+from campaign_compiler.graph import NODE_H, NODE_W, canvas, render_dot, render_html, render_mermaid
+from campaign_compiler.workspace import Workspace
+from conftest import REPO, Project
+from validation_helpers import run_in_process, with_data_model
+
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def wide_campaign(blocks: int) -> str:
+    """A generated campaign of 5 activities per block, blocks joined two by two."""
+    lines = ["campaign: wide", "activities:"]
+    for n in range(blocks):
+        lines += [f"  a{n}: {{type: build_audience, where: \"profile_id > {n}\"}}",
+                  f"  s{n}: {{type: split, input: a{n}, subsets: [{{name: x, where: \"country = 'FR'\"}}], complement: y}}",
+                  f"  u{n}: {{type: combine, mode: union, inputs: [s{n}.x, {'s' + str(n - 1) + '.y' if n else 'a0'}]}}",
+                  f"  f{n}: {{type: fork, input: u{n}, outputs: [l, r]}}",
+                  f"  e{n}: {{type: end, input: f{n}.l}}"]
+    return "\n".join(lines) + "\n"
+
+
+def load(project, monkeypatch, text: str):
+    with_data_model(project)
+    project.write("campaigns/wide.yml", text)
+    monkeypatch.chdir(project.root)
+    diagnostics = Diagnostics()
+    workspace = Workspace(project.root)
+    campaign = workspace.load("wide", diagnostics)
+    assert not diagnostics, diagnostics.sorted()
+    return campaign, workspace
+
+
+@pytest.mark.parametrize("blocks", [1, 20])
+def test_layout_places_every_activity_without_overlap(project, monkeypatch, blocks):
+    campaign, workspace = load(project, monkeypatch, wide_campaign(blocks))
+    drawn = canvas(campaign, {}, {}, {}, None, workspace.dbt.root)
+    assert len(drawn.nodes) == 5 * blocks
+    boxes = [(n.x, n.y) for n in drawn.nodes.values()]
+    for i, (x, y) in enumerate(boxes):
+        for x2, y2 in boxes[i + 1:]:
+            assert abs(x - x2) >= NODE_W or abs(y - y2) >= NODE_H
+    for edge in drawn.edges:  # left to right
+        assert drawn.nodes[edge.source].x < drawn.nodes[edge.target].x
+    page = render_html(drawn)
+    assert page.count('<g class="node ') == 5 * blocks
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+
+
+def test_mermaid_and_dot_have_every_node_and_transition(project, monkeypatch):
+    campaign, workspace = load(project, monkeypatch, wide_campaign(2))
+    model = {m.name: i * 10 for i, m in enumerate(campaign.models())}
+    drawn = canvas(campaign, model, {}, {}, "duckdb", workspace.dbt.root)
+    mermaid, dot = render_mermaid(drawn), render_dot(drawn)
+    assert mermaid.startswith("flowchart LR\n") and dot.startswith('digraph "wide" {')
+    for edge in drawn.edges:
+        label = f"{edge.rows:,}" + ("" if edge.output == "out" else f" ({edge.output})")
+        assert f'    {edge.source} -- "{label}" --> {edge.target}' in mermaid
+        assert f'  "{edge.source}" -> "{edge.target}" [label="{label}"];' in dot
+    assert len(re.findall(r"^  \"\w+\" \[label=", dot, re.M)) == 10
+
+
+def browser_page(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+    return browser, browser.new_page(viewport={"width": 1600, "height": 900})
+
+
+@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="Chromium is not installed")
+def test_a_hundred_activities_stay_readable_when_zoomed(project, monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    campaign, workspace = load(project, monkeypatch, wide_campaign(20))
+    rows = {m.name: 1000 + i for i, m in enumerate(campaign.models())}
+    path = project.root / "wide.html"
+    path.write_text(render_html(canvas(campaign, rows, {}, {}, "duckdb", workspace.dbt.root)))
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        page.goto(path.as_uri())
+        assert page.locator(".node").count() == 100
+        page.screenshot(path=str(ARTIFACTS / "canvas_100_fit.png"))
+        # every name fits in its box, no two boxes overlap, in the browser's own geometry
+        boxes = page.eval_on_selector_all(".node", """nodes => nodes.map(n => {
+            const r = n.querySelector('rect').getBBox(), t = n.querySelector('.name').getBBox();
+            const m = n.transform.baseVal.consolidate().matrix;
+            return [m.e, m.f, r.width, r.height, t.x + t.width]; })""")
+        for i, (x, y, w, h, text_end) in enumerate(boxes):
+            assert text_end <= w - 4
+            for x2, y2, *_ in boxes[i + 1:]:
+                assert abs(x - x2) >= w or abs(y - y2) >= h
+        for _ in range(4):
+            page.click("#zoom-in")
+        page.click('.node[data-activity="u10"]')
+        assert "u10" in page.text_content("#details h2")
+        page.screenshot(path=str(ARTIFACTS / "canvas_100_zoomed.png"))
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo project, counted: every working table built, its canvas written."""
+    root = tmp_path_factory.mktemp("graph") / "demo"
+    shutil.copytree(REPO / "dbt_project", root, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs",
+                                                                               "models"))
+    project = Project.__new__(Project)
+    project.root, project.schema = root, ""
+    project.write("packages.yml", f"packages:\n  - local: {REPO}\n")
+    results = {name: project.count(name, "dev") for name in ("summer_promo", "winback")}
+    return project, results
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_dbt_docs_show_each_campaign_ending_in_its_sends(demo):
+    project, _ = demo
+    manifest = json.loads((project.root / "target" / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"
+              and n["name"].startswith("summer_promo__")}
+    assert len(models) == 19
+    for model in models.values():
+        meta = model["config"]["meta"]
+        assert meta["campaign"] == "summer_promo" and meta["campaign_file"] == "campaigns/summer_promo.yml"
+        assert {"activity", "activity_type", "line", "output"} <= set(meta)
+        assert model["description"].startswith(("Activity `", "Output `"))
+        assert "campaign_summer_promo" in model["tags"]
+    exposures = {e["name"]: e for e in manifest["exposures"].values() if e["meta"].get("campaign") == "summer_promo"}
+    assert sorted(exposures) == ["summer_promo__regulars_sms", "summer_promo__vip_email"]
+    for name, exposure in exposures.items():
+        assert exposure["type"] == "application"
+        assert exposure["depends_on"]["nodes"] == [f"model.hotel_demo.{name}"]
+        assert exposure["owner"]["email"] == "crm@azur.example"
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+@pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true", reason="Chromium is not installed")
+def test_the_canvas_in_a_browser_shows_every_activity_and_count(demo):
+    from playwright.sync_api import sync_playwright
+
+    project, results = demo
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser, page = browser_page(playwright)
+        for name, result in results.items():
+            page.goto((project.root / "target" / "canvas" / f"{name}.html").as_uri())
+            activities = page.eval_on_selector_all(".node", "nodes => nodes.map(n => n.dataset.activity)")
+            edges = page.eval_on_selector_all(".edge", """edges => edges.map(e => [e.dataset.source,
+                e.dataset.output, e.dataset.rows, Array.from(e.querySelectorAll('text'), t => t.textContent)])""")
+            counts = result["counts"]
+            assert sorted(activities) == sorted({k.split(".")[0] for k in counts})
+            labels = {}
+            for source, output, rows, texts in edges:
+                key = source if output == "out" else f"{source}.{output}"
+                # a working table's count; a channel's out is its recipients
+                expected = counts[key] if key in counts else result["channels"][source]["recipients"]
+                assert int(rows) == expected
+                if texts:
+                    labels[(source, output)] = texts
+            for (source, output), texts in labels.items():
+                key = source if output == "out" else f"{source}.{output}"
+                expected = counts[key] if key in counts else result["channels"][source]["recipients"]
+                assert texts == [f"{expected:,}"] + ([] if output == "out" else [output])
+            assert len(labels) == len({(s, o) for s, o, _, _ in edges})  # every transition labelled once
+            for activity, channel in result["channels"].items():
+                text = page.text_content(f'.node[data-activity="{activity}"] .count')
+                assert text == f"{channel['messages']:,} messages"
+            page.screenshot(path=str(ARTIFACTS / f"canvas_{name}.png"))
+        page.goto((project.root / "target" / "canvas" / "summer_promo.html").as_uri())
+        page.click('.node[data-activity="vip_email"]')
+        panel = page.text_content("#details")
+        assert "summer_promo__vip_email" in panel and "no consent" in panel
+        assert "control group" in panel and "template: templates/summer_offer.yml" in panel
+        assert "select" in page.text_content("#details pre.sql").lower()
+        page.screenshot(path=str(ARTIFACTS / "canvas_summer_promo_details.png"))
+        browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_graph_command_reads_the_warehouse_and_says_not_built(demo, monkeypatch):
+    project, results = demo
+    code, out, _ = run_in_process(project, monkeypatch, "graph", "trade_show", "--format", "dot")
+    assert code == 0
+    assert '"matched" -> "their_bookings" [label="not built"];' in out
+    code, out, _ = run_in_process(project, monkeypatch, "graph", "summer_promo", "-o", "canvas.html")
+    assert code == 0 and out == "Canvas of summer_promo: canvas.html\n"
+    page = Path(project.root / "canvas.html").read_text()
+    assert f'data-rows="{results["summer_promo"]["counts"]["target"]}"' in page
