@@ -83,6 +83,7 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
         if progress is not None:
             progress.start(sum(totals.values()))
         log.start_run(report.run_id, campaign.name, occurrence, simulate)
+        finished = False
         try:
             for activity in activities:
                 sender = _ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence,
@@ -90,10 +91,11 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
                 sender.report.messages = totals[activity.id]
                 report.activities.append(sender.report)
                 sender.send(relation[activity.message.model])
+            finished = True
         except ProviderUnavailable as unavailable:
             report.stopped = str(unavailable)
-        finally:
-            status = "failed" if report.stopped else "simulated" if simulate else "succeeded"
+        finally:  # also when interrupted (Ctrl-C): the run is not reported as succeeded
+            status = "simulated" if simulate and finished else "succeeded" if finished else "failed"
             log.finish_run(report.run_id, status, {r.activity: r.as_json() for r in report.activities})
     return report
 
@@ -117,26 +119,24 @@ class _ActivitySender:
     def send(self, relation: str) -> None:
         self.provider.open()
         try:
-            unknown = set() if self.simulate else self._settle_unknown()
+            if not self.simulate:
+                self._settle_unknown()
             for page in self.warehouse.stream(relation, self._columns(), PAGE):
-                self._send_page(page, unknown)
+                self._send_page(page)
                 if self.progress is not None:
                     self.progress.advance(len(page))
         finally:
             self.provider.close()
 
-    def _settle_unknown(self) -> set[str]:
-        """Messages an earlier run may have delivered: settled when the provider can tell."""
+    def _settle_unknown(self) -> None:
+        """Messages an earlier run may have delivered: settled as sent when the provider can tell."""
         pending = self.log.pending(self.campaign.name, self.activity.id, self.occurrence)
-        if not pending:
-            return set()
-        found = self.provider.delivered(pending) or set()
+        found = self.provider.delivered(pending) if pending else None
         if found:
             self.log.found_sent(self.campaign.name, self.activity.id, self.occurrence, sorted(found))
             self.report.settled += len(found)
-        return set(pending) - found
 
-    def _send_page(self, page: list[dict], unknown: set[str]) -> None:
+    def _send_page(self, page: list[dict]) -> None:
         statuses = self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,
                                      [row["message_key"] for row in page])
         rows = {}
@@ -158,8 +158,10 @@ class _ActivitySender:
                 broken.append(Outcome(key, "failed", 0, f"template error: {type(error).__name__}: {error}"))
         if self.simulate:
             self.provider.deliver(messages)
-            self._record([self._delivery(m.message_key, "simulated") for m in messages] +
-                         [self._from_outcome(o) for o in broken], rows)
+            # a simulation records itself only where no real run left a trace (pending, failed)
+            untouched = {k for k in rows if statuses.get(k) in (None, "simulated")}
+            self._record([self._delivery(m.message_key, "simulated") for m in messages if m.message_key in untouched]
+                         + [self._from_outcome(o) for o in broken if o.message_key in untouched], rows)
             self.report.simulated += len(messages)
             self.report.failed += len(broken)
             return

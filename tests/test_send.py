@@ -341,3 +341,20 @@ def test_smtp_over_tls_with_login_from_the_environment(tmp_path, tls):
         assert set(server.logins) == {"mailer"}
     finally:
         server.stop()
+
+
+@pytest.mark.duckdb
+def test_a_simulation_leaves_the_traces_of_real_runs_alone(tmp_path):
+    project = make(tmp_path / "p")
+    project.count("mail", "duckdb")
+    (first, _), (second, _) = sorted(messages_of(project, "duckdb", "mail__newsletter"))[:2]
+    for key, status in ((first, "pending"), (second, "failed")):
+        project.query_write("duckdb", f"""insert into campaign_deliveries values ('mail', 'newsletter', 'email',
+            'once', '1', null, '{key}', 'x@example.com', '{status}', 1, null, null, 'r', null)""")
+    assert project.run("send", "mail", "--simulate").code == 0
+    assert dict(project.query("duckdb", f"""select message_key, status from campaign_deliveries
+        where message_key in ('{first}', '{second}')""")) == {first: "pending", second: "failed"}
+    total = len(messages_of(project, "duckdb", "mail__newsletter"))
+    assert statuses(project, "duckdb", "mail") == {"simulated": total - 2, "pending": 1, "failed": 1}
+    (finished,) = project.query("duckdb", "select status from campaign_runs")[0]
+    assert finished == "simulated"

@@ -20,7 +20,7 @@ from email.utils import formatdate, parseaddr
 from pathlib import Path
 
 from ..errors import display_path
-from .base import OutgoingMessage, Outcome, Provider
+from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable
 
 
 def build_email(message: OutgoingMessage, sender: str, reply_to: str | None) -> Message:
@@ -70,6 +70,14 @@ class Outbox(Provider):
         return f"outbox {display_path(self.directory)}"
 
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        try:
+            self._write(messages)
+        except OSError as error:  # a full disk, say: what was written is found again by `delivered`
+            raise ProviderUnavailable(f"{self.describe()} cannot be written: {error}",
+                                      [Outcome(m.message_key, "unknown") for m in messages]) from None
+        return [Outcome(m.message_key, "sent") for m in messages]
+
+    def _write(self, messages: list[OutgoingMessage]) -> None:
         channel = self.settings.channel
         if channel == "email":
             for message in messages:
@@ -83,7 +91,6 @@ class Outbox(Provider):
                                         "campaign": m.campaign, "activity": m.activity, "occurrence": m.occurrence,
                                         **m.content}, ensure_ascii=False, default=str) + "\n" for m in messages)
             _append(self.directory / "messages.jsonl", lines.encode())
-        return [Outcome(m.message_key, "sent") for m in messages]
 
     def delivered(self, keys: list[str]) -> set[str]:
         wanted = set(keys)
@@ -113,7 +120,11 @@ class ExtractFile(Provider):
         return f"file {display_path(self.path)}"
 
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
-        write_extract(self.path, messages)
+        try:
+            write_extract(self.path, messages)
+        except OSError as error:
+            raise ProviderUnavailable(f"{self.describe()} cannot be written: {error}",
+                                      [Outcome(m.message_key, "unknown") for m in messages]) from None
         return [Outcome(m.message_key, "sent") for m in messages]
 
     def delivered(self, keys: list[str]) -> set[str]:
