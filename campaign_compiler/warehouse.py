@@ -10,7 +10,7 @@ import os
 from typing import Any, Iterator
 
 from .dbt_runner import DbtTarget
-from .errors import RuntimeFailure
+from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean
 
 SUPPORTED_TYPES = ("duckdb", "postgres")
 
@@ -152,6 +152,7 @@ def load_profile(where: DbtTarget):
     if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # dbt's defaults, when no dbt command ran yet
         set_from_args(Namespace(), None)
     set_invocation_context(os.environ)  # what env_var() in profiles.yml reads
+    raw = None
     try:
         raw = read_profile(str(where.profiles_dir))
         if not raw:
@@ -159,7 +160,23 @@ def load_profile(where: DbtTarget):
         return Profile.from_raw_profiles(raw, where.project.profile, ProfileRenderer({}),
                                          target_override=where.target)
     except (DbtProfileError, DbtRuntimeError) as exc:
-        raise RuntimeFailure(" ".join(str(exc).split())) from None
+        # an unknown target or profile, a missing env_var(): the user's configuration, not a fault
+        message = " ".join(str(exc).split()).removeprefix("Runtime Error ")
+        outputs = ((raw or {}).get(where.project.profile) or {}).get("outputs")
+        if where.target and isinstance(outputs, dict) and where.target not in outputs:
+            hint = did_you_mean(where.target, outputs) or f" (targets: {', '.join(outputs)})"
+            message = f'profile "{where.project.profile}" has no target "{where.target}"{hint}'
+        raise InvalidInput([Diagnostic(_profile_location(where), message)]) from None
+
+
+def _profile_location(where: DbtTarget):
+    """Where the profile's targets are written in profiles.yml (the file itself when absent)."""
+    from .yamlsrc import load_yaml
+
+    source = load_yaml(where.profiles_dir / "profiles.yml", Diagnostics())
+    if source is None:
+        return None
+    return source.key_at((where.project.profile, "outputs"))
 
 
 def count_rows(warehouse: Warehouse, relations: dict[str, str]) -> dict[str, int]:

@@ -86,11 +86,22 @@ def test_a_warehouse_that_is_down_is_one_line_and_exit_1(small, postgres):
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
-def test_an_unknown_target_is_one_line_and_exit_1(small):
-    result = small.run("count", "fr", "--target", "prod")
-    assert result.code == 1
-    assert "does not have a target named 'prod'" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_an_unknown_target_is_bad_input_located_in_profiles_yml(small):
+    result = small.run("count", "fr", "--target", "postgre")
+    assert result.code == 2
+    assert result.errors == ['profiles.yml:3:3: error: profile "test_project" has no target "postgre" '
+                             '(did you mean "postgres"?)']
+    assert not small.root.joinpath("target", "warehouse.duckdb").exists()
+
+
+def test_a_missing_environment_variable_in_the_profile_is_bad_input(small, monkeypatch):
+    monkeypatch.delenv("CAMPAIGN_TEST_DB_PATH", raising=False)
+    small.write("profiles.yml", small.root.joinpath("profiles.yml").read_text().replace(
+        "path: target/warehouse.duckdb", "path: \"{{ env_var('CAMPAIGN_TEST_DB_PATH') }}\""))
+    result = small.run("status", "fr")
+    assert result.code == 2
+    assert len(result.errors) == 1 and result.errors[0].startswith("profiles.yml:3:3: error: ")
+    assert "CAMPAIGN_TEST_DB_PATH" in result.errors[0] and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
