@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from .conditions import LinkJoin
-from .dbt_runner import DbtTarget, Progress, build
+from .dbt_runner import DbtTarget, Progress, build, read_json, record_relations
 from .deliverylog import DeliveryLog
 from .emit import remove_orphans, write_campaign
 from .plan import Campaign, Jinja
@@ -24,14 +24,16 @@ STATE_FILE = "campaign_seeds.json"
 _REF = re.compile(r"^ref\('([^']+)'\)$")
 
 
-def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, progress: Progress | None = None) -> None:
+def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, progress: Progress | None = None,
+                   occurrence: str = "once") -> None:
+    """Build for `occurrence`: a frequency cap does not count the messages this occurrence already sent."""
     dbt = workspace.dbt
     remove_orphans(dbt, set(workspace.names()))
     write_campaign(campaign, dbt)
     seeds = upstream_seeds(campaign, workspace)
     digests = {name: _digest(path, dbt.root / "dbt_project.yml") for name, path in seeds.items()}
     state_path = dbt.target_dir / STATE_FILE
-    state = _read_state(state_path)
+    state = read_json(state_path)
     with Warehouse.connect(where) as warehouse:
         DeliveryLog(warehouse).ensure_tables()  # channel models read suppressions and deliveries
         loaded = state.get(warehouse.target_name, {})
@@ -41,7 +43,8 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
     campaign_file = campaign.source.display
     origins = {model.name: f"{campaign_file}:{campaign.activities[model.table.activity].line}, activity "
                            f"{model.table.activity}" for model in campaign.models()}
-    build(where, [f"tag:{campaign.tag}", *stale], progress, origins)
+    build(where, [f"tag:{campaign.tag}", *stale], progress, origins, {"campaign_occurrence": occurrence})
+    record_relations(dbt, target_name, [model.name for model in campaign.models()])
     state.setdefault(target_name, {}).update({name: digests[name] for name in stale})
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2, sort_keys=True))
@@ -81,11 +84,3 @@ def _digest(*paths: Path) -> str:
     for path in paths:
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def _read_state(path: Path) -> dict:
-    try:
-        state = json.loads(path.read_text())
-        return state if isinstance(state, dict) else {}
-    except (OSError, ValueError):
-        return {}

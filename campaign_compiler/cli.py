@@ -199,8 +199,9 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
     (loaded,) = session.campaigns([campaign])
     check_occurrence(occurrence)
     _need_confirmation_means(yes, simulate, "run")
+    _check_credentials(session, loaded, simulate)
     with CampaignLock(session.where, loaded.name):
-        result = build_and_count(loaded, session.workspace, session.where, stderr_console())
+        result = build_and_count(loaded, session.workspace, session.where, stderr_console(), occurrence)
         render_table(result, stdout_console())
         render_channels(result, stdout_console())
         _write_canvas(session, result)
@@ -224,11 +225,24 @@ def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence:
     (loaded,) = session.campaigns([campaign])
     check_occurrence(occurrence)
     _need_confirmation_means(yes, simulate, "send")
+    _check_credentials(session, loaded, simulate)
     with CampaignLock(session.where, loaded.name):
         with Warehouse.connect(session.where) as warehouse:
             models = [name for a in loaded.channel_activities() for name in (a.message.model, a.message.excluded_model)]
-            channels = channel_counts(warehouse, relations(session.workspace.dbt, models), loaded)
+            built = relations(session.workspace.dbt, warehouse.target_name, models, loaded.name)
+            channels = channel_counts(warehouse, built, loaded)
         _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
+
+
+def _check_credentials(session: Session, campaign, simulate: bool) -> None:
+    """Every credential the campaign's providers read is in the environment, before anything runs:
+    a run must not send one channel and then stop at the next."""
+    if simulate:  # a simulation delivers nothing
+        return
+    channels = sorted({activity.message.channel for activity in campaign.channel_activities()})
+    missing = [d for channel in channels for d in session.workspace.channel_settings(channel).missing_credentials()]
+    if missing:
+        raise InvalidInput(missing)
 
 
 def _need_confirmation_means(yes: bool, simulate: bool, command: str) -> None:

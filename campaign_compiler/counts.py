@@ -29,7 +29,8 @@ class CountResult:
         }
 
 
-def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, console) -> CountResult:
+def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, console,
+                    occurrence: str = "once") -> CountResult:
     finished = 0
 
     with console.status(f"Building {campaign.name} with dbt…") as status:
@@ -38,9 +39,10 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
             finished += 1
             status.update(f"Building {campaign.name} with dbt… {finished} nodes done (last: {node}, {state})")
 
-        build_campaign(campaign, workspace, where, progress)
+        build_campaign(campaign, workspace, where, progress, occurrence)
     with Warehouse.connect(where) as warehouse:
-        relation = relations(workspace.dbt, [m.name for m in campaign.models()])
+        relation = relations(workspace.dbt, warehouse.target_name, [m.name for m in campaign.models()],
+                             campaign.name)
         rows = count_rows(warehouse, relation)
         channels = channel_counts(warehouse, relation, campaign)
         return CountResult(campaign, warehouse.target_name, warehouse.kind, rows, channels)

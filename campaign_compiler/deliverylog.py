@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,6 +46,7 @@ TABLES = {
         message_key varchar not null, event varchar not null, "at" timestamp not null""",
 }
 BATCH_ROWS = 500  # rows per multi-row statement
+LOCK_GRACE_SECONDS = 3.0
 
 
 def utc_now() -> datetime:
@@ -89,6 +91,10 @@ class DeliveryLog:
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, run_id: str, campaign: str, occurrence: str, simulate: bool) -> None:
+        """Log a new run; the caller holds the campaign's lock, so a run of the campaign still marked
+        running is one whose process died (killed, machine lost): it is marked interrupted."""
+        self.warehouse.execute(f"update {self.table('campaign_runs')} set status = 'interrupted' "
+                               "where campaign = %s and status = 'running'", (campaign,))
         self.warehouse.execute(
             f"insert into {self.table('campaign_runs')} (run_id, campaign, occurrence, started_at, status, simulate) "
             "values (%s, %s, %s, %s, %s, %s)", (run_id, campaign, occurrence, utc_now(), "running", simulate))
@@ -194,8 +200,13 @@ class CampaignLock:
             self._release = handle.close
         else:
             session = Warehouse.connect(self.where)
-            (held,) = session.query("select pg_try_advisory_lock(hashtext(%s))",
-                                    (f"campaign_orchestration:{self.campaign}",))[0]
+            # a killed holder's session ends a moment after its process: that moment is waited for
+            deadline = time.monotonic() + LOCK_GRACE_SECONDS
+            while not (held := session.query("select pg_try_advisory_lock(hashtext(%s))",
+                                             (f"campaign_orchestration:{self.campaign}",))[0][0]):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             if not held:
                 session.close()
                 raise busy

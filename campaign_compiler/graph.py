@@ -419,16 +419,14 @@ def compiled_sql(campaign: Campaign, project) -> dict[str, str]:
 def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict, str]:
     """Row counts of the campaign's models that exist in the target, its channels' messages, the target."""
     from .counts import channel_counts
-    from .dbt_runner import manifest_nodes
+    from .dbt_runner import built_relations
     from .warehouse import Warehouse, count_rows
 
-    nodes = manifest_nodes(workspace.dbt)
     with Warehouse.connect(where) as warehouse:
-        tables = {name for (name,) in warehouse.query(
-            "select table_name from information_schema.tables where table_schema = %s", (warehouse.schema,))}
-        present = {m.name: nodes[m.name]["relation_name"] for m in campaign.models()
-                   if m.name in nodes and nodes[m.name].get("schema") == warehouse.schema
-                   and nodes[m.name].get("alias", m.name) in tables}
+        built = built_relations(workspace.dbt, warehouse.target_name)
+        tables = set(warehouse.query("select table_schema, table_name from information_schema.tables"))
+        present = {m.name: built[m.name]["relation"] for m in campaign.models()
+                   if m.name in built and (built[m.name]["schema"], built[m.name]["identifier"]) in tables}
         rows = count_rows(warehouse, present)
         return rows, channel_counts(warehouse, present, campaign), warehouse.target_name
 

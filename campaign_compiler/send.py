@@ -73,9 +73,10 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
                   progress=None) -> SendReport:
     """Deliver the campaign's built messages; the caller holds the campaign's lock."""
     activities = campaign.channel_activities()
-    relation = relations(workspace.dbt, [a.message.model for a in activities])
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with Warehouse.connect(where) as warehouse:
+        relation = relations(workspace.dbt, warehouse.target_name, [a.message.model for a in activities],
+                             campaign.name)
         log = DeliveryLog(warehouse)
         log.ensure_tables()
         totals = {a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0])

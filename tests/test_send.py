@@ -199,13 +199,22 @@ def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_pa
         api.stop()
 
 
-def test_a_missing_token_is_a_one_line_error(tmp_path):
+def test_a_missing_token_is_located_and_nothing_is_built_or_sent(tmp_path):
     settings = {"provider": "http", "url": "http://127.0.0.1:9/x", "token_env": "NO_SUCH_TOKEN_VARIABLE"}
-    project = make(tmp_path / "p", "  sms: " + json.dumps(settings) + "\n")
-    result = project.run("run", "texts", "--yes")
-    assert result.code == 1
-    assert result.stderr.splitlines()[-1] == "error: environment variable NO_SUCH_TOKEN_VARIABLE (token_env of the " \
-                                             "sms channel) is not set"
+    sms = "  sms: " + json.dumps(settings) + "\n"
+    project = make(tmp_path / "p", sms)
+    project.write("campaigns/both.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: both")
+                  + "  alert: {type: sms, input: everyone, template: templates/alert.yml, category: transactional}\n")
+    line = len(DATA_MODEL.splitlines()) + 2
+    column = sms.index('"NO_SUCH') + 1
+    for command in ("run", "send"):  # the email would go first: nothing may go before the error
+        result = project.run(command, "both", "--yes")
+        assert result.code == 2
+        assert result.errors == [f"campaign_project.yml:{line}:{column}: error: environment variable "
+                                 "NO_SUCH_TOKEN_VARIABLE (token_env of the sms channel) is not set"]
+    assert not project.root.joinpath("target", "outbox").exists()
+    assert not project.root.joinpath("target", "warehouse.duckdb").exists()
+    assert project.run("run", "both", "--simulate").code == 0  # a simulation needs no credential
 
 
 def _interrupt(project: Project, target: str, campaign: str, until, *extra: str) -> None:
@@ -238,6 +247,8 @@ def test_a_send_killed_midway_resumes_and_the_outbox_holds_each_message_once(tmp
     keys = [json.loads(line)["message_key"] for line in outbox.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == total
     assert statuses(project, target, "texts") == {"sent": total}
+    runs = project.query(target, "select status, finished_at is null from campaign_runs order by started_at")
+    assert runs == [("interrupted", True), ("succeeded", False)]  # the killed run no longer shows as running
 
 
 def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target,
@@ -358,3 +369,49 @@ def test_a_simulation_leaves_the_traces_of_real_runs_alone(tmp_path):
     assert statuses(project, "duckdb", "mail") == {"simulated": total - 2, "pending": 1, "failed": 1}
     (finished,) = project.query("duckdb", "select status from campaign_runs")[0]
     assert finished == "simulated"
+
+
+@pytest.mark.postgres
+def test_send_and_canvas_read_the_tables_of_their_own_target(tmp_path, postgres):
+    project = make(tmp_path / "p")
+    built = project.count("texts", "postgres")["counts"]["alert"]
+    assert built > 0
+    # the manifest now describes the PostgreSQL build: DuckDB has no such messages
+    refused = project.run("send", "texts", "--yes", "--target", "duckdb")
+    assert refused.code == 1
+    assert refused.stderr.strip() == ('error: model texts__alert has not been built on target "duckdb": '
+                                      "run `campaign count texts --target duckdb` first")
+    assert not project.root.joinpath("target", "outbox").exists()
+    # after a DuckDB build (whose manifest is now the last one), each target's canvas shows its own tables
+    alert = f'"{project.schema}".texts__alert'
+    project.query_write("postgres", f"delete from {alert} where message_key in "
+                                    f"(select message_key from {alert} order by message_key limit 3)")
+    assert project.count("texts", "duckdb")["counts"]["alert"] == built
+    page = project.run("graph", "texts", "--format", "mermaid", "--target", "postgres")
+    assert page.code == 0, page.stderr
+    assert f"{built - 3:,} messages" in page.stdout and f"{built:,} messages" not in page.stdout
+    sent = project.run("send", "texts", "--yes", "--target", "postgres")
+    assert sent.code == 0, sent.stderr
+    assert statuses(project, "postgres", "texts") == {"sent": built - 3}
+
+
+def test_a_frequency_cap_does_not_count_an_occurrence_against_itself(tmp_path, target):
+    project = make(tmp_path / "p")
+    project.write("campaigns/capped.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: capped").replace(
+        "template: templates/news.yml}", "template: templates/news.yml, frequency_cap: {max: 1, days: 7}}"))
+    first = project.run("run", "capped", "--yes", "--target", target)
+    assert first.code == 0, first.stderr
+    sent = statuses(project, target, "capped")["sent"]
+    again = project.count("capped", target)  # the messages of occurrence "once" are not capped by themselves
+    assert again["counts"]["newsletter"] == sent
+    assert "frequency_cap" not in again["channels"]["newsletter"]["excluded"]
+    second = project.run("run", "capped", "--yes", "--occurrence", "2026-12-01", "--target", target)
+    assert second.code == 0, second.stderr
+    assert "No message to send." in second.stderr  # another occurrence within the week is capped
+    assert project.scalar(target, "select count(*) from capped__newsletter") == 0
+    reasons = dict(project.query(target, """
+        select exclusion_reason = 'frequency_cap', count(*) from capped__newsletter__excluded
+        where lower(trim(address)) in (select lower(trim(address)) from campaign_deliveries where status = 'sent')
+        group by 1"""))
+    assert reasons[True] >= sent and False not in reasons  # every address messaged once is capped
+    assert statuses(project, target, "capped") == {"sent": sent}

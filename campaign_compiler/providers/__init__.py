@@ -12,9 +12,11 @@ Credentials are read from the environment variables named here, never from the f
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import Diagnostic, Location
 from ..reader import Reader, quoted
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
@@ -28,6 +30,7 @@ PROVIDERS: dict[str, dict[str, Any]] = {
              "optional": ("token_env", "batch_size", "concurrency", *_COMMON)},
     "file": {"channels": ("direct_mail",), "required": ("path",), "optional": ()},
 }
+_CREDENTIALS = {"smtp": ("username_env", "password_env"), "http": ("token_env",)}
 _TEXT = ("host", "from", "reply_to", "username_env", "password_env", "url", "token_env", "path")
 _INTEGERS = {"port": 1, "connections": 1, "retries": 0, "batch_size": 1, "concurrency": 1}
 _NUMBERS = {"rate": 0.001, "backoff": 0.0, "timeout": 0.001}
@@ -40,9 +43,17 @@ class ChannelSettings:
     channel: str
     provider: str
     options: dict[str, Any] = field(default_factory=dict)
+    locations: dict[str, Location] = field(default_factory=dict, compare=False)  # of each option's value
 
     def get(self, key: str) -> Any:
         return self.options.get(key, DEFAULTS.get(key))
+
+    def missing_credentials(self) -> list[Diagnostic]:
+        """The environment variables this provider reads that are not set, where they are named."""
+        return [Diagnostic(self.locations.get(key), f"environment variable {self.options[key]} ({key} of the "
+                                                   f"{self.channel} channel) is not set")
+                for key in _CREDENTIALS.get(self.provider, ()) if key in self.options
+                and self.options[key] not in os.environ]
 
 
 def check_channels(r: Reader, raw: Any) -> dict[str, ChannelSettings]:
@@ -69,7 +80,8 @@ def check_channels(r: Reader, raw: Any) -> dict[str, ChannelSettings]:
             continue
         options = {k: v for k, v in spec.items() if k != "provider"}
         if all(_check_option(r, path + (key,), key, value) for key, value in options.items()):
-            settings[channel] = ChannelSettings(channel, provider, options)
+            settings[channel] = ChannelSettings(channel, provider, options,
+                                                {key: r.at(path + (key,)) for key in options})
     return settings
 
 

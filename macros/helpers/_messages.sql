@@ -93,6 +93,9 @@ reasons as (
         from {{ kwargs['deliveries'] }} as delivery
         where delivery.channel = '{{ channel }}' and delivery.status = 'sent'
           and delivery.sent_at >= cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) - interval '{{ cap['days'] }} days'
+          {#- what this very occurrence of the activity sent is not counted against itself #}
+          and not (delivery.campaign = '{{ kwargs['campaign'] }}' and delivery.activity = '{{ kwargs['activity'] }}'
+                   and delivery.occurrence = '{{ var('campaign_occurrence', 'once') | replace("'", "''") }}')
         group by 1
     ) as capped on capped.address_key = {{ address_key }}
     {%- endif %}
