@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from .dbt_runner import DbtTarget, relations
 from .deliverylog import Delivery, DeliveryLog, utc_now
-from .errors import Diagnostic, InvalidInput
+from .errors import Diagnostic, InvalidInput, RuntimeFailure
 from .plan import Activity, Campaign
 from .providers import provider_for
 from .providers.base import OutgoingMessage, Outcome, ProviderUnavailable
@@ -118,6 +118,13 @@ class _ActivitySender:
 
     # -- the loop -------------------------------------------------------------------------------
     def send(self, relation: str) -> None:
+        # The campaign's lock is held: only this run writes the log of this occurrence. When it has
+        # no row yet (a first send) and every message key is unique, no page needs looking up.
+        ((duplicates,),) = self.warehouse.query(f"select count(*) - count(distinct message_key) from {relation}")
+        if duplicates:
+            raise RuntimeFailure(f"{relation} has {duplicates} duplicate message_key values: rebuild it with "
+                                 f"`campaign count {self.campaign.name}` (whose tests check it)")
+        self._first = not self.log.any_recorded(self.campaign.name, self.activity.id, self.occurrence)
         self.provider.open()
         try:
             if not self.simulate:
@@ -138,8 +145,9 @@ class _ActivitySender:
             self.report.settled += len(found)
 
     def _send_page(self, page: list[dict]) -> None:
-        statuses = self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,
-                                     [row["message_key"] for row in page])
+        statuses = {} if self._first else self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,
+                                                             [row["message_key"] for row in page])
+        self._logged = set(statuses)  # the page's keys that have a row in the log
         rows = {}
         for row in page:
             status = statuses.get(row["message_key"])
@@ -226,4 +234,5 @@ class _ActivitySender:
             delivery.recipient_key = str(row[self.spec.key])
             delivery.per_key = str(row[self.spec.per_key]) if self.spec.per_key else None
             delivery.address = row["address"]
-        self.log.record(deliveries)
+        self.log.record(deliveries, self._logged)
+        self._logged.update(delivery.message_key for delivery in deliveries)

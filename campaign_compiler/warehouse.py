@@ -90,9 +90,9 @@ class Warehouse:
         head = f"insert into {table} ({', '.join(columns)})"
         try:
             cursor = self._connection.cursor()
-            if self.kind == "duckdb":  # one LIST of STRUCT parameter: far faster to bind than one per value
-                cursor.execute(f"{head} select * from (select unnest(?, recursive := true)) {suffix}",
-                               [[dict(zip(columns, row)) for row in rows]])
+            if self.kind == "duckdb":
+                derived, params = _duckdb_rows(columns, rows)
+                cursor.execute(f"{head} select * from {derived} {suffix}", params)
             else:
                 from psycopg2.extras import execute_values
 
@@ -100,6 +100,24 @@ class Warehouse:
             cursor.close()
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} insert failed: {str(exc).strip().splitlines()[0]}") from None
+
+    def update(self, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...],
+               where: str = "") -> None:
+        """Set the other `columns` of the rows of `table` whose `keys` match one of `rows`, in one
+        statement (DuckDB only); `where` adds a condition."""
+        assert self.kind == "duckdb"
+        if not rows:
+            return
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns if c not in keys)
+        matches = " and ".join(f"{table}.{k} = u.{k}" for k in keys)
+        try:
+            cursor = self._connection.cursor()
+            derived, params = _duckdb_rows(columns, rows)
+            cursor.execute(f"update {table} set {assignments} from {derived} as u "
+                           f"where {matches}{' and ' + where if where else ''}", params)
+            cursor.close()
+        except Exception as exc:
+            raise RuntimeFailure(f"{self.kind} update failed: {str(exc).strip().splitlines()[0]}") from None
 
     def stream(self, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
@@ -137,6 +155,25 @@ class Warehouse:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _duckdb_rows(columns: tuple[str, ...], rows: list[tuple]) -> tuple[str, list]:
+    """`rows` as a DuckDB derived table and its parameters: one list per column, unnested side by
+    side (a value shared by every row is one parameter). Binding a few flat lists is several times
+    faster than a list of structs, and thousands of times faster than a parameter per value."""
+    selects, params = [], []
+    for name, values in zip(columns, zip(*rows)):
+        first = values[0]
+        if all(value == first and type(value) is type(first) for value in values):
+            selects.append(f"? as {name}")
+            params.append(first)
+        else:
+            selects.append(f"unnest(?) as {name}")
+            params.append(list(values))
+    if all(select.startswith("? ") for select in selects):  # one row, or identical rows: keep their number
+        selects[0] = f"unnest(?) as {columns[0]}"
+        params[0] = [params[0]] * len(rows)
+    return f"(select {', '.join(selects)})", params
 
 
 def load_profile(where: DbtTarget):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DBT_PROJECT, REPO, Project, run_cli
+from conftest import DBT_PROJECT, PG, REPO, Project, run_cli
 from servers import MessagingApi, SmtpServer, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.slow
@@ -415,3 +415,22 @@ def test_a_frequency_cap_does_not_count_an_occurrence_against_itself(tmp_path, t
         group by 1"""))
     assert reasons[True] >= sent and False not in reasons  # every address messaged once is capped
     assert statuses(project, target, "capped") == {"sent": sent}
+
+
+@pytest.mark.postgres
+def test_the_campaign_lock_of_another_schema_does_not_block(tmp_path, postgres):
+    import psycopg2
+
+    project = make(tmp_path / "p")
+    project.count("texts", "postgres")
+    holder = psycopg2.connect(**PG)
+    try:
+        with holder.cursor() as cursor:  # the same campaign, sent in another schema of the database
+            cursor.execute("select pg_advisory_lock(hashtext('campaign_orchestration:elsewhere:texts'))")
+        assert project.run("send", "texts", "--yes", "--target", "postgres").code == 0
+        with holder.cursor() as cursor:  # and this schema's own campaign lock
+            cursor.execute(f"select pg_advisory_lock(hashtext('campaign_orchestration:{project.schema}:texts'))")
+        busy = project.run("send", "texts", "--yes", "--target", "postgres")
+        assert busy.code == 1 and "is being built or sent by another process" in busy.stderr
+    finally:
+        holder.close()
