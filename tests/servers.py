@@ -26,10 +26,13 @@ class Inbox:
     """An aiosmtpd handler that keeps every message it accepts.
 
     flaky: addresses refused with 451 on their first RCPT; bounce: refused with 550;
-    delay: seconds before answering DATA (a slow server, to interrupt a send)."""
+    delay: seconds before answering DATA (a slow server, to interrupt a send). `raw` and
+    `mail_options` are the bytes and MAIL FROM options of each message, as `messages`."""
 
     def __init__(self):
         self.messages: list[email.message.Message] = []
+        self.raw: list[bytes] = []
+        self.mail_options: list[list[str]] = []
         self.flaky: set[str] = set()
         self.bounce: set[str] = set()
         self.delay = 0.0
@@ -54,6 +57,8 @@ class Inbox:
         if self.delay:
             await asyncio.sleep(self.delay)
         self.messages.append(email.message_from_bytes(envelope.content))
+        self.raw.append(envelope.content)
+        self.mail_options.append(list(envelope.mail_options))
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> Counter:
@@ -62,12 +67,13 @@ class Inbox:
 
 class SmtpServer:
     """aiosmtpd on loopback; with `tls`: "starttls" (required before AUTH) or "ssl" (implicit TLS),
-    and `login` (user, password) to require authentication."""
+    `login` (user, password) to require authentication, and `smtputf8` to offer SMTPUTF8 (RFC 6531)."""
 
-    def __init__(self, tls: str = "none", certificate: tuple | None = None, login: tuple | None = None):
+    def __init__(self, tls: str = "none", certificate: tuple | None = None, login: tuple | None = None,
+                 smtputf8: bool = False):
         self.inbox = Inbox()
         self.port = free_port()
-        options: dict = {}
+        options: dict = {"enable_SMTPUTF8": smtputf8}
         context = None
         if certificate:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

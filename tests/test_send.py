@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import email
 import email.policy
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -180,6 +182,83 @@ def test_a_hard_bounce_fails_the_message_and_suppresses_the_address(tmp_path, ta
         [(address, "email", "hard_bounce")]
     after = project.count("mail", target)["channels"]["newsletter"]
     assert after["excluded"].get("suppressed") == 1 and after["messages"] == before["messages"] - 1
+
+
+def internationalise(project: Project, addresses: list[str]) -> None:
+    """Give these addresses (RFC 6531: UTF-8 local parts) to as many opted-in profiles of the seeds."""
+    path = project.root / "seeds" / "profiles.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    wanted = iter(addresses)
+    for row in rows:
+        if row["email_opt_in"] == "true" and re.fullmatch(r"[a-z0-9.]+@[a-z0-9.]+\.example", row["email"] or ""):
+            row["email"] = next(wanted, None) or row["email"]
+    assert next(wanted, None) is None
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+INTERNATIONAL = ["zoë.novak@example.com", "josé.garcía@correo.example"]
+
+
+def test_an_internationalised_address_is_written_as_utf8_in_the_outbox(tmp_path, target):
+    project = make(tmp_path / "p")
+    internationalise(project, INTERNATIONAL)
+    result = project.run("run", "mail", "--yes", "--target", target)
+    assert result.code == 0, result.stderr
+    expected = messages_of(project, target, "mail__newsletter")
+    assert {a for _, a in expected} >= set(INTERNATIONAL)
+    assert statuses(project, target, "mail") == {"sent": len(expected)}
+    outbox = project.root / "target" / "outbox" / "mail" / "once" / "newsletter"
+    for key, address in expected:
+        raw = (outbox / f"{key}.eml").read_bytes()
+        assert f"\nTo: {address}\n".encode() in raw  # as it is, not an RFC 2047 encoded word
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert (message["To"], message["Message-ID"]) == (address, f"<{key}.once@localhost>")
+        assert message["Subject"].startswith("News for ")
+
+
+def test_an_smtp_server_without_smtputf8_fails_the_internationalised_messages_only(tmp_path, target, smtp_server):
+    inbox = smtp_server.inbox
+    project = make(tmp_path / "p", smtp(smtp_server.port))
+    internationalise(project, INTERNATIONAL)
+    result = project.run("run", "mail", "--yes", "--target", target)
+    assert result.code == 0, result.stderr
+    expected = messages_of(project, target, "mail__newsletter")
+    ascii_keys = {key for key, address in expected if address.isascii()}
+    assert inbox.message_ids() == {message_id(key): 1 for key in ascii_keys}
+    assert not any(inbox.rcpt_attempts[a] for a in INTERNATIONAL)
+    assert statuses(project, target, "mail") == {"sent": len(ascii_keys), "failed": len(INTERNATIONAL)}
+    unsupported = "the server does not support SMTPUTF8, which this internationalised address needs"
+    failed = project.query(target, "select address, error from campaign_deliveries where status = 'failed'")
+    assert sorted(failed) == sorted((address, unsupported) for address in INTERNATIONAL)
+    assert project.query(target, "select * from campaign_suppressions") == []  # the addresses are valid
+    again = project.run("send", "mail", "--yes", "--target", target)
+    assert again.code == 0, again.stderr
+    assert len(inbox.messages) == len(ascii_keys)
+    assert statuses(project, target, "mail") == {"sent": len(ascii_keys), "failed": len(INTERNATIONAL)}
+
+
+def test_an_smtp_server_with_smtputf8_gets_each_internationalised_message_once(tmp_path, target):
+    server = SmtpServer(smtputf8=True).start()
+    try:
+        project = make(tmp_path / "p", smtp(server.port))
+        internationalise(project, INTERNATIONAL)
+        result = project.run("run", "mail", "--yes", "--target", target)
+        assert result.code == 0, result.stderr
+        expected = messages_of(project, target, "mail__newsletter")
+        assert server.inbox.message_ids() == {message_id(key): 1 for key, _ in expected}
+        assert statuses(project, target, "mail") == {"sent": len(expected)}
+        received = {}
+        for raw, options in zip(server.inbox.raw, server.inbox.mail_options):
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            received[str(message["To"])] = "SMTPUTF8" in options
+        assert received == {address: not address.isascii() for _, address in expected}
+        assert all(server.inbox.rcpt_attempts[a] == 1 for a in INTERNATIONAL)
+    finally:
+        server.stop()
 
 
 def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_path, target):

@@ -2,7 +2,9 @@
 
 4xx replies and lost connections are transient: retried with exponential backoff. A 5xx reply to
 a recipient is a hard bounce (failed, and the address is suppressed); another 5xx is a failure.
-A server that cannot be reached after the retries stops the run: nothing more is attempted.
+An internationalised address (RFC 6531) is sent with SMTPUTF8; to a server that does not offer
+it, that message fails (the address is not suppressed: it is valid). A server that cannot be
+reached after the retries stops the run: nothing more is attempted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from ..errors import RuntimeFailure
 from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
 from .outbox import build_email
 
+# A connection lost or not made (a server refusing it with its greeting: SMTPConnectError). Every
+# smtplib exception is an OSError: when sending, the replies of a live server (SMTPResponseException,
+# SMTPRecipientsRefused, SMTPNotSupportedError) are caught before these.
 _LOST = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError, OSError)
 
 
@@ -116,6 +121,10 @@ class Smtp(Provider):
                     time.sleep(backoff_delay(self.settings, attempt))
                     continue
                 return Outcome(message.message_key, "failed", attempt, f"{error.smtp_code} {_text(error.smtp_error)}")
+            except smtplib.SMTPNotSupportedError:  # said by smtplib before MAIL FROM: the connection is intact
+                self._pool.put(connection)
+                return Outcome(message.message_key, "failed", attempt,
+                               "the server does not support SMTPUTF8, which this internationalised address needs")
             except _LOST as error:
                 _discard(connection)
                 if attempt > retries:
