@@ -103,12 +103,15 @@ class SmtpServer:
 
 class MessagingApi:
     """An HTTP endpoint like an SMS gateway's. The first attempt of every other batch fails with 429
-    (Retry-After: 0) or 500 when `flaky`; each accepted message id is counted."""
+    (Retry-After: 0) or 500 when `flaky`; with `refuse` (401, 403), a request without the right
+    bearer token gets that status; each accepted message id is counted."""
 
     token = "test-token-123"
 
-    def __init__(self, flaky: bool = False):
+    def __init__(self, flaky: bool = False, refuse: int | None = None):
         self.flaky = flaky
+        self.refuse = refuse
+        self.refused = 0
         self.accepted: Counter = Counter()
         self.attempts: Counter = Counter()
         self.authorizations: set[str] = set()
@@ -124,8 +127,17 @@ class MessagingApi:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 key = self.headers["Idempotency-Key"]
+                authorization = self.headers.get("Authorization", "")
+                if api.refuse and authorization != f"Bearer {api.token}":
+                    with api.lock:
+                        api.refused += 1
+                    self.send_response(api.refuse)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"error": "invalid token"}')
+                    return
                 with api.lock:
-                    api.authorizations.add(self.headers.get("Authorization", ""))
+                    api.authorizations.add(authorization)
                     api.attempts[key] += 1
                     api.batches += 1
                     fail = api.flaky and api.attempts[key] == 1 and api.batches % 2 == 1

@@ -278,6 +278,30 @@ def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_pa
         api.stop()
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_http_provider_refusing_the_token_stops_the_run_and_a_rerun_sends_everything(tmp_path, target, status):
+    api = MessagingApi(refuse=status).start()
+    try:
+        settings = {"provider": "http", "url": api.url, "token_env": "SMS_TOKEN", "batch_size": 7,
+                    "retries": 3, "backoff": 0.01}
+        project = make(tmp_path / "p", "  sms: " + json.dumps(settings) + "\n")
+        refused = project.run("run", "texts", "--yes", "--target", target, env={"SMS_TOKEN": "wrong-token"})
+        assert refused.code == 1
+        assert refused.stderr.splitlines()[-1] == \
+            f'error: http {api.url} refused the credentials (token_env): HTTP {status}: {{"error": "invalid token"}}; ' \
+            "the messages it did not take are left for the next run"
+        assert "Traceback" not in refused.stderr
+        assert api.refused == 1 and api.accepted == {}  # the first batch, not retried: nothing more is tried
+        assert statuses(project, target, "texts") == {}
+        resumed = project.run("send", "texts", "--yes", "--target", target, env={"SMS_TOKEN": api.token})
+        assert resumed.code == 0, resumed.stderr
+        expected = messages_of(project, target, "texts__alert")
+        assert api.accepted == {key: 1 for key, _ in expected}
+        assert statuses(project, target, "texts") == {"sent": len(expected)}
+    finally:
+        api.stop()
+
+
 def test_a_missing_token_is_located_and_nothing_is_built_or_sent(tmp_path):
     settings = {"provider": "http", "url": "http://127.0.0.1:9/x", "token_env": "NO_SUCH_TOKEN_VARIABLE"}
     sms = "  sms: " + json.dumps(settings) + "\n"

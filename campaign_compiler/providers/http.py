@@ -9,9 +9,11 @@ Each POST to `url` carries up to `batch_size` messages:
 with `Authorization: Bearer <$token_env>` and `Idempotency-Key: <sha256 of the batch>`. A 2xx
 answer means every message was accepted, unless its JSON body says otherwise per message:
 `{"results": [{"id": "...", "status": "sent" | "failed", "error": "...", "bounce": false}]}`.
-429 and 5xx answers and network errors are retried with backoff (honouring Retry-After); other
-4xx answers fail the batch. Receivers are expected to ignore a message id they already accepted,
-which makes delivering a message again after a crash harmless.
+429 and 5xx answers and network errors are retried with backoff (honouring Retry-After). 401 and
+403 mean that the provider cannot be used (a wrong token, say): the run stops, and the batch, which
+the receiver did not take, is left for the next run. Other 4xx answers fail the batch. Receivers
+are expected to ignore a message id they already accepted, which makes delivering a message again
+after a crash harmless.
 """
 
 from __future__ import annotations
@@ -59,10 +61,11 @@ class Http(Provider):
         outcomes = [outcome for done, _ in results for outcome in done]
         failure = next((error for _, error in results if error), None)
         if failure:
-            raise ProviderUnavailable(f"{self.describe()} keeps failing: {failure}", outcomes)
+            raise ProviderUnavailable(f"{self.describe()} {failure}", outcomes)
         return outcomes
 
     def _post(self, batch: list[OutgoingMessage]) -> tuple[list[Outcome], str | None]:
+        """The batch's outcomes, or why the provider cannot be used."""
         body = json.dumps({"messages": [{
             "id": m.message_key, "to": m.address, "channel": m.channel, "campaign": m.campaign,
             "activity": m.activity, "occurrence": m.occurrence, **m.content} for m in batch]},
@@ -81,14 +84,17 @@ class Http(Provider):
                 with urllib.request.urlopen(request, timeout=self.settings.get("timeout")) as response:
                     return _accepted(batch, response.read(), attempt), None
             except urllib.error.HTTPError as error:
-                reply = error.read().decode(errors="replace")[:200]
+                reply = " ".join(error.read().decode(errors="replace")[:200].split())
+                answer = f"HTTP {error.code}: {reply}" if reply else f"HTTP {error.code}"
+                if error.code in (401, 403):  # no batch will be taken: neither retried nor failed one by one
+                    return [], f"refused the credentials (token_env): {answer}"
                 if error.code != 429 and error.code < 500:
-                    return [Outcome(m.message_key, "failed", attempt, f"HTTP {error.code}: {reply}") for m in batch], None
-                problem, wait = f"HTTP {error.code}: {reply}", _retry_after(error)
+                    return [Outcome(m.message_key, "failed", attempt, answer) for m in batch], None
+                problem, wait = answer, _retry_after(error)
             except (urllib.error.URLError, OSError) as error:
                 problem, wait = f"{type(error).__name__}: {getattr(error, 'reason', error)}", None
             if attempt > retries:
-                return [], problem
+                return [], f"keeps failing: {problem}"
             time.sleep(wait if wait is not None else backoff_delay(self.settings, attempt))
 
 
