@@ -181,11 +181,13 @@ def render_html(c: Canvas) -> str:
         svg.append("</g>")
     for node in c.nodes.values():
         main = next((m for m in node.models if m.output == "out" and node.category != "channel"), None) or \
-            (node.models[0] if node.category != "channel" and node.models else None)
+            (node.models[0] if node.category != "channel" and len(node.models) == 1 else None)
         if node.channel is not None:
             subtitle = f"{node.channel['messages']:,} messages"
         elif node.category == "channel":
             subtitle = "not built"
+        elif main is None and node.models:  # a split's or a test's outputs: their counts are on the edges
+            subtitle = f"{len(node.models)} outputs"
         elif main is not None:
             subtitle = f"{_count(main.rows)} rows" if main.rows is not None else "not built"
         else:

@@ -180,6 +180,9 @@ def test_the_canvas_in_a_browser_shows_every_activity_and_count(demo):
                 assert text == f"{channel['messages']:,} messages"
             page.screenshot(path=str(ARTIFACTS / f"canvas_{name}.png"))
         page.goto((project.root / "target" / "canvas" / "summer_promo.html").as_uri())
+        # a split has no count of its own: its outputs' are on its edges
+        assert page.text_content('.node[data-activity="segments"] .count') == "4 outputs"
+        assert page.text_content('.node[data-activity="target"] .count') == f"{results['summer_promo']['counts']['target']:,} rows"
         page.click('.node[data-activity="vip_email"]')
         panel = page.text_content("#details")
         assert "summer_promo__vip_email" in panel and "no consent" in panel
