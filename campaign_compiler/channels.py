@@ -14,6 +14,7 @@ suppressed, frequency_cap, control_group, duplicate_address. Its models:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from sqlglot import exp
@@ -30,6 +31,10 @@ PER_ALIAS = "per_row"
 CANDIDATE_ALIAS = "candidate"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+# what a channel's candidates have besides the recipient key and the linked row's key: the model
+# columns of SPEC §4.5 and the working columns of _messages.sql
+OWN_COLUMNS = ("message_key", "address", "exclusion_reason", "_campaign_consent", "_campaign_complete",
+               "_campaign_reason")
 SYSTEM = Jinja("source('campaign_orchestration', 'campaign_suppressions')")
 DELIVERIES = Jinja("source('campaign_orchestration', 'campaign_deliveries')")
 
@@ -62,8 +67,8 @@ class Channel(ActivityType):
             return
         names = self._names(table, recipient)
         per_view = Per(per["alias"], per["entity"].columns) if per else None
-        spec_columns, template = self._content(activity, ctx, names, per_view)
-        if spec_columns is None:
+        used, template = self._content(activity, ctx, names, per_view)
+        if used is None:
             return
         cap = self._frequency_cap(activity, ctx) if category == "marketing" else None
         control = self._control_group(activity, ctx)
@@ -76,19 +81,19 @@ class Channel(ActivityType):
         address_alias = PER_ALIAS if per and per["use_address"] else DIMENSION_ALIAS
         address_sql = self._address(address_columns, address_alias)
         consent = recipient.consent.get(self.channel) if category == "marketing" else None
-        columns: list[list[Any]] = []
-        for name in dict.fromkeys(model for _, model in spec_columns):  # each model column once
-            columns.append([name, _source_column(name, table, per_view)])
-        if self.channel == "direct_mail":  # the extract carries the address itself
-            for name in address_columns:
-                out_name = f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name
-                if out_name not in [c[0] for c in columns]:
-                    columns.append([out_name, column(name, address_alias)])
+        own: dict[str, exp.Expression | None] = dict.fromkeys(OWN_COLUMNS)
+        own[table.key] = column(table.key, WORKING_ALIAS)
         per_key = None
         if per:
             target = per["entity"]
-            per_key = target.key if target.key not in table.columns and target.key != table.key \
-                else f"{per['alias']}__{target.key}"
+            taken = {name.lower() for name in (*table.columns, *own)}
+            per_key = target.key if target.key.lower() not in taken else f"{per['alias']}__{target.key}"
+            own[per_key] = column(target.key, PER_ALIAS)
+        values = [_value(name, table) for name in used]
+        if self.channel == "direct_mail":  # the extract carries the address itself
+            values += [(None, f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name,
+                        column(name, address_alias)) for name in address_columns]
+        columns, placed = _model_columns(values, own)
         base = f"{ctx.campaign}__{activity.id}"
         messages_dimension = Dimension(f"messages of {activity.id}", "message_key")
         candidates = WorkingTable(ctx.campaign, activity.id, "candidates", messages_dimension,
@@ -129,8 +134,7 @@ class Channel(ActivityType):
         ]
         activity.message = MessageSpec(channel=self.channel, model=messages.model, excluded_model=excluded.model,
                                        key=table.key, per_key=per_key, per_alias=per["alias"] if per else None,
-                                       template=template, columns=spec_columns if self.channel == "direct_mail"
-                                       else [], category=category)
+                                       template=template, columns=placed, category=category)
 
     # -- parts -----------------------------------------------------------------------------------
     def _per(self, activity, recipient: Entity, query: Query, ctx: Context) -> dict | None:
@@ -167,7 +171,8 @@ class Channel(ActivityType):
         return names
 
     def _content(self, activity, ctx: Context, names: dict[str, str], per: Per | None):
-        """(names the message uses, template) — direct mail lists its columns instead of a template."""
+        """(names the message uses: `first_name`, `booking.checkin_date`; template) — direct mail lists
+        its columns instead of a template."""
         spec, path = activity.spec, activity.path
         if "template" not in spec:
             ctx.error(path, f'{self.name} activity "{activity.id}" needs "template"')
@@ -176,9 +181,8 @@ class Channel(ActivityType):
                                  self.channel, names, per, ctx.diagnostics)
         if template is None:
             return None, None
-        used = [(name, name) for name in template.names]
-        used += [(f"{per.alias}.{c}", f"{per.alias}__{c}") for c in template.per_columns] if per else []
-        return used, template
+        per_names = [f"{per.alias}.{c}" for c in template.per_columns] if per else []
+        return template.names + per_names, template
 
     def _frequency_cap(self, activity, ctx: Context):
         if "frequency_cap" not in activity.spec:
@@ -246,10 +250,8 @@ class DirectMail(Channel):
         for i, value in enumerate(values):
             name = value if isinstance(value, str) else ""
             alias, _, attribute = name.partition(".")
-            if per is not None and alias == per.alias and attribute in per.columns:
-                used.append((name, f"{per.alias}__{attribute}"))
-            elif name in names:
-                used.append((name, name))
+            if (per is not None and alias == per.alias and attribute in per.columns) or name in names:
+                used.append(name)
             else:
                 known = list(names) + ([f"{per.alias}.{c}" for c in per.columns] if per else [])
                 r.error(path + (i,), f"unknown column {quoted(value)}{did_you_mean(name, known)}")
@@ -270,10 +272,49 @@ class DirectMail(Channel):
                                   expression=exp.Literal.string("")) for c in columns])
 
 
-def _source_column(name: str, table: WorkingTable, per: Per | None) -> exp.Expression:
-    if per is not None and name.startswith(f"{per.alias}__"):
-        return column(name[len(per.alias) + 2:], PER_ALIAS)
-    return column(name, WORKING_ALIAS if name in table.columns else DIMENSION_ALIAS)
+def _value(name: str, table: WorkingTable) -> tuple[str, str, exp.Expression]:
+    """A name a message uses, its model column's natural name, and where its value comes from."""
+    alias, dot, attribute = name.partition(".")
+    if dot:  # a column of the linked row
+        return name, f"{alias}__{attribute}", column(attribute, PER_ALIAS)
+    return name, name, column(name, WORKING_ALIAS if name in table.columns else DIMENSION_ALIAS)
+
+
+def _model_columns(values: list[tuple[str | None, str, exp.Expression]], own: dict[str, exp.Expression | None]
+                   ) -> tuple[list[list[Any]], list[tuple[str, str]]]:
+    """The columns to add to the models for `values` (name used or None, natural name, SQL), and the
+    model column of each name used.
+
+    A model has each column once — and DuckDB compares names without regard to case, even quoted.
+    A value whose natural name is one of the model's `own` columns holding that same value (the
+    recipient key, the linked row's key) is read from it; one whose name is taken by something else
+    (`address` of the entity is not the message's `address`) is named `recipient__address` instead
+    (`_2`, `_3`... should that be taken too).
+    """
+    holds = {name.lower(): (name, sql) for name, sql in own.items()}
+    columns: list[list[Any]] = []
+    placed: list[tuple[str, str]] = []
+    for used, natural, sql in values:
+        for name in _names_for(natural, sql):
+            held = holds.get(name.lower())
+            if held is None:
+                holds[name.lower()] = (name, sql)
+                columns.append([name, sql])
+                break
+            if held[1] == sql:
+                name = held[0]
+                break
+        if used is not None:
+            placed.append((used, name))
+    return columns, placed
+
+
+def _names_for(natural: str, sql: exp.Expression):
+    yield natural
+    base = natural if sql.table == PER_ALIAS else f"recipient__{natural}"
+    yield base
+    for n in itertools.count(2):
+        yield f"{base}_{n}"
 
 
 def _message_columns(table: WorkingTable, per_key: str | None, columns: list[list[Any]], *,

@@ -115,7 +115,8 @@ class MessageSpec:
     per_key: str | None  # the linked row's key column, in a multi-level send
     per_alias: str | None
     template: Any = None  # templates.Template (email, sms, push)
-    columns: list[tuple[str, str]] = field(default_factory=list)  # direct mail: (header, model column)
+    # (name the template or the extract uses, model column): `first_name`, `booking.checkin_date`
+    columns: list[tuple[str, str]] = field(default_factory=list)
     category: str = "marketing"
 
 

@@ -203,18 +203,12 @@ class _ActivitySender:
     def _columns(self) -> list[str]:
         spec = self.spec
         base = ["message_key", spec.key] + ([spec.per_key] if spec.per_key else []) + ["address"]
-        if spec.template is not None:
-            used = spec.template.names + [f"{spec.per_alias}__{c}" for c in spec.template.per_columns]
-        else:
-            used = [column for _, column in spec.columns]
-        return list(dict.fromkeys(base + used))
+        return list(dict.fromkeys(base + [column for _, column in spec.columns]))
 
     def _message(self, row: dict) -> OutgoingMessage:
         spec = self.spec
-        if spec.template is not None:
-            content = spec.template.render(row, spec.per_alias)
-        else:
-            content = {header: row[column] for header, column in spec.columns}
+        values = {name: row[column] for name, column in spec.columns}
+        content = spec.template.render(values, spec.per_alias) if spec.template is not None else values
         return OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
                                campaign=self.campaign.name, activity=self.activity.id,
                                occurrence=self.occurrence, content=content)

@@ -59,11 +59,12 @@ class Template:
     names: list[str] = field(default_factory=list)  # row columns used, in order of first use
     per_columns: list[str] = field(default_factory=list)  # columns of the linked row used
 
-    def render(self, row: dict[str, Any], per: str | None) -> dict[str, Any]:
-        """The message parts for one row (row columns by name, the linked row's as `<per>__<column>`)."""
-        context = {name: row.get(name) for name in self.names}
+    def render(self, values: dict[str, Any], per: str | None) -> dict[str, Any]:
+        """The message parts for one message, given the values of the names it uses (row columns by
+        name, the linked row's as `<per>.<column>`)."""
+        context = {name: values.get(name) for name in self.names}
         if per:
-            context[per] = {column: row.get(f"{per}__{column}") for column in self.per_columns}
+            context[per] = {column: values.get(f"{per}.{column}") for column in self.per_columns}
         rendered: dict[str, Any] = {name: self._compiled(name).render(context) for name in self.fields}
         if self.data:
             rendered["data"] = {key: self._compiled(f"data.{key}").render(context) for key in self.data}

@@ -7,13 +7,16 @@ a computation in Python over the raw rows (read with plain SQL), following the s
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import re
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from conftest import DBT_PROJECT, warehouse_params
 from semantics_project import make_project
 
 pytestmark = pytest.mark.slow
@@ -134,3 +137,96 @@ def test_message_keys_and_template_columns(built):
         select column_name from information_schema.columns
         where table_schema = '{project.schema_of(target)}' and table_name = 'channels__mail' order by ordinal_position""")]
     assert columns == ["message_key", "profile_id", "address", "first_name", "last_name", "country"]
+
+
+KEYS_DATA_MODEL = """\
+version: 1
+entities:
+  customers:
+    model: customers
+    key: customer_id
+    columns: {customer_id: integer, name: text, push_token: text, address: text, city: text}
+    addresses: {push: push_token, direct_mail: [address, city]}
+    links:
+      orders: {entity: orders, on: {customer_id: customer_id}}
+  orders:
+    model: orders
+    key: order_id
+    columns: {order_id: integer, customer_id: integer}
+"""
+KEYS_CAMPAIGN = """\
+campaign: keys
+dimension: customers
+activities:
+  everyone: {type: build_audience}
+  numbered:
+    type: enrichment
+    input: everyone
+    add: {order_id: "customer_id * 100"}
+  note: {type: push, input: everyone, template: templates/note.yml}
+  receipt:
+    type: push
+    input: numbered
+    per: {link: orders, as: order}
+    template: templates/receipt.yml
+  letter: {type: direct_mail, input: everyone, columns: [customer_id, address, name]}
+"""
+
+
+@pytest.mark.parametrize("target", warehouse_params(), indirect=True)
+def test_templates_may_use_the_columns_a_message_model_has_of_its_own(project, target):
+    """The recipient key, the linked row's key and `address` are columns of the message models; a
+    template or an extract that uses them (or an entity column named `address`) gets the right
+    value, and every model has each column once."""
+    project.write("dbt_project.yml", DBT_PROJECT + """\
+    customers:
+      +column_types: {customer_id: integer}
+    orders:
+      +column_types: {order_id: integer, customer_id: integer}
+""")
+    project.write("campaign_project.yml", KEYS_DATA_MODEL)
+    project.write("seeds/customers.csv", "customer_id,name,push_token,address,city\n"
+                                         "1,Ann,tok-a,1 Main St,Paris\n2,Bob,tok-b,2 High St,Lyon\n")
+    project.write("seeds/orders.csv", "order_id,customer_id\n11,1\n12,1\n21,2\n")
+    project.write("campaigns/keys.yml", KEYS_CAMPAIGN)
+    project.write("templates/note.yml", 'title: "Hi {{ name }}"\nbody: "{{ address }}"\n'
+                                        'data: {customer: "{{ customer_id }}"}\n')
+    project.write("templates/receipt.yml", 'title: "Order {{ order.order_id }}"\n'
+                                           'body: "{{ order_id }} for {{ customer_id }}"\n')
+    counts = project.count("keys", target)["counts"]
+    assert (counts["note"], counts["receipt"], counts["letter"]) == (2, 3, 2)
+
+    def columns(model):
+        return [row[0] for row in project.query(target, f"""
+            select column_name from information_schema.columns
+            where table_schema = '{project.schema_of(target)}' and table_name = '{model}' order by ordinal_position""")]
+
+    assert columns("keys__note") == ["message_key", "customer_id", "address", "name", "recipient__address"]
+    assert columns("keys__receipt") == ["message_key", "customer_id", "order__order_id", "address", "order_id"]
+    assert columns("keys__letter") == ["message_key", "customer_id", "address", "recipient__address", "name", "city"]
+    for model in ("note", "receipt", "letter"):
+        for suffix in ("", "__candidates", "__excluded"):
+            names = [name.lower() for name in columns(f"keys__{model}{suffix}")]
+            assert len(names) == len(set(names)), (model, suffix, names)
+
+    assert project.run("send", "keys", "--yes", "--target", target).code == 0
+    outbox = project.root / "target" / "outbox" / "keys" / "once"
+    customers = project.query(target, "select customer_id, name, push_token, address, city from customers")
+    orders = project.query(target, "select order_id, customer_id from orders")
+
+    def key(activity, customer, order=""):
+        return hashlib.md5(f"keys|{activity}|{customer}|{order}".encode()).hexdigest()
+
+    def sent(activity):
+        return {m["message_key"]: (m["to"], m["title"], m["body"], m.get("data"))
+                for m in map(json.loads, (outbox / activity / "messages.jsonl").read_text().splitlines())}
+
+    assert sent("note") == {key("note", c): (token, f"Hi {name}", address, {"customer": str(c)})
+                            for c, name, token, address, _ in customers}
+    tokens = {c: token for c, _, token, _, _ in customers}
+    assert sent("receipt") == {key("receipt", c, o): (tokens[c], f"Order {o}", f"{c * 100} for {c}", None)
+                               for o, c in orders}
+    with (outbox / "letter" / "extract.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))[1:]
+    assert sorted(rows) == sorted([key("letter", c), f"{address}, {city}", str(c), address, name]
+                                  for c, name, _, address, city in customers)

@@ -35,6 +35,15 @@ where wt.{{ adapter.quote(key) }} in (select sent.{{ adapter.quote(key) }} from 
   {%- set consent = kwargs.get('consent') %}
   {%- set names = [key] + ([per_key] if per else []) + ['address'] %}
   {%- for column in kwargs['columns'] %}{% do names.append(column[0]) %}{% endfor %}
+  {%- set seen = [] %}
+  {%- for name in ['message_key', 'exclusion_reason', '_campaign_consent', '_campaign_complete', '_campaign_reason'] + names %}
+    {%- if name | lower in seen %}
+      {{- exceptions.raise_compiler_error("campaign_orchestration." ~ channel ~ ": column '" ~ name ~ "' is given twice: "
+          ~ "key, per's key_as, address and columns need names of their own (message_key, exclusion_reason "
+          ~ "and _campaign_* are taken; case does not count)") }}
+    {%- endif %}
+    {%- do seen.append(name | lower) %}
+  {%- endfor %}
   {%- set address_key = campaign_orchestration._address_key(channel, 'candidate.address') %}
 with candidates as (
     select
@@ -80,7 +89,7 @@ reasons as (
             when substr(md5('{{ control['seed'] }}:' || cast(candidate.{{ adapter.quote(key) }} as varchar)), 1, 8) < '{{ control['threshold'] }}'
                 then 'control_group'
             {%- endif %}
-        end as early_reason
+        end as _campaign_reason
     from candidates as candidate
     left join (
         select distinct {{ campaign_orchestration._address_key(channel, 'suppression.address') }} as address_key
@@ -104,9 +113,9 @@ reasons as (
 select
     {{ campaign_orchestration._columns('candidate', ['message_key'] + names) }},
     case
-        when candidate.early_reason is not null then candidate.early_reason
+        when candidate._campaign_reason is not null then candidate._campaign_reason
         when row_number() over (
-            partition by {{ address_key }}{{ ", candidate." ~ adapter.quote(per_key) if per }}, candidate.early_reason is null
+            partition by {{ address_key }}{{ ", candidate." ~ adapter.quote(per_key) if per }}, candidate._campaign_reason is null
             order by candidate.{{ adapter.quote(key) }}
         ) > 1 then 'duplicate_address'
     end as exclusion_reason
