@@ -147,6 +147,12 @@ class Channel(ActivityType):
             ctx.error(path + ("link",), f'"{recipient.name}" has no link {quoted(spec["link"])}'
                                         f"{did_you_mean(str(spec['link']), recipient.links)}")
             return None
+        if link.cardinality != "many":  # one message per linked row: a one-link adds nothing to the recipient
+            many = [name for name, other in recipient.links.items() if other.cardinality == "many"]
+            ctx.error(path + ("link",), f'"{link.name}" is a one-link (to {link.entity}): per needs a many-link'
+                                        + (f' of "{recipient.name}" ({", ".join(many)})' if many
+                                           else f', and "{recipient.name}" has none'))
+            return None
         alias = r.identifier(path + ("as",), spec["as"], "as")
         if alias is None:
             return None

@@ -383,6 +383,79 @@ def test_bad_template_is_rejected_with_its_location(project, monkeypatch, templa
     assert errors == expected
 
 
+PER_DATA_MODEL = """\
+version: 1
+entities:
+  customers:
+    model: customers
+    key: customer_id
+    columns: {customer_id: integer, email: text}
+    addresses: {email: email}
+    links:
+      phones: {entity: phones, on: {customer_id: customer_id}}
+  phones:
+    model: phones
+    key: phone_id
+    columns: {phone_id: integer, customer_id: integer, number: text}
+    addresses: {sms: number}
+    links:
+      customer: {entity: customers, on: {customer_id: customer_id}}
+      calls: {entity: calls, on: {phone_id: phone_id}}
+      texts: {entity: texts, on: {phone_id: phone_id}}
+  calls:
+    model: calls
+    key: call_id
+    columns: {call_id: integer, phone_id: integer}
+    links:
+      phone: {entity: phones, on: {phone_id: phone_id}}
+  texts:
+    model: texts
+    key: text_id
+    columns: {text_id: integer, phone_id: integer}
+"""
+PER_SEEDS = {"customers": "customer_id,email", "phones": "phone_id,customer_id,number", "calls": "call_id,phone_id",
+             "texts": "text_id,phone_id"}
+
+# (id, campaign file, the exact errors): a multi-level send is one message per row of a many-link
+PER_CASES = [
+    ("one-link", """\
+campaign: c
+dimension: phones
+activities:
+  a: {type: build_audience}
+  m:
+    type: sms
+    input: a
+    per: {link: customer, as: owner}
+    template: templates/t.yml
+""", [f'{C}:8:17: error: "customer" is a one-link (to customers): per needs a many-link of "phones" (calls, texts)']),
+
+    ("one-link-and-no-many-link", """\
+campaign: c
+dimension: calls
+activities:
+  a: {type: build_audience}
+  m:
+    type: sms
+    input: a
+    per:
+      link: phone
+      as: line
+    template: templates/t.yml
+""", [f'{C}:9:13: error: "phone" is a one-link (to phones): per needs a many-link, and "calls" has none']),
+]
+
+
+@pytest.mark.parametrize("text, expected", [pytest.param(t, e, id=i) for i, t, e in PER_CASES])
+def test_per_needs_a_many_link(project, monkeypatch, text, expected):
+    with_data_model(project, PER_DATA_MODEL)
+    for name, header in PER_SEEDS.items():
+        project.write(f"seeds/{name}.csv", header + "\n")
+    project.write("templates/t.yml", 'body: "Hi"\n')
+    assert errors_of(project, monkeypatch, text) == expected
+    assert not (project.root / "models" / "campaigns").exists()
+
+
 CHANNEL_CASES = [
     ("unknown-provider", "email: {provider: smtpp, host: h, from: a@b.c}",
      'campaign_project.yml:{line}:21: error: provider must be one of outbox, smtp, not "smtpp" (did you mean "smtp"?)'),
