@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import RuntimeFailure
+
 
 @dataclass
 class OutgoingMessage:
@@ -47,7 +49,14 @@ class Provider:
     name = ""
 
     def open(self) -> None:
-        pass
+        self.require_credentials()
+
+    def require_credentials(self) -> None:
+        """The environment variables the settings name are set (the CLI checks them before a run
+        too, with their location; this guards any other caller)."""
+        missing = self.settings.missing_credentials()
+        if missing:
+            raise RuntimeFailure(missing[0].message)
 
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         raise NotImplementedError

@@ -27,7 +27,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import RuntimeFailure
 from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
 
 
@@ -45,11 +44,9 @@ class Http(Provider):
         return self.settings.get("batch_size") * self.settings.get("concurrency")
 
     def open(self) -> None:
+        self.require_credentials()
         token_env = self.settings.get("token_env")
         if token_env:
-            if token_env not in os.environ:
-                raise RuntimeFailure(f"environment variable {token_env} (token_env of the "
-                                     f"{self.settings.channel} channel) is not set")
             self._token = os.environ[token_env]
         self._limiter = RateLimiter(self.settings.get("rate"))
 

@@ -17,7 +17,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..errors import RuntimeFailure
 from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
 from .outbox import build_email
 
@@ -52,10 +51,7 @@ class Smtp(Provider):
         return 10 * self.settings.get("connections")
 
     def open(self) -> None:
-        for key in ("username_env", "password_env"):
-            name = self.settings.get(key)
-            if name and name not in os.environ:
-                raise RuntimeFailure(f"environment variable {name} ({key} of the email channel) is not set")
+        self.require_credentials()
         self._limiter = RateLimiter(self.settings.get("rate"))
         self._workers = ThreadPoolExecutor(max_workers=self.settings.get("connections"),
                                            thread_name_prefix="smtp")
