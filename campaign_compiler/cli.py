@@ -152,7 +152,7 @@ def _write_canvas(session: Session, result) -> None:
 @project_options
 def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> None:
     """Draw the campaign with the counts of its last build."""
-    from .graph import canvas, compiled_sql, measure, render_dot, render_mermaid, write_page
+    from .graph import draw, measure, render_dot, render_mermaid, write_page
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
@@ -161,8 +161,7 @@ def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> Non
         path = write_page(loaded, session.workspace, rows, channels, target, output.resolve() if output else None)
         click.echo(f"Canvas of {loaded.name}: {display_path(path)}")
         return
-    drawn = canvas(loaded, rows, channels, compiled_sql(loaded, session.workspace.dbt), target,
-                   session.workspace.dbt.root)
+    drawn = draw(loaded, session.workspace, rows, channels, target)
     text = render_mermaid(drawn) if fmt == "mermaid" else render_dot(drawn)
     if output is None:
         click.echo(text, nl=False)

@@ -234,6 +234,13 @@ def _clip(text: str, size: int) -> str:
 
 
 # -- text formats ------------------------------------------------------------------------------------
+COLOURS = {"targeting": "#dbeafe", "flow": "#f1f5f9", "channel": "#dcfce7"}
+
+
+def _edge_text(edge: Edge) -> str:
+    return _count(edge.rows) + ("" if edge.output == "out" else f" ({edge.output})")
+
+
 def render_mermaid(c: Canvas) -> str:
     lines = ["flowchart LR"]
     shapes = {"targeting": ('["', '"]'), "flow": ('{{"', '"}}'), "channel": ('(["', '"])')}
@@ -242,9 +249,8 @@ def render_mermaid(c: Canvas) -> str:
         extra = f"<br/>{node.channel['messages']:,} messages" if node.channel else ""
         lines.append(f"    {node.id}{opening}{node.id}<br/><i>{node.type}</i>{extra}{closing}")
     for edge in c.edges:
-        label = _count(edge.rows) + ("" if edge.output == "out" else f" ({edge.output})")
-        lines.append(f'    {edge.source} -- "{label}" --> {edge.target}')
-    for category, colour in (("targeting", "#dbeafe"), ("flow", "#f1f5f9"), ("channel", "#dcfce7")):
+        lines.append(f'    {edge.source} -- "{_edge_text(edge)}" --> {edge.target}')
+    for category, colour in COLOURS.items():
         members = [n.id for n in c.nodes.values() if n.category == category]
         if members:
             lines.append(f"    classDef {category} fill:{colour}")
@@ -254,16 +260,14 @@ def render_mermaid(c: Canvas) -> str:
 
 def render_dot(c: Canvas) -> str:
     shapes = {"targeting": "box", "flow": "diamond", "channel": "cds"}
-    colours = {"targeting": "#dbeafe", "flow": "#f1f5f9", "channel": "#dcfce7"}
     lines = [f'digraph "{c.campaign}" {{', "  rankdir=LR;",
              '  node [style="rounded,filled", fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];']
     for node in c.nodes.values():
         extra = f"\\n{node.channel['messages']:,} messages" if node.channel else ""
         lines.append(f'  "{node.id}" [label="{node.id}\\n{node.type}{extra}", shape={shapes[node.category]}, '
-                     f'fillcolor="{colours[node.category]}"];')
+                     f'fillcolor="{COLOURS[node.category]}"];')
     for edge in c.edges:
-        label = _count(edge.rows) + ("" if edge.output == "out" else f" ({edge.output})")
-        lines.append(f'  "{edge.source}" -> "{edge.target}" [label="{label}"];')
+        lines.append(f'  "{edge.source}" -> "{edge.target}" [label="{_edge_text(edge)}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -433,10 +437,15 @@ def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict,
         return rows, channel_counts(warehouse, present, campaign), warehouse.target_name
 
 
+def draw(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str | None) -> Canvas:
+    """The canvas of a campaign of the workspace, with its models' compiled SQL."""
+    return canvas(campaign, rows, channels, compiled_sql(campaign, workspace.dbt), target, workspace.dbt.root)
+
+
 def write_page(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str | None,
                path: Path | None = None) -> Path:
     """The HTML canvas, by default target/canvas/<campaign>.html of the project."""
-    drawn = canvas(campaign, rows, channels, compiled_sql(campaign, workspace.dbt), target, workspace.dbt.root)
+    drawn = draw(campaign, workspace, rows, channels, target)
     path = path or workspace.dbt.target_dir / "canvas" / f"{campaign.name}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(drawn), encoding="utf-8")
