@@ -181,9 +181,9 @@ def warehouse_params():
             pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture
+@pytest.fixture(params=warehouse_params())
 def target(request):
-    """The warehouse of a test parametrized with warehouse_params()."""
+    """The warehouse of the test, which runs once on each."""
     if request.param == "postgres":
         request.getfixturevalue("postgres")
     return request.param

@@ -34,8 +34,7 @@ def blank(value) -> bool:
     return value is None or trimmed(value) == ""
 
 
-@pytest.fixture(scope="module", params=[pytest.param("duckdb", marks=pytest.mark.duckdb),
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=warehouse_params())
 def built(request, tmp_path_factory):
     target = request.param
     if target == "postgres":
@@ -173,7 +172,6 @@ activities:
 """
 
 
-@pytest.mark.parametrize("target", warehouse_params(), indirect=True)
 def test_templates_may_use_the_columns_a_message_model_has_of_its_own(project, target):
     """The recipient key, the linked row's key and `address` are columns of the message models; a
     template or an extract that uses them (or an entity column named `address`) gets the right

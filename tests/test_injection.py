@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Project
+from conftest import Project, warehouse_params
 from validation_helpers import DATA_MODEL
 
 pytestmark = pytest.mark.slow
@@ -50,8 +50,7 @@ def attempt(project: Project, name: str, body: str) -> None:
     assert not (project.root / "models" / "campaigns" / name).exists()
 
 
-@pytest.fixture(scope="module", params=[pytest.param("duckdb", marks=pytest.mark.duckdb),
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=warehouse_params())
 def loaded(request, tmp_path_factory):
     if request.param == "postgres":
         request.getfixturevalue("postgres")

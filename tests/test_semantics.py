@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Project
+from conftest import Project, warehouse_params
 from semantics_project import make_project
 
 pytestmark = pytest.mark.slow
@@ -120,8 +120,7 @@ ORACLES = {
 }
 
 
-@pytest.fixture(scope="module", params=[pytest.param("duckdb", marks=pytest.mark.duckdb),
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=warehouse_params())
 def built(request, tmp_path_factory):
     target = request.param
     if target == "postgres":

@@ -102,14 +102,6 @@ def make(root: Path, channels: str = "", profiles: int = 60) -> Project:
     return project
 
 
-@pytest.fixture(params=[pytest.param("duckdb", marks=pytest.mark.duckdb),
-                        pytest.param("postgres", marks=pytest.mark.postgres)])
-def target(request):
-    if request.param == "postgres":
-        request.getfixturevalue("postgres")
-    return request.param
-
-
 @pytest.fixture
 def smtp_server():
     server = SmtpServer().start()
