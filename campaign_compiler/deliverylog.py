@@ -4,9 +4,9 @@ A message is identified by (campaign, activity, occurrence, message_key); as the
 a hash of campaign, activity and recipient, the table's key is (message_key, occurrence), which
 its lookups use first (a narrower index, too, where DuckDB keeps it in memory). Its row goes from
 `pending` (intent recorded before delivery) to `sent` or `failed` (outcome recorded after), in
-batches; `simulated` for simulations. A `sent` row is never written again — the upsert refuses
-it — so whatever happens around it, a sent message is not sent twice. A `pending` row left by a
-crash is an unknown outcome.
+batches; `simulated` for simulations. A `sent` row is never written again — every write of a
+row requires its status not to be `sent` — so whatever happens around it, a sent message is not
+sent twice. A `pending` row left by a crash is an unknown outcome.
 
 One run per campaign at a time: an advisory lock on PostgreSQL, a file lock next to the DuckDB
 file (DuckDB itself admits one writing process).

@@ -115,6 +115,8 @@ class _ActivitySender:
                                      {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id},
                                      simulate)
         self.report = ActivityReport(activity.id, self.spec.channel, self.provider.describe())
+        self._first = False  # whether the log has no row of this occurrence yet (set by send)
+        self._logged: set[str] = set()  # the current page's message keys that have a row in the log
 
     # -- the loop -------------------------------------------------------------------------------
     def send(self, relation: str) -> None:
@@ -147,7 +149,7 @@ class _ActivitySender:
     def _send_page(self, page: list[dict]) -> None:
         statuses = {} if self._first else self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,
                                                              [row["message_key"] for row in page])
-        self._logged = set(statuses)  # the page's keys that have a row in the log
+        self._logged = set(statuses)
         rows = {}
         for row in page:
             status = statuses.get(row["message_key"])
