@@ -1,4 +1,4 @@
-"""One class per activity type (SPEC §4.3, §4.4), mirroring one macro per type in `macros/`.
+"""One class per activity type, mirroring one macro per type in `macros/`.
 
 Each type declares its keys and outputs, then `resolve`s an activity: it checks the parameters
 against the working tables it receives, compiles their SQL through `conditions.Query`, and adds

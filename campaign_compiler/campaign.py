@@ -1,4 +1,4 @@
-"""Campaign files (SPEC §4): parsed, their transitions checked as a DAG, each activity resolved.
+"""Campaign files: parsed, their transitions checked as a DAG, each activity resolved.
 
 Resolution walks the activities in topological order; each activity type (activities.py) checks
 its parameters against the working tables it receives and produces its own working tables and

@@ -1,4 +1,4 @@
-"""Channel activities (SPEC §4.5): email, sms, push, direct_mail.
+"""Channel activities: email, sms, push, direct_mail.
 
 A channel activity turns its input's recipients — or, with `per:`, each recipient *and* each
 matching linked row (one email per confirmed booking) — into candidate messages, then excludes
@@ -31,8 +31,8 @@ PER_ALIAS = "per_row"
 CANDIDATE_ALIAS = "candidate"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
-# what a channel's candidates have besides the recipient key and the linked row's key: the model
-# columns of SPEC §4.5 and the working columns of _messages.sql
+# what a channel's candidates have besides the recipient key and the linked row's key: the columns
+# every message model has, and the working columns of _messages.sql
 OWN_COLUMNS = ("message_key", "address", "exclusion_reason", "_campaign_consent", "_campaign_complete",
                "_campaign_reason")
 SYSTEM = Jinja("source('campaign_orchestration', 'campaign_suppressions')")

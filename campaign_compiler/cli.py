@@ -1,4 +1,4 @@
-"""The `campaign` command (SPEC §8).
+"""The `campaign` command; the README's "The commands" is its user guide.
 
 Exit status: 0 success, 2 invalid input (every error printed as file:line:col: error: ...,
 nothing built), 1 a runtime failure (warehouse, dbt) with a one-line cause.
@@ -115,7 +115,7 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
 
 @cli.command()
 @click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (SPEC §8) instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (campaign, target, counts, channels) instead of tables.")
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""

@@ -1,4 +1,4 @@
-"""User SQL, checked and rewritten with sqlglot (SPEC §4.1).
+"""User SQL, checked and rewritten with sqlglot.
 
 Every piece of SQL a campaign author writes — a `where`, a `having`, an enrichment expression, an
 `order_by` — is parsed in the project's `sql_dialect`, inspected node by node (no subquery, no
@@ -185,7 +185,7 @@ class Query:
 
     # -- conditions -----------------------------------------------------------------------------
     def condition(self, source: Source, path: Path_, value: Any, scope: Scope) -> exp.Expression | None:
-        """A condition of SPEC §4.1: SQL text, all/any/not, or a link condition."""
+        """A condition: SQL text, all/any/not, or a link condition."""
         if isinstance(value, str):
             return self.expression(source, path, value, scope, what="condition", boolean=True)
         if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("all", "any"):

@@ -20,7 +20,7 @@ class CountResult:
     channels: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
-        """The contract of `count --json` (SPEC §8)."""
+        """What `count --json` prints, as the README documents it."""
         return {
             "campaign": self.campaign.name,
             "target": self.target,

@@ -1,4 +1,4 @@
-"""`campaign_project.yml`: the relational data model campaigns are written against (SPEC §3)."""
+"""`campaign_project.yml`: the relational data model campaigns are written against."""
 
 from __future__ import annotations
 

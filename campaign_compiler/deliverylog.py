@@ -1,4 +1,4 @@
-"""The delivery log (SPEC §9): runs, deliveries, suppressions and events, in the warehouse.
+"""The delivery log: runs, deliveries, suppressions and events, in the warehouse.
 
 A message is identified by (campaign, activity, occurrence, message_key); as the message key is
 a hash of campaign, activity and recipient, the table's key is (message_key, occurrence), which

@@ -1,4 +1,4 @@
-"""The canvas (SPEC §8 `graph`): a campaign drawn left to right with the counts of its last build.
+"""The canvas (`campaign graph`): a campaign drawn left to right with the counts of its last build.
 
 `canvas(...)` gathers what to draw — activities, transitions, the row count of each working table
 and each channel's messages and exclusions, read from the warehouse when the models exist, and the

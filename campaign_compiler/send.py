@@ -1,4 +1,4 @@
-"""The send step (SPEC §9): deliver each channel activity's messages exactly once.
+"""The send step: deliver each channel activity's messages exactly once.
 
 For each page of a message model, read from the warehouse a page at a time:
 

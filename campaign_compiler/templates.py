@@ -1,4 +1,4 @@
-"""Message templates (SPEC §6): YAML files of Jinja2 text, checked at compile time, rendered in a sandbox.
+"""Message templates: YAML files of Jinja2 text, checked at compile time, rendered in a sandbox.
 
 email: `subject`, `text` and/or `html`; sms: `body`; push: `title`, `body`, `data` (a mapping).
 A template may use the recipient entity's columns and the working table's columns by name

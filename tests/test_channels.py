@@ -1,4 +1,4 @@
-"""Channel activities (SPEC §4.5): candidates, exclusions in their order, multi-level sends.
+"""Channel activities: candidates, exclusions in their order, multi-level sends.
 
 The channels campaign of the semantics project is built twice: once to create the delivery log,
 then with suppressions and recent deliveries in it. Every count of `count --json` is compared with

@@ -1,4 +1,4 @@
-"""Conditions (SPEC §4.1) parsed in the project's dialect and generated for each warehouse."""
+"""Conditions parsed in the project's dialect and generated for each warehouse."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The canvas (SPEC §8 `graph`) and dbt docs: drawn from the last build, read in a real browser."""
+"""The canvas (`campaign graph`) and dbt docs: drawn from the last build, read in a real browser."""
 
 from __future__ import annotations
 

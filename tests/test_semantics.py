@@ -1,4 +1,4 @@
-"""Every activity's semantics (SPEC §4.3, §4.4) on DuckDB and PostgreSQL.
+"""Every activity's semantics on DuckDB and PostgreSQL.
 
 The project under tests/projects/semantics is built with `campaign count` on generated CRM data
 with its dirt (missing and shared emails, NULL consent, guests without bookings, NULL amounts,

@@ -1,4 +1,4 @@
-"""The send step (SPEC §9) through real providers: exactly once, whatever happens around it."""
+"""The send step through real providers: exactly once, whatever happens around it."""
 
 from __future__ import annotations
 

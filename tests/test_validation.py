@@ -1,4 +1,4 @@
-"""Every class of bad input (SPEC §5): located errors, all at once, exit 2, nothing written."""
+"""Every class of bad input: located errors, all at once, exit 2, nothing written."""
 
 from __future__ import annotations
 

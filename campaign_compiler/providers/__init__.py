@@ -1,4 +1,4 @@
-"""Channel providers (SPEC §7): their settings in campaign_project.yml, and the provider of a channel.
+"""Channel providers: their settings in campaign_project.yml, and the provider of a channel.
 
     channels:
       email: {provider: smtp, host: smtp.example.com, port: 587, tls: starttls, from: news@example.com,

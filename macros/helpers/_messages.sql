@@ -129,7 +129,7 @@ from reasons as candidate
 {%- endmacro %}
 
 
-{#- Whether an address can receive the channel's messages (SPEC §4.5); a direct mail address must
+{#- Whether an address can receive the channel's messages; a direct mail address must
     also be `complete` (every column non-blank), which the compiler checks on its columns. -#}
 {% macro _valid_address(channel, sql) -%}
   {%- if channel == 'email' -%}
