@@ -13,113 +13,20 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import DBT_PROJECT, PG, REPO, Project, run_cli
+from conftest import PG, Project, run_cli
+from send_project import CAMPAIGNS, DATA_MODEL, make, message_id, messages_of, smtp, statuses
 from servers import MessagingApi, SmtpServer, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.slow
-
-DATA_MODEL = """\
-version: 1
-sql_dialect: postgres
-entities:
-  profiles:
-    model: profiles
-    key: profile_id
-    columns: {profile_id: integer, first_name: text, last_name: text, email: text, phone: text,
-              email_opt_in: boolean, sms_opt_in: boolean, loyalty_tier: text}
-    addresses: {email: email, sms: phone}
-    consent: {email: email_opt_in, sms: sms_opt_in}
-    links:
-      bookings: {entity: bookings, on: {profile_id: profile_id}}
-  bookings:
-    model: bookings
-    key: booking_id
-    columns: {booking_id: integer, profile_id: integer, status: text, amount: number, nights: integer,
-              checkin_date: date}
-"""
-SEEDS = """\
-    profiles:
-      +column_types: {profile_id: integer, phone: text, email_opt_in: boolean, sms_opt_in: boolean}
-    bookings:
-      +column_types: {booking_id: integer, profile_id: integer, amount: "decimal(12,2)", nights: integer,
-                      checkin_date: date}
-"""
-CAMPAIGNS = {
-    "mail": """\
-campaign: mail
-activities:
-  everyone: {type: build_audience}
-  newsletter: {type: email, input: everyone, template: templates/news.yml}
-""",
-    "texts": """\
-campaign: texts
-activities:
-  everyone: {type: build_audience}
-  alert: {type: sms, input: everyone, template: templates/alert.yml, category: transactional}
-""",
-    "stays": """\
-campaign: stays
-activities:
-  everyone: {type: build_audience}
-  stay:
-    type: email
-    input: everyone
-    per: {link: bookings, as: booking, where: "status = 'confirmed'"}
-    template: templates/stay.yml
-    category: transactional
-""",
-}
-TEMPLATES = {
-    "news": 'subject: "News for {{ first_name }}"\ntext: "Hello {{ first_name }} {{ last_name }}"\n',
-    "alert": 'body: "Hi {{ first_name }}, your {{ loyalty_tier }} status"\n',
-    "stay": 'subject: "Booking {{ booking.booking_id }} on {{ booking.checkin_date }}"\n'
-            'text: "{{ first_name }}: {{ booking.nights }} nights from {{ booking.checkin_date }}, {{ booking.amount }}"\n',
-}
-
-
-def smtp(port: int, **extra) -> str:
-    settings = {"provider": "smtp", "host": "127.0.0.1", "port": port, "from": "news@hotel.example",
-                "retries": 3, "backoff": 0.05, "connections": 2, **extra}
-    return "  email: " + json.dumps(settings) + "\n"
-
-
-def make(root: Path, channels: str = "", profiles: int = 60) -> Project:
-    project = Project(root)
-    project.write("dbt_project.yml", DBT_PROJECT + SEEDS)
-    project.write("campaign_project.yml", DATA_MODEL + ("channels:\n" + channels if channels else ""))
-    for name, text in CAMPAIGNS.items():
-        project.write(f"campaigns/{name}.yml", text)
-    for name, text in TEMPLATES.items():
-        project.write(f"templates/{name}.yml", text)
-    subprocess.run([sys.executable, str(REPO / "bench" / "generate_data.py"), "--profiles", str(profiles),
-                    "--out", str(project.root / "seeds")], check=True, capture_output=True)
-    for extra in ("hotels", "contact_addresses", "subscriptions"):
-        (project.root / "seeds" / f"{extra}.csv").unlink()
-    return project
-
 
 @pytest.fixture
 def smtp_server():
     server = SmtpServer().start()
     yield server
     server.stop()
-
-
-def statuses(project: Project, target: str, campaign: str) -> dict:
-    return dict(project.query(target, f"select status, count(*) from campaign_deliveries "
-                                      f"where campaign = '{campaign}' group by status"))
-
-
-def messages_of(project: Project, target: str, model: str) -> list[tuple]:
-    return project.query(target, f"select message_key, address from {model}")
-
-
-def message_id(key: str) -> str:
-    return f"<{key}.once@hotel.example>"
 
 
 def test_a_flaky_smtp_server_gets_every_message_exactly_once(tmp_path, target, smtp_server):
@@ -409,8 +316,8 @@ def test_a_simulation_renders_everything_and_does_not_block_the_real_send(tmp_pa
     simulated = project.run("run", "mail", "--simulate", "--target", target)
     assert simulated.code == 0, simulated.stderr
     expected = messages_of(project, target, "mail__newsletter")
-    outbox = project.root / "target" / "outbox" / "mail" / "once" / "newsletter"
-    assert {p.stem for p in outbox.glob("*.eml")} == {key for key, _ in expected}
+    simulation = project.root / "target" / "simulation" / "mail" / "once" / "newsletter"
+    assert {p.stem for p in simulation.glob("*.eml")} == {key for key, _ in expected}
     assert smtp_server.inbox.messages == []
     assert statuses(project, target, "mail") == {"simulated": len(expected)}
     sent = project.run("send", "mail", "--yes", "--target", target)
@@ -471,13 +378,14 @@ def test_send_and_canvas_read_the_tables_of_their_own_target(tmp_path, postgres)
     project = make(tmp_path / "p")
     built = project.count("texts", "postgres")["counts"]["alert"]
     assert built > 0
-    # the manifest now describes the PostgreSQL build: DuckDB has no such messages
+    # the last dbt run built PostgreSQL's tables: DuckDB has no such messages
     refused = project.run("send", "texts", "--yes", "--target", "duckdb")
     assert refused.code == 1
-    assert refused.stderr.strip() == ('error: model texts__alert has not been built on target "duckdb": '
-                                      "run `campaign count texts --target duckdb` first")
+    assert refused.stderr.strip() == ('error: texts is not built on target "duckdb": texts__everyone is missing '
+                                      "(and 3 more); build it with `campaign count texts --target duckdb` or "
+                                      "`dbt build --select tag:campaign_texts --target duckdb`")
     assert not project.root.joinpath("target", "outbox").exists()
-    # after a DuckDB build (whose manifest is now the last one), each target's canvas shows its own tables
+    # after a DuckDB build (the last dbt run now), each target's canvas shows its own tables
     alert = f'"{project.schema}".texts__alert'
     project.query_write("postgres", f"delete from {alert} where message_key in "
                                     f"(select message_key from {alert} order by message_key limit 3)")

@@ -1,0 +1,110 @@
+"""A small CRM project with a campaign per channel, and how the send tests look at what it sent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import DBT_PROJECT, REPO, Project
+
+DATA_MODEL = """\
+version: 1
+sql_dialect: postgres
+entities:
+  profiles:
+    model: profiles
+    key: profile_id
+    columns: {profile_id: integer, first_name: text, last_name: text, email: text, phone: text,
+              email_opt_in: boolean, sms_opt_in: boolean, loyalty_tier: text, street: text,
+              postal_code: text, city: text, country: text}
+    addresses: {email: email, sms: phone, direct_mail: [street, postal_code, city, country]}
+    consent: {email: email_opt_in, sms: sms_opt_in}
+    links:
+      bookings: {entity: bookings, on: {profile_id: profile_id}}
+  bookings:
+    model: bookings
+    key: booking_id
+    columns: {booking_id: integer, profile_id: integer, status: text, amount: number, nights: integer,
+              checkin_date: date}
+"""
+SEEDS = """\
+    profiles:
+      +column_types: {profile_id: integer, phone: text, email_opt_in: boolean, sms_opt_in: boolean,
+                      postal_code: text}
+    bookings:
+      +column_types: {booking_id: integer, profile_id: integer, amount: "decimal(12,2)", nights: integer,
+                      checkin_date: date}
+"""
+CAMPAIGNS = {
+    "mail": """\
+campaign: mail
+activities:
+  everyone: {type: build_audience}
+  newsletter: {type: email, input: everyone, template: templates/news.yml}
+""",
+    "texts": """\
+campaign: texts
+activities:
+  everyone: {type: build_audience}
+  alert: {type: sms, input: everyone, template: templates/alert.yml, category: transactional}
+""",
+    "letters": """\
+campaign: letters
+activities:
+  everyone: {type: build_audience}
+  letter: {type: direct_mail, input: everyone, columns: [first_name, last_name], category: transactional}
+""",
+    "stays": """\
+campaign: stays
+activities:
+  everyone: {type: build_audience}
+  stay:
+    type: email
+    input: everyone
+    per: {link: bookings, as: booking, where: "status = 'confirmed'"}
+    template: templates/stay.yml
+    category: transactional
+""",
+}
+TEMPLATES = {
+    "news": 'subject: "News for {{ first_name }}"\ntext: "Hello {{ first_name }} {{ last_name }}"\n',
+    "alert": 'body: "Hi {{ first_name }}, your {{ loyalty_tier }} status"\n',
+    "stay": 'subject: "Booking {{ booking.booking_id }} on {{ booking.checkin_date }}"\n'
+            'text: "{{ first_name }}: {{ booking.nights }} nights from {{ booking.checkin_date }}, {{ booking.amount }}"\n',
+}
+
+
+def smtp(port: int, **extra) -> str:
+    settings = {"provider": "smtp", "host": "127.0.0.1", "port": port, "from": "news@hotel.example",
+                "retries": 3, "backoff": 0.05, "connections": 2, **extra}
+    return "  email: " + json.dumps(settings) + "\n"
+
+
+def make(root: Path, channels: str = "", profiles: int = 60) -> Project:
+    project = Project(root)
+    project.write("dbt_project.yml", DBT_PROJECT + SEEDS)
+    project.write("campaign_project.yml", DATA_MODEL + ("channels:\n" + channels if channels else ""))
+    for name, text in CAMPAIGNS.items():
+        project.write(f"campaigns/{name}.yml", text)
+    for name, text in TEMPLATES.items():
+        project.write(f"templates/{name}.yml", text)
+    subprocess.run([sys.executable, str(REPO / "bench" / "generate_data.py"), "--profiles", str(profiles),
+                    "--out", str(project.root / "seeds")], check=True, capture_output=True)
+    for extra in ("hotels", "contact_addresses", "subscriptions"):
+        (project.root / "seeds" / f"{extra}.csv").unlink()
+    return project
+
+
+def statuses(project: Project, target: str, campaign: str) -> dict:
+    return dict(project.query(target, f"select status, count(*) from campaign_deliveries "
+                                      f"where campaign = '{campaign}' group by status"))
+
+
+def messages_of(project: Project, target: str, model: str) -> list[tuple]:
+    return project.query(target, f"select message_key, address from {model}")
+
+
+def message_id(key: str) -> str:
+    return f"<{key}.once@hotel.example>"
