@@ -1,4 +1,9 @@
-"""Building a campaign: write its models, then one `dbt build` of them and of the seeds they need.
+"""Building a campaign: write its models, then one `dbt build` of them and of what they need.
+
+What they need: the seeds they read, and the campaigns whose saved audiences they read when those
+audiences are not built on the target as their campaign stands (`build_audience: {audience: x}`
+refs the model of the `save_audience` that names it, so dbt orders them; this builds the part of
+the other campaign that saves it).
 
 The campaign's own seeds (loaded files) are always rebuilt. A seed the campaign reads (the demo's
 CRM tables, say) is loaded only when its table is missing from the target or its CSV changed
@@ -9,42 +14,50 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
-from .conditions import LinkJoin
-from .dbt_runner import DbtTarget, Progress, build, read_json, record_relations
-from .deliverylog import DeliveryLog
-from .emit import remove_orphans, write_campaign
-from .plan import Campaign, Jinja
+from .builds import CampaignBuild
+from .dbt_runner import DbtTarget, Progress, build, read_json
+from .emit import model_refs, remove_orphans, write_campaign
+from .plan import Campaign
 from .warehouse import Warehouse
 from .workspace import Workspace
 
 STATE_FILE = "campaign_seeds.json"
-_REF = re.compile(r"^ref\('([^']+)'\)$")
 
 
 def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, progress: Progress | None = None,
-                   occurrence: str = "once") -> None:
-    """Build for `occurrence`: a frequency cap does not count the messages this occurrence already sent."""
+                   occurrence: str = "once", notify=None) -> None:
+    """Build for `occurrence`: a frequency cap does not count the messages this occurrence already sent.
+
+    `notify(text)` is told of the other campaigns built along."""
     dbt = workspace.dbt
     remove_orphans(dbt, set(workspace.names()))
-    write_campaign(campaign, dbt)
-    seeds = upstream_seeds(campaign, workspace)
-    digests = {name: _digest(path, dbt.root / "dbt_project.yml") for name, path in seeds.items()}
+    savers = workspace.audience_savers(campaign)
+    for other in [*(saver for saver, _ in savers), campaign]:  # every model a ref names must exist
+        write_campaign(other, dbt)
+    selectors = [f"tag:{campaign.tag}"]
+    built = [campaign]
     state_path = dbt.target_dir / STATE_FILE
     state = read_json(state_path)
     with Warehouse.connect(where) as warehouse:
-        DeliveryLog(warehouse).ensure_tables()  # channel models read suppressions and deliveries
+        for other, models in savers:
+            problem = CampaignBuild(other, warehouse, where.target).problem(models)
+            if problem is not None:
+                selectors += [f"+{model},tag:{other.tag}" for model in models]
+                built.append(other)
+                if notify is not None:
+                    notify(f"Building {other.name} too: {campaign.name} reads an audience it saves, and {other.name} "
+                           f"{problem}.")
+        seeds = {name: path for other in built for name, path in upstream_seeds(other, workspace).items()}
+        digests = {name: _digest(path, dbt.root / "dbt_project.yml") for name, path in seeds.items()}
         loaded = state.get(warehouse.target_name, {})
         stale = [name for name in sorted(seeds)
                  if loaded.get(name) != digests[name] or not warehouse.table_exists(name)]
         target_name = warehouse.target_name
-    campaign_file = campaign.source.display
-    origins = {model.name: f"{campaign_file}:{campaign.activities[model.table.activity].line}, activity "
-                           f"{model.table.activity}" for model in campaign.models()}
-    build(where, [f"tag:{campaign.tag}", *stale], progress, origins, {"campaign_occurrence": occurrence})
-    record_relations(dbt, target_name, [model.name for model in campaign.models()])
+    origins = {model.name: f"{other.source.display}:{other.activities[model.table.activity].line}, activity "
+                           f"{model.table.activity}" for other in built for model in other.models()}
+    build(where, [*selectors, *stale], progress, origins, {"campaign_occurrence": occurrence})
     state.setdefault(target_name, {}).update({name: digests[name] for name in stale})
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2, sort_keys=True))
@@ -59,24 +72,8 @@ def upstream_seeds(campaign: Campaign, workspace: Workspace) -> dict[str, Path]:
             generated = dbt.seeds_dir(campaign.name).parent in path.parents
             if not generated:
                 available.setdefault(path.stem, path)
-    names = {name for model in campaign.models() for name in _refs(model.args)}
+    names = {name for model in campaign.models() for name in model_refs(model)}
     return {name: available[name] for name in sorted(names) if name in available}
-
-
-def _refs(value):
-    if isinstance(value, Jinja):
-        match = _REF.match(value.code)
-        if match:
-            yield match.group(1)
-    elif isinstance(value, LinkJoin):
-        yield from _refs(Jinja(value.relation.jinja()))
-        yield from _refs(value.links)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _refs(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _refs(item)
 
 
 def _digest(*paths: Path) -> str:

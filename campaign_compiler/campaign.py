@@ -29,8 +29,9 @@ _REFERENCE = re.compile(r"^([a-z][a-z0-9_]{0,39})(?:\.([a-z][a-z0-9_]{0,39}))?$"
 
 @dataclass
 class AudienceSource:
-    """Where a saved audience comes from: the model that persists it, and its dimension."""
+    """Where a saved audience comes from: the campaign and model that persist it, and its table."""
 
+    campaign: Campaign
     model: str
     table: WorkingTable
 
@@ -71,8 +72,15 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
                         owner={k: v for k, v in owner.items() if isinstance(v, str)})
     if dimension is None:
         return campaign
+
+    def audience(name: str) -> AudienceSource | str:
+        found = audiences(name)
+        if isinstance(found, AudienceSource):
+            campaign.audiences[name] = found
+        return found
+
     ctx = Context(campaign=name, default_dimension=dimension, model=model, dbt=dbt,
-                  diagnostics=diagnostics, reader=r, audiences=audiences)
+                  diagnostics=diagnostics, reader=r, audiences=audience)
     for activity_id in order:
         activity = activities[activity_id]
         upstream = [activities[ref.activity] for ref in activity.inputs]

@@ -75,17 +75,21 @@ class Session:
         self.where = DbtTarget(self.workspace.dbt, profiles, options.target)
 
     def campaigns(self, names) -> list:
+        """The named campaigns (every campaign of the project when none is named), all valid, or
+        InvalidInput with all their errors."""
         diagnostics = Diagnostics()
-        loaded = [self.workspace.load(name, diagnostics) for name in names]
+        loaded = [self.workspace.load(name, diagnostics) for name in names or self.workspace.files()]
+        if not loaded:
+            raise InvalidInput([Diagnostic(None, f"no campaign file in {display_path(self.workspace.campaigns_dir)}/")])
         diagnostics.raise_if_any()
         return loaded
 
 
 @cli.command()
-@click.argument("campaigns", nargs=-1, required=True)
+@click.argument("campaigns", nargs=-1)
 @project_options
 def validate(options: Options, campaigns) -> None:
-    """Parse and check campaigns; report every error."""
+    """Parse and check campaigns (all of the project's when none is named); report every error."""
     for campaign in Session(options).campaigns(campaigns):
         tables = campaign.tables()
         click.echo(f"{campaign.name}: ok ({plural(len(campaign.activities), 'activity', 'activities')}, "
@@ -93,24 +97,30 @@ def validate(options: Options, campaigns) -> None:
 
 
 @cli.command()
-@click.argument("campaigns", nargs=-1, required=True)
+@click.argument("campaigns", nargs=-1)
 @project_options
 def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is called compile
-    """Write the campaigns' dbt models (and their docs and tests)."""
+    """Write the campaigns' dbt models, with their docs and tests (all of the project's when none is
+    named; with each the campaigns whose saved audiences it reads)."""
     from .emit import remove_orphans, write_campaign
 
     session = Session(options)
     loaded = session.campaigns(campaigns)
-    for folder in remove_orphans(session.workspace.dbt, set(session.workspace.names())):
-        click.echo(f"removed {display_path(folder)}: its campaign no longer exists")
+    dbt = session.workspace.dbt
+    for folder in remove_orphans(dbt, set(session.workspace.names())):
+        click.echo(f"removed {display_path(folder)}: its campaign no longer exists", err=True)
+    needed = {}
     for campaign in loaded:
-        dbt = session.workspace.dbt
+        needed.update({saver.name: (saver, campaign) for saver, _ in session.workspace.audience_savers(campaign)})
+        needed[campaign.name] = (campaign, None)
+    for campaign, reader in needed.values():
         written = write_campaign(campaign, dbt)
         seeds = f", {plural(len(written.seeds), 'seed')} in {display_path(dbt.seeds_dir(campaign.name))}" \
             if written.seeds else ""
         removed = f"; removed {plural(len(written.removed), 'stale file')}" if written.removed else ""
+        why = f" ({reader.name} reads an audience it saves)" if reader is not None else ""
         click.echo(f"{campaign.name}: {plural(len(written.models), 'model')} in "
-                   f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}")
+                   f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}{why}", err=True)
 
 
 @cli.command()
@@ -147,7 +157,7 @@ def _write_canvas(session: Session, result) -> None:
 @cli.command()
 @click.argument("campaign")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write it (default: target/canvas/<campaign>.html; stdout for mermaid and dot).")
+              help="Where to write it (default: target/canvas/<target>/<campaign>.html; stdout for mermaid and dot).")
 @click.option("--format", "fmt", type=click.Choice(["html", "mermaid", "dot"]), default="html", show_default=True)
 @project_options
 def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> None:
@@ -159,7 +169,7 @@ def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> Non
     rows, channels, target = measure(loaded, session.workspace, session.where)
     if fmt == "html":
         path = write_page(loaded, session.workspace, rows, channels, target, output.resolve() if output else None)
-        click.echo(f"Canvas of {loaded.name}: {display_path(path)}")
+        click.echo(f"Canvas of {loaded.name}: {display_path(path)}", err=True)
         return
     drawn = draw(loaded, session.workspace, rows, channels, target)
     text = render_mermaid(drawn) if fmt == "mermaid" else render_dot(drawn)
@@ -167,7 +177,7 @@ def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> Non
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"{fmt} of {loaded.name}: {display_path(output)}")
+        click.echo(f"{fmt} of {loaded.name}: {display_path(output)}", err=True)
 
 
 def send_options(command):
@@ -214,8 +224,8 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
 def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
          retry_failed: bool) -> None:
     """Send the messages of an already built campaign."""
+    from .builds import CampaignBuild
     from .counts import channel_counts
-    from .dbt_runner import relations
     from .deliverylog import CampaignLock
     from .send import check_occurrence
     from .warehouse import Warehouse
@@ -228,7 +238,7 @@ def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence:
     with CampaignLock(session.where, loaded.name):
         with Warehouse.connect(session.where) as warehouse:
             models = [name for a in loaded.channel_activities() for name in (a.message.model, a.message.excluded_model)]
-            built = relations(session.workspace.dbt, warehouse.target_name, models, loaded.name)
+            built = CampaignBuild(loaded, warehouse, session.where.target).require(models)
             channels = channel_counts(warehouse, built, loaded)
         _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
 
@@ -255,7 +265,7 @@ def _send(session: Session, campaign, occurrence: str, simulate: bool, yes: bool
     from .send import send_campaign
 
     if not campaign.channel_activities():
-        click.echo(f"{campaign.name} has no channel activity: nothing to send.")
+        click.echo(f"{campaign.name} has no channel activity: nothing to send.", err=True)
         return
     total = sum(c["messages"] for c in channels.values())
     what = ", ".join(f"{c['messages']:,} {c['channel']} ({activity})" for activity, c in channels.items())
@@ -264,7 +274,8 @@ def _send(session: Session, campaign, occurrence: str, simulate: bool, yes: bool
     progress = _Progress(stderr_console(), "Simulating" if simulate else "Sending")
     try:
         report = send_campaign(campaign, session.workspace, session.where, occurrence=occurrence, simulate=simulate,
-                               resend_unknown=resend_unknown, retry_failed=retry_failed, progress=progress)
+                               resend_unknown=resend_unknown, retry_failed=retry_failed, progress=progress,
+                               announced={activity: c["messages"] for activity, c in channels.items()})
     finally:
         progress.stop()
     _render_report(report, stdout_console())
@@ -332,8 +343,7 @@ def status(options: Options, campaign: str) -> None:
     console = stdout_console()
     with Warehouse.connect(session.where) as warehouse:
         log = DeliveryLog(warehouse)
-        log.ensure_tables()
-        runs, totals = log.runs(loaded.name), log.totals(loaded.name)
+        runs, totals = (log.runs(loaded.name), log.totals(loaded.name)) if log.exists() else ([], [])
     table = Table(title=f"Runs of {loaded.name} (latest first)", title_justify="left")
     for header in ("run", "occurrence", "started (UTC)", "finished (UTC)", "status"):
         table.add_column(header)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .build import build_campaign
-from .dbt_runner import DbtTarget, relations
+from .builds import CampaignBuild
+from .dbt_runner import DbtTarget
 from .plan import Campaign
 from .warehouse import Warehouse, count_rows
 from .workspace import Workspace
@@ -39,10 +40,9 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
             finished += 1
             status.update(f"Building {campaign.name} with dbt… {finished} nodes done (last: {node}, {state})")
 
-        build_campaign(campaign, workspace, where, progress, occurrence)
+        build_campaign(campaign, workspace, where, progress, occurrence, notify=console.print)
     with Warehouse.connect(where) as warehouse:
-        relation = relations(workspace.dbt, warehouse.target_name, [m.name for m in campaign.models()],
-                             campaign.name)
+        relation = CampaignBuild(campaign, warehouse, where.target).require([m.name for m in campaign.models()])
         rows = count_rows(warehouse, relation)
         channels = channel_counts(warehouse, relation, campaign)
         return CountResult(campaign, warehouse.target_name, warehouse.kind, rows, channels)

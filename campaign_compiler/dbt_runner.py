@@ -93,48 +93,6 @@ def build(where: DbtTarget, selectors: list[str], progress: Progress | None = No
         raise RuntimeFailure("dbt build failed; see logs/dbt.log in the project")
 
 
-def manifest_nodes(project: DbtProject) -> dict[str, dict]:
-    """The project's models and seeds in the manifest of the last dbt run, by name ({} if none)."""
-    manifest = read_json(project.target_dir / "manifest.json")
-    return {node["name"]: node for node in manifest.get("nodes", {}).values()
-            if node.get("resource_type") in ("model", "seed") and node.get("package_name") == project.name}
-
-
-RELATIONS_FILE = "campaign_relations.json"  # under target/: {target name: {model: relation}}
-
-
-def record_relations(project: DbtProject, target_name: str, names: list[str]) -> None:
-    """Remember where the last build on `target_name` put these models.
-
-    dbt's manifest describes the last dbt run, whatever its target: a send or a canvas for one
-    target must never read the tables another target built.
-    """
-    nodes = manifest_nodes(project)
-    path = project.target_dir / RELATIONS_FILE
-    known = read_json(path)
-    built = known.setdefault(target_name, {})
-    built.update({name: {"relation": nodes[name]["relation_name"], "schema": nodes[name].get("schema"),
-                         "identifier": nodes[name].get("alias") or name}
-                  for name in names if (nodes.get(name) or {}).get("relation_name")})
-    path.write_text(json.dumps(known, indent=2, sort_keys=True), encoding="utf-8")
-
-
-def built_relations(project: DbtProject, target_name: str) -> dict[str, dict]:
-    """Model name -> {relation, schema, identifier} as the builds on `target_name` made them."""
-    built = read_json(project.target_dir / RELATIONS_FILE).get(target_name)
-    return built if isinstance(built, dict) else {}
-
-
-def relations(project: DbtProject, target_name: str, names: list[str], campaign: str) -> dict[str, str]:
-    """Model name -> relation name on `target_name`; a model never built there is a failure."""
-    built = built_relations(project, target_name)
-    missing = [name for name in names if name not in built]
-    if missing:
-        raise RuntimeFailure(f'model {missing[0]} has not been built on target "{target_name}": '
-                             f"run `campaign count {campaign} --target {target_name}` first")
-    return {name: built[name]["relation"] for name in names}
-
-
 def read_json(path: Path) -> dict:
     """The JSON object in `path`; {} when the file is missing or is not one."""
     try:

@@ -1,5 +1,8 @@
 """The delivery log: runs, deliveries, suppressions and events, in the warehouse.
 
+The tables are the dbt package's (`create_campaign_tables`, run before any dbt command builds
+models): whatever built the channel models created them on that target.
+
 A message is identified by (campaign, activity, occurrence, message_key); as the message key is
 a hash of campaign, activity and recipient, the table's key is (message_key, occurrence), which
 its lookups use first (a narrower index, too, where DuckDB keeps it in memory). Its row goes from
@@ -30,22 +33,6 @@ from .warehouse import Warehouse, load_profile
 DELIVERY_COLUMNS = ("campaign", "activity", "channel", "occurrence", "recipient_key", "per_key", "message_key",
                     "address", "status", "attempts", "error", "sent_at", "run_id", "updated_at")
 
-TABLES = {
-    "campaign_runs": """
-        run_id varchar primary key, campaign varchar not null, occurrence varchar not null,
-        started_at timestamp not null, finished_at timestamp, status varchar not null,
-        simulate boolean not null, counts varchar""",
-    "campaign_deliveries": """
-        campaign varchar not null, activity varchar not null, channel varchar not null,
-        occurrence varchar not null, recipient_key varchar not null, per_key varchar,
-        message_key varchar not null, address varchar, status varchar not null,
-        attempts integer not null, error varchar, sent_at timestamp, run_id varchar, updated_at timestamp,
-        primary key (message_key, occurrence)""",
-    "campaign_suppressions": """
-        address varchar not null, channel varchar not null, reason varchar not null, "at" timestamp not null""",
-    "campaign_events": """
-        message_key varchar not null, event varchar not null, "at" timestamp not null""",
-}
 _DELIVERY_VALUES = operator.attrgetter(*DELIVERY_COLUMNS)
 BATCH_ROWS = 500  # rows per multi-row statement
 LOCK_GRACE_SECONDS = 3.0
@@ -86,10 +73,9 @@ class DeliveryLog:
     def table(self, name: str) -> str:
         return f'"{self.schema}"."{name}"'
 
-    def ensure_tables(self) -> None:
-        self.warehouse.execute(f'create schema if not exists "{self.schema}"')
-        for name, columns in TABLES.items():
-            self.warehouse.execute(f"create table if not exists {self.table(name)} ({columns})")
+    def exists(self) -> bool:
+        """Whether dbt has created the log on this target (it does before building any model)."""
+        return self.warehouse.table_exists("campaign_runs")
 
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, run_id: str, campaign: str, occurrence: str, simulate: bool) -> None:

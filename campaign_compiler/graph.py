@@ -423,16 +423,14 @@ def compiled_sql(campaign: Campaign, project) -> dict[str, str]:
 
 
 def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict, str]:
-    """Row counts of the campaign's models that exist in the target, its channels' messages, the target."""
+    """Row counts of the campaign's models built on the target, its channels' messages, the target."""
+    from .builds import recorded
     from .counts import channel_counts
-    from .dbt_runner import built_relations
     from .warehouse import Warehouse, count_rows
 
     with Warehouse.connect(where) as warehouse:
-        built = built_relations(workspace.dbt, warehouse.target_name)
-        tables = set(warehouse.query("select table_schema, table_name from information_schema.tables"))
-        present = {m.name: built[m.name]["relation"] for m in campaign.models()
-                   if m.name in built and (built[m.name]["schema"], built[m.name]["identifier"]) in tables}
+        built = recorded(warehouse, campaign.name)
+        present = {m.name: built[m.name].relation for m in campaign.models() if m.name in built}
         rows = count_rows(warehouse, present)
         return rows, channel_counts(warehouse, present, campaign), warehouse.target_name
 
@@ -442,11 +440,11 @@ def draw(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, ta
     return canvas(campaign, rows, channels, compiled_sql(campaign, workspace.dbt), target, workspace.dbt.root)
 
 
-def write_page(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str | None,
+def write_page(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str,
                path: Path | None = None) -> Path:
-    """The HTML canvas, by default target/canvas/<campaign>.html of the project."""
+    """The HTML canvas, by default target/canvas/<target>/<campaign>.html of the project."""
     drawn = draw(campaign, workspace, rows, channels, target)
-    path = path or workspace.dbt.target_dir / "canvas" / f"{campaign.name}.html"
+    path = path or workspace.dbt.target_dir / "canvas" / target / f"{campaign.name}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(drawn), encoding="utf-8")
     return path

@@ -152,6 +152,7 @@ class Campaign:
     activities: dict[str, Activity]
     order: list[str]  # topological
     owner: dict[str, str] = field(default_factory=dict)  # name, email: of the dbt exposures
+    audiences: dict[str, Any] = field(default_factory=dict)  # saved audiences it reads: campaign.AudienceSource
 
     @property
     def tag(self) -> str:

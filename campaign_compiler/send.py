@@ -12,16 +12,24 @@ For each page of a message model, read from the warehouse a page at a time:
 Before the first page, unknown outcomes left by an earlier run are settled where the provider can
 tell (the outbox finds its files). A provider that cannot be reached stops the run: the messages
 it did not take are forgotten (sent by the next run), those it may have taken stay unknown.
-`--simulate` renders everything into the outbox and logs `simulated`, which a real run ignores.
+`--simulate` renders everything into an outbox of its own, target/simulation/ (replaced by each
+simulation, never mixed with what was sent), and logs `simulated`, which a real run ignores.
+
+What is sent is what the warehouse holds: the channel models as the campaign's build on the target
+recorded them (builds.py), refused when missing or built from another version of the campaign.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .dbt_runner import DbtTarget, relations
+from .builds import CampaignBuild
+from .dbt_runner import DbtTarget
+from .dbtproject import DbtProject
 from .deliverylog import Delivery, DeliveryLog, utc_now
 from .errors import Diagnostic, InvalidInput, RuntimeFailure
 from .plan import Activity, Campaign
@@ -68,19 +76,34 @@ def check_occurrence(occurrence: str) -> str:
     return occurrence
 
 
+def outbox_dir(dbt: DbtProject, campaign: str, occurrence: str, simulate: bool) -> Path:
+    """Where the outbox writes an occurrence's messages, one folder per activity; simulations apart."""
+    return dbt.target_dir / ("simulation" if simulate else "outbox") / campaign / occurrence
+
+
 def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *, occurrence: str = "once",
                   simulate: bool = False, resend_unknown: bool = False, retry_failed: bool = False,
-                  progress=None) -> SendReport:
-    """Deliver the campaign's built messages; the caller holds the campaign's lock."""
+                  progress=None, announced: dict[str, int] | None = None) -> SendReport:
+    """Deliver the campaign's built messages; the caller holds the campaign's lock.
+
+    `announced` is the number of messages of each channel activity the user was shown: if the
+    models hold others now (rebuilt meanwhile), nothing is sent."""
     activities = campaign.channel_activities()
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with Warehouse.connect(where) as warehouse:
-        relation = relations(workspace.dbt, warehouse.target_name, [a.message.model for a in activities],
-                             campaign.name)
+        relation = CampaignBuild(campaign, warehouse, where.target).require([a.message.model for a in activities])
         log = DeliveryLog(warehouse)
-        log.ensure_tables()
+        if not log.exists():
+            raise RuntimeFailure(f'the delivery log is missing on target "{warehouse.target_name}" (it was dropped?): '
+                                 "dbt creates it again, empty, at the next build")
         totals = {a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0])
                   for a in activities}
+        changed = [a for a in totals if announced is not None and announced.get(a) != totals[a]]
+        if changed:
+            raise RuntimeFailure(f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
+                                 f"then, {totals[changed[0]]:,} now): nothing was sent; count them again")
+        if simulate:
+            shutil.rmtree(outbox_dir(workspace.dbt, campaign.name, occurrence, True), ignore_errors=True)
         if progress is not None:
             progress.start(sum(totals.values()))
         log.start_run(report.run_id, campaign.name, occurrence, simulate)
@@ -110,7 +133,7 @@ class _ActivitySender:
         self.occurrence, self.simulate = occurrence, simulate
         self.resend_unknown, self.retry_failed, self.progress = resend_unknown, retry_failed, progress
         settings = workspace.channel_settings(self.spec.channel)
-        outbox = workspace.dbt.target_dir / "outbox" / campaign.name / occurrence / activity.id
+        outbox = outbox_dir(workspace.dbt, campaign.name, occurrence, simulate) / activity.id
         self.provider = provider_for(settings, outbox, workspace.dbt.root,
                                      {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id},
                                      simulate)

@@ -182,12 +182,13 @@ def load_profile(where: DbtTarget):
     from dbt.config.profile import Profile, read_profile
     from dbt.config.renderer import ProfileRenderer
     from dbt.exceptions import DbtProfileError, DbtRuntimeError
-    from dbt.flags import get_flags, set_from_args
+    from dbt.flags import set_from_args
 
     from dbt_common.context import set_invocation_context
 
-    if not hasattr(get_flags(), "LOG_CACHE_EVENTS"):  # dbt's defaults, when no dbt command ran yet
-        set_from_args(Namespace(), None)
+    # dbt's defaults, and the profiles directory `{{ flags.PROFILES_DIR }}` names in profiles.yml (the
+    # demo's DuckDB file is next to its profiles.yml, wherever dbt runs from)
+    set_from_args(Namespace(PROFILES_DIR=str(where.profiles_dir)), None)
     set_invocation_context(os.environ)  # what env_var() in profiles.yml reads
     raw = None
     try:

@@ -63,6 +63,10 @@ class Workspace:
                     self._index.append((path.resolve(), raw if isinstance(raw, dict) else {}))
         return self._index
 
+    def files(self) -> list[Path]:
+        """Every campaign file under campaigns/."""
+        return [path for path, _ in self._campaign_index()]
+
     def names(self) -> list[str]:
         """The names of the campaigns under campaigns/ and of those loaded from elsewhere."""
         loaded = {c.name for c, _ in self._campaigns.values() if c is not None}
@@ -146,7 +150,22 @@ class Workspace:
                     f"(run: campaign validate {raw.get('campaign')})")
         activity = next(a for a in other.ordered() if a.type == "save_audience" and a.spec.get("name") == name)
         table = activity.tables["out"]
-        return AudienceSource(model=table.model, table=table)
+        return AudienceSource(campaign=other, model=table.model, table=table)
+
+    def audience_savers(self, campaign: Campaign) -> list[tuple[Campaign, list[str]]]:
+        """The campaigns whose saved audiences `campaign` reads, directly or through another, upstream
+        first, each with the models that save those audiences."""
+        savers: dict[str, tuple[Campaign, list[str]]] = {}
+
+        def visit(reader: Campaign) -> None:
+            for source in reader.audiences.values():
+                visit(source.campaign)
+                models = savers.setdefault(source.campaign.name, (source.campaign, []))[1]
+                if source.model not in models:
+                    models.append(source.model)
+
+        visit(campaign)
+        return list(savers.values())
 
 
 def _saved_audiences(raw: dict) -> list[str]:

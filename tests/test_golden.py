@@ -54,8 +54,8 @@ def test_recompiling_removes_stale_models(project, monkeypatch):
           a: {type: build_audience}
           s: {type: split, input: a, subsets: [{name: x}]}
         """)
-    code, out, _ = run_in_process(project, monkeypatch, "compile", "c")
-    assert code == 0 and "removed 2 stale files" in out
+    code, _, err = run_in_process(project, monkeypatch, "compile", "c")
+    assert code == 0 and "removed 2 stale files" in err
     assert sorted(p.name for p in models.iterdir()) == ["c__a.sql", "c__a.yml", "c__s__x.sql", "c__s__x.yml"]
 
 
@@ -66,6 +66,6 @@ def test_the_models_of_a_deleted_campaign_are_removed(project, monkeypatch):
     assert run_in_process(project, monkeypatch, "compile", "old", "new")[0] == 0
     project.write("models/campaigns/hand_written/keep.sql", "select 1 as a\n")
     (project.root / "campaigns" / "old.yml").unlink()
-    code, out, _ = run_in_process(project, monkeypatch, "compile", "new")
-    assert code == 0 and "removed models/campaigns/old: its campaign no longer exists" in out
+    code, _, err = run_in_process(project, monkeypatch, "compile", "new")
+    assert code == 0 and "removed models/campaigns/old: its campaign no longer exists" in err
     assert sorted(p.name for p in (project.root / "models" / "campaigns").iterdir()) == ["hand_written", "new"]

@@ -101,13 +101,13 @@ def _check_option(r: Reader, path, key: str, value: Any) -> bool:
 
 
 def provider_for(settings: ChannelSettings, outbox_dir, project_root, names: dict[str, str], simulate: bool):
-    """The provider that delivers a channel's messages (the outbox when simulating)."""
+    """The provider that delivers a channel's messages (an outbox marking them simulated when simulating)."""
     from pathlib import Path
 
     from .outbox import ExtractFile, Outbox
 
     if simulate or settings.provider == "outbox":
-        return Outbox(settings, directory=Path(outbox_dir))
+        return Outbox(settings, directory=Path(outbox_dir), simulated=simulate)
     if settings.provider == "smtp":
         from .smtp import Smtp
 

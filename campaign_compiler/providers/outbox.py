@@ -3,6 +3,8 @@
 target/outbox/<campaign>/<occurrence>/<activity>/ holds one .eml file per email (named by its
 message key), messages.jsonl for sms and push, extract.csv for direct mail. Every write is made
 durable before its outcome is recorded, and what a crash left is found again by `delivered`.
+A simulation writes the same files under target/simulation/ instead, each email with the header
+X-Campaign-Simulation and each sms or push record with "simulated": true.
 """
 
 from __future__ import annotations
@@ -65,9 +67,13 @@ def _header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
 
+SIMULATION_HEADER = "X-Campaign-Simulation"
+
+
 @dataclass
 class Outbox(Provider):
     directory: Path = Path(".")
+    simulated: bool = False  # written by --simulate: marked as never sent
     idempotent = False
     name = "outbox"
 
@@ -92,14 +98,18 @@ class Outbox(Provider):
         if channel == "email":
             for message in messages:
                 email = build_email(message, self.settings.get("from"), self.settings.get("reply_to"))
+                if self.simulated:
+                    email[SIMULATION_HEADER] = "yes (rendered by campaign --simulate, never sent)"
                 _write_atomically(self.directory / f"{message.message_key}.eml", email.as_bytes())
             os.sync()  # every file on disk before its outcome is recorded: one sync, not one per file
         elif channel == "direct_mail":
             write_extract(self.directory / "extract.csv", messages)
         else:
+            mark = {"simulated": True} if self.simulated else {}
             lines = "".join(json.dumps({"message_key": m.message_key, "to": m.address, "channel": channel,
                                         "campaign": m.campaign, "activity": m.activity, "occurrence": m.occurrence,
-                                        **m.content}, ensure_ascii=False, default=str) + "\n" for m in messages)
+                                        **mark, **m.content}, ensure_ascii=False, default=str) + "\n"
+                            for m in messages)
             _append(self.directory / "messages.jsonl", lines.encode())
 
     def delivered(self, keys: list[str]) -> set[str]:
