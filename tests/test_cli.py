@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from conftest import PG, Project, run_cli
-from validation_helpers import DATA_MODEL
+from conftest import PG, REPO, Project, run_cli
+from validation_helpers import DATA_MODEL, run_in_process
 
 CAMPAIGN = """\
 campaign: fr
@@ -129,3 +130,16 @@ def test_a_seed_the_campaign_reads_is_reloaded_only_when_it_changed(small):
         handle.write("4,Dora,dora@example.com,,FR,none,true,2023-01-01 00:00:00\n")
     assert small.count("fr")["counts"]["fr"] == 3
     assert seeds_built() == {"profiles"}
+
+
+def test_the_product_cites_no_document_it_does_not_ship(small, monkeypatch):
+    shipped = [REPO / "README.md", REPO / "dbt_project.yml", *REPO.glob("campaign_compiler/**/*.py"),
+               *REPO.glob("macros/**/*.*"), *REPO.glob("models/**/*.*"), *REPO.glob("docs/**/*.*"),
+               *REPO.glob("dbt_project/**/*.yml")]
+    cited = [f"{path.relative_to(REPO)}:{number}" for path in shipped
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+             if re.search(r"\bSPEC\b|§", line)]
+    assert cited == []
+    for command in ([], ["validate"], ["compile"], ["count"], ["run"], ["send"], ["status"], ["graph"]):
+        code, out, _ = run_in_process(small, monkeypatch, *command, "--help")
+        assert code == 0 and out and not re.search(r"\bSPEC\b|§", out)
