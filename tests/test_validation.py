@@ -239,6 +239,39 @@ activities:
 """, [f'{C}:5:13: error: cannot compare "country" (text) with "3" (integer)',
       f'{C}:5:52: error: cannot compare "loyalty_tier" (text) with "2" (integer)']),
 
+    ("like-type-mismatch", """\
+campaign: c
+activities:
+  a: {type: build_audience, where: "email like 5 or email not like 5 or email ilike 5"}
+  b: {type: build_audience, dimension: bookings, where: "amount like '5%' or checkin_date not ilike '2024%'"}
+  c: {type: build_audience, where: "email like '%@x.com' and email not like 'a!%' escape '!'"}
+  d: {type: build_audience, dimension: bookings, where: "cast(amount as text) like '5%'"}
+""", [f'{C}:3:37: error: cannot compare "email" (text) with "5" (integer)',
+      f'{C}:3:53: error: cannot compare "email" (text) with "5" (integer)',
+      f'{C}:3:73: error: cannot compare "email" (text) with "5" (integer)',
+      f'{C}:4:58: error: LIKE matches text, but "amount" is number: write cast(amount as text)',
+      f'{C}:4:78: error: ILIKE matches text, but "checkin_date" is date: write cast(checkin_date as text)']),
+
+    ("comparison-like-type-mismatch", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "country is distinct from 3 or loyalty_tier = any(array['gold', 2]) or phone ~ 5 or profile_id ~ '^1'"
+  b:
+    type: build_audience
+    where: "nullif(country, 1) is null or case loyalty_tier when 2 then email_opt_in else false end"
+  c:
+    type: build_audience
+    where: "country is not distinct from 'FR' and loyalty_tier = any(array['gold', 'vip']) and phone ~ '^[+]33'"
+""", [f'{C}:5:13: error: cannot compare "country" (text) with "3" (integer)',
+      f'{C}:5:43: error: cannot compare "loyalty_tier" (text) with "2" (integer)',
+      f'{C}:5:83: error: cannot compare "phone" (text) with "5" (integer)',
+      (f'{C}:5:96: error: a regular expression matches text, but "profile_id" is integer: '
+       "write cast(profile_id as text)"),
+      f'{C}:8:13: error: cannot compare "country" (text) with "1" (integer)',
+      f'{C}:8:48: error: cannot compare "loyalty_tier" (text) with "2" (integer)']),
+
     ("condition-not-boolean", """\
 campaign: c
 activities:
