@@ -35,8 +35,10 @@ class AudienceSource:
     table: WorkingTable
 
 
-def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics: Diagnostics,
+def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diagnostics: Diagnostics,
                   audiences: Callable[[str], AudienceSource | str]) -> Campaign | None:
+    """The campaign, its activities resolved; with no data model (it has errors) only its structure is
+    checked: names, keys, activity types and transitions."""
     r = Reader(source, diagnostics)
     raw = r.mapping((), source.data, "a campaign file", required=("campaign", "activities"),
                     optional=CAMPAIGN_KEYS[1:])
@@ -47,13 +49,7 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
     if not isinstance(description, str):
         r.error(("description",), "description must be text")
         description = ""
-    dimension = raw.get("dimension")
-    if dimension is None:
-        dimension = next(iter(model.entities), None)  # the data model's first entity
-    elif dimension not in model.entities:
-        r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
-                                f"{did_you_mean(str(dimension), model.entities)}")
-        dimension = None
+    dimension = _dimension(r, raw.get("dimension"), model) if model is not None else None
     owner = {}
     if "owner" in raw:
         owner = r.mapping(("owner",), raw["owner"], "owner", optional=("name", "email")) or {}
@@ -69,8 +65,8 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
     campaign = Campaign(name=name, description=description, dimension=dimension or "",
                         source=source, activities=activities, order=order,
                         owner={k: v for k, v in owner.items() if isinstance(v, str)})
-    if dimension is None:
-        return campaign
+    if model is None or dimension is None:
+        return campaign  # resolving against a broken data model or no dimension would report follow-on errors
     ctx = Context(campaign=name, default_dimension=dimension, model=model, dbt=dbt,
                   diagnostics=diagnostics, reader=r, audiences=audiences)
     for activity_id in order:
@@ -88,6 +84,16 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
         TYPES[activity.type].resolve(activity, inputs, ctx)
         activity.resolved = len(diagnostics) == before
     return campaign
+
+
+def _dimension(r: Reader, dimension, model: DataModel) -> str | None:
+    if dimension is None:
+        return next(iter(model.entities), None)  # the data model's first entity
+    if dimension not in model.entities:
+        r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
+                                f"{did_you_mean(str(dimension), model.entities)}")
+        return None
+    return dimension
 
 
 def _activities(r: Reader, raw) -> dict[str, Activity] | None:

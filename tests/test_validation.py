@@ -382,6 +382,24 @@ def test_bad_campaign_is_rejected_with_its_location(project, monkeypatch, text, 
     assert not (project.root / "models" / "campaigns").exists()
 
 
+def test_campaign_structure_is_checked_when_the_data_model_has_errors(project, monkeypatch):
+    with_data_model(project, DATA_MODEL.replace("loyalty_tier: text", "loyalty_tier: txt"))
+    # its condition is not checked against a data model with errors: "loyalty_tier" is not unknown
+    errors = errors_of(project, monkeypatch, """\
+campaign: c
+activities:
+  a: {type: build_audiense}
+  b: {type: build_audience, where: "loyalty_tier = 'gold'"}
+  e: {type: end, input: zz}
+""")
+    assert errors == [
+        ('campaign_project.yml:8:29: error: type of column "loyalty_tier" must be one of text, integer, number, '
+         'boolean, date, timestamp, not "txt" (did you mean "text"?)'),
+        f'{C}:3:13: error: unknown activity type "build_audiense" (did you mean "build_audience"?)',
+        f'{C}:5:25: error: unknown activity "zz"',
+    ]
+
+
 def test_yaml_syntax_error_is_located(project, monkeypatch):
     with_data_model(project)
     errors = errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience\n")
