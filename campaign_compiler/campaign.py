@@ -2,7 +2,10 @@
 
 Resolution walks the activities in topological order; each activity type (activities.py) checks
 its parameters against the working tables it receives and produces its own working tables and
-the dbt models that build them. An activity whose input failed is skipped, so one mistake gives
+the dbt models that build them. An activity with errors still produces the working tables whose
+columns it knows for certain (a split with a wrong condition: its input's columns), so the
+activities reading them are checked in the same run; one that cannot know them (an unknown
+dimension) produces none, and the activities reading it are skipped. Either way one mistake gives
 one error, not a cascade.
 """
 
@@ -71,18 +74,15 @@ def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diag
                   diagnostics=diagnostics, reader=r, audiences=audiences)
     for activity_id in order:
         activity = activities[activity_id]
-        upstream = [activities[ref.activity] for ref in activity.inputs]
-        if activity.broken or not all(a.resolved for a in upstream):
-            continue  # an input failed and has said why
-        inputs = [activities[ref.activity].tables[ref.output] for ref in activity.inputs]
+        inputs = [activities[ref.activity].tables.get(ref.output) for ref in activity.inputs]
+        if activity.broken or any(table is None for table in inputs):
+            continue  # an input could not be made and has said why
         keyless = [ref for ref, table in zip(activity.inputs, inputs) if not table.key]
         for ref in keyless:
             r.error(ref.path, f'"{ref}" holds rows of a model without a key; no activity can read it')
         if keyless:
             continue
-        before = len(diagnostics)
         TYPES[activity.type].resolve(activity, inputs, ctx)
-        activity.resolved = len(diagnostics) == before
     return campaign
 
 

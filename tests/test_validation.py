@@ -382,6 +382,91 @@ def test_bad_campaign_is_rejected_with_its_location(project, monkeypatch, text, 
     assert not (project.root / "models" / "campaigns").exists()
 
 
+T = "templates/t.yml"
+
+# (id, campaign file, template, the exact errors): an activity with an error still yields the working
+# tables it certainly has, so the activities that read them are checked in the same run
+DOWNSTREAM_CASES = [
+    ("condition-then-template", """\
+campaign: c
+activities:
+  segment: {type: build_audience, where: "contry = 'FR'"}
+  mail: {type: email, input: segment, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "Dear {{ first_name }}"\n',
+     [f'{C}:3:43: error: unknown column "contry" in condition: not a column of "profiles" (did you mean "country"?)',
+      f'{T}:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # the bad column is still declared (its type unknown): reading it or its sibling is no mistake
+    ("enrichment-then-template", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  e:
+    type: enrichment
+    input: a
+    add:
+      stays: {link: bookings, aggregate: "count(*)"}
+      domain: "split_part(emial, '@', 2)"
+  s:
+    type: split
+    input: e
+    subsets: [{name: loyal, where: "stays > 2 and domain <> 'example.com'"}]
+  m: {type: email, input: s.loyal, template: templates/t.yml}
+""", 'subject: "{{ stays }} stays, {{ frist_name }}"\ntext: "{{ domain }}"\n',
+     [(f'{C}:9:27: error: unknown column "emial" in an enrichment expression: not a column of "profiles" '
+       '(did you mean "email"?)'),
+      f'{T}:1:33: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # every subset's condition is checked, and the complement still has the input's columns
+    ("split-conditions-then-template", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  s:
+    type: split
+    input: a
+    subsets: [{name: x, where: "contry = 'FR'"}, {name: y, where: "emial is null"}]
+    complement: rest
+  m: {type: email, input: s.rest, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "x"\n',
+     [f'{C}:7:33: error: unknown column "contry" in condition: not a column of "profiles" (did you mean "country"?)',
+      f'{C}:7:68: error: unknown column "emial" in condition: not a column of "profiles" (did you mean "email"?)',
+      f'{T}:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # a file that cannot be read still has the columns it declares
+    ("missing-file-then-reconciliation", """\
+campaign: c
+activities:
+  f: {type: load_file, path: data/missing.csv, columns: {mail: text, points: integr}}
+  r: {type: reconciliation, input: f, match: {mial: email}, carry: [points]}
+  m: {type: email, input: r, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "{{ points }}"\n',
+     [f"{C}:3:30: error: file not found: data/missing.csv",
+      (f'{C}:3:78: error: type of column "points" must be one of text, integer, number, boolean, date, timestamp, '
+       'not "integr" (did you mean "integer"?)'),
+      f'{C}:4:47: error: "mial" is not a column of "f" (did you mean "mail"?)',
+      f'{T}:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # an unknown dimension leaves the rows unknown: the split is not checked against another entity
+    ("unknown-dimension-stops-there", """\
+campaign: c
+activities:
+  a: {type: build_audience, dimension: booking}
+  s: {type: split, input: a, subsets: [{name: big, where: "amount > 100"}]}
+  m: {type: email, input: s.big, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "x"\n',
+     [(f'{C}:3:40: error: unknown dimension "booking": not an entity of campaign_project.yml '
+       '(did you mean "bookings"?)')]),
+]
+
+
+@pytest.mark.parametrize("text, template, expected", [pytest.param(c, t, e, id=i) for i, c, t, e in DOWNSTREAM_CASES])
+def test_errors_downstream_of_an_error_are_reported_in_the_same_run(project, monkeypatch, text, template, expected):
+    with_data_model(project)
+    project.write(T, template)
+    assert errors_of(project, monkeypatch, text) == expected
+
+
 def test_campaign_structure_is_checked_when_the_data_model_has_errors(project, monkeypatch):
     with_data_model(project, DATA_MODEL.replace("loyalty_tier: text", "loyalty_tier: txt"))
     # its condition is not checked against a data model with errors: "loyalty_tier" is not unknown
