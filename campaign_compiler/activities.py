@@ -154,18 +154,18 @@ class BuildAudience(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path = activity.spec, activity.path
+        errors = len(ctx.diagnostics)
         entity = ctx.entity(activity)
         if entity is None:
-            return
-        if "audience" in spec and "model" in spec:
-            ctx.error(path, 'build_audience reads keys from "audience" or from "model", not both')
             return
         query = ctx.query()
         where = None
         if "where" in spec:
             where = query.condition(activity.source, path + ("where",), spec["where"], Scope.of(entity))
         keys_from = None
-        if "audience" in spec:
+        if "audience" in spec and "model" in spec:
+            ctx.error(path, 'build_audience reads keys from "audience" or from "model", not both')
+        elif "audience" in spec:
             name = ctx.reader.identifier(path + ("audience",), spec["audience"], "audience name")
             found = ctx.audiences(name) if name else None
             if isinstance(found, str):
@@ -174,11 +174,15 @@ class BuildAudience(ActivityType):
                 if found.table.dimension.name != entity.name:
                     ctx.error(path + ("audience",), f'audience "{name}" is made of '
                                                     f'{found.table.dimension.name}, not {entity.name}')
+                    return  # the audience or the dimension is wrong: what the rows are is not known
                 keys_from = ref(found.model)
-        if "model" in spec:
+        elif "model" in spec:
             model = ctx.node_exists(path + ("model",), spec["model"], "model")
             keys_from = ref(model) if model else None
+        # keys of the entity whatever else is wrong: the activities reading them are checked too
         table = ctx.output(activity, "out", entity_dimension(entity), {entity.key: entity.columns[entity.key]})
+        if len(ctx.diagnostics) > errors:
+            return
         activity.models.append(ModelPlan(table, "build_audience", dict(
             dimension=Jinja(entity.relation.jinja()), key=entity.key, where=where, links=query.links,
             keys_from=keys_from)))
@@ -191,27 +195,16 @@ class LoadFile(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
-        file_value = r.string(path + ("path",), spec.get("path"), "path")
+        errors = len(ctx.diagnostics)
+        file = self._file(activity, ctx)
         columns = r.mapping(path + ("columns",), spec.get("columns"), "columns")
-        if file_value is None or columns is None:
+        if columns is None:
             return
         if not columns:
             ctx.error(path + ("columns",), "columns must declare at least one column of the file")
             return
-        csv_path = (ctx.dbt.root / file_value).resolve()
-        if ctx.dbt.root not in csv_path.parents:
-            ctx.error(path + ("path",), f'path "{file_value}" must be a file inside the dbt project')
-            return
-        if not csv_path.is_file():
-            ctx.error(path + ("path",), f'file not found: {display_path(csv_path)}')
-            return
-        header = _csv_header(csv_path)
-        if header is None:
-            ctx.error(path + ("path",), f"{display_path(csv_path)} is not a UTF-8 CSV file with a header row")
-            return
-        by_name = {h.strip().lower(): h for h in header}
+        by_name = {h.strip().lower(): h for h in file[1]} if file else {}
         declared: dict[str, str] = {}
-        headers: dict[str, str] = {}
         for name, type_ in columns.items():
             cpath = path + ("columns", name)
             if r.identifier(cpath, name, "column name", at_key=True) is None:
@@ -219,21 +212,43 @@ class LoadFile(ActivityType):
             if name == FILE_ROW:
                 ctx.error(cpath, f'"{FILE_ROW}" is reserved: it numbers the records of the file', at_key=True)
                 continue
-            if r.choice(cpath, type_, f'type of column "{name}"', COLUMN_TYPES) is None:
+            column_type = r.choice(cpath, type_, f'type of column "{name}"', COLUMN_TYPES)
+            if file is not None and name not in by_name:
+                ctx.error(cpath, f'column "{name}" is not in the header of {display_path(file[0])} '
+                                 f"(it has: {', '.join(file[1])}){did_you_mean(name, by_name)}", at_key=True)
                 continue
-            if name not in by_name:
-                ctx.error(cpath, f'column "{name}" is not in the header of {display_path(csv_path)} '
-                                 f"(it has: {', '.join(header)}){did_you_mean(name, by_name)}", at_key=True)
-                continue
-            declared[name], headers[name] = type_, by_name[name]
+            declared[name] = column_type or ""  # a wrong type leaves the column, its type unknown
         if len(declared) != len(columns):
-            return
-        seed = f"{ctx.campaign}__{activity.id}__raw"
+            return  # a wrong name: which columns the file has is not known
+        # the declared columns, even when the file cannot be read
         dimension = Dimension(f"{FILE_DIMENSION} {activity.id}", FILE_ROW)
         table = ctx.output(activity, "out", dimension, {FILE_ROW: "integer", **declared})
-        activity.seeds.append(SeedPlan(seed, csv_path, headers))
+        if len(ctx.diagnostics) > errors:
+            return
+        seed = f"{ctx.campaign}__{activity.id}__raw"
+        activity.seeds.append(SeedPlan(seed, file[0], {name: by_name[name] for name in declared}))
         activity.models.append(ModelPlan(table, "load_file", dict(
             seed=ref(seed), columns=[[name, type_] for name, type_ in declared.items()])))
+
+    @staticmethod
+    def _file(activity: Activity, ctx: Context) -> tuple[Path, list[str]] | None:
+        """The CSV file and its header, or None when it cannot be read (and why is reported)."""
+        path = activity.path + ("path",)
+        file_value = ctx.reader.string(path, activity.spec.get("path"), "path")
+        if file_value is None:
+            return None
+        csv_path = (ctx.dbt.root / file_value).resolve()
+        if ctx.dbt.root not in csv_path.parents:
+            ctx.error(path, f'path "{file_value}" must be a file inside the dbt project')
+            return None
+        if not csv_path.is_file():
+            ctx.error(path, f'file not found: {display_path(csv_path)}')
+            return None
+        header = _csv_header(csv_path)
+        if header is None:
+            ctx.error(path, f"{display_path(csv_path)} is not a UTF-8 CSV file with a header row")
+            return None
+        return csv_path, header
 
 
 def _csv_header(path: Path) -> list[str] | None:
@@ -257,6 +272,7 @@ class Reconciliation(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
         if ("input" in spec) == ("model" in spec):
             ctx.error(path, 'reconciliation reads "input" (a load_file) or "model" (a dbt model): give one')
             return
@@ -272,26 +288,23 @@ class Reconciliation(ActivityType):
         known = incoming.columns if incoming is not None else None
         match = r.mapping(path + ("match",), spec.get("match"), "match")
         carry = r.identifiers(path + ("carry",), spec.get("carry", []), "carry", min_items=0)
-        if entity is None or match is None or carry is None or (incoming is None and model is None):
+        if entity is None or match is None or carry is None:
             return
         if not match:
             ctx.error(path + ("match",), "match needs at least one pair <incoming column>: <entity column>")
-            return
-        pairs, ok = [], True
+        pairs, names_known = [], True
         for incoming_col, entity_col in match.items():
             mpath = path + ("match", incoming_col)
             if known is not None and incoming_col not in known:
                 ctx.error(mpath, f'"{incoming_col}" is not a column of "{incoming.count_key}"'
                                  f"{did_you_mean(incoming_col, known)}", at_key=True)
-                ok = False
             elif known is None and not IDENTIFIER.match(incoming_col):
                 r.identifier(mpath, incoming_col, "incoming column", at_key=True)
-                ok = False
+                names_known = False  # it would name a column of the unmatched rows
             target_col = entity.column(entity_col) if isinstance(entity_col, str) else None
             if target_col is None:
                 ctx.error(mpath, f'{quoted(entity_col)} is not a column of "{entity.name}"'
                                  f"{did_you_mean(str(entity_col), entity.columns)}")
-                ok = False
                 continue
             incoming_type = known.get(incoming_col) if known else None
             cast = entity.columns[target_col] if incoming_type and incoming_type != entity.columns[target_col] else None
@@ -300,27 +313,31 @@ class Reconciliation(ActivityType):
             if known is not None and column not in known:
                 ctx.error(path + ("carry", i), f'"{column}" is not a column of "{incoming.count_key}"'
                                                f"{did_you_mean(column, known)}")
-                ok = False
+                names_known = False
             elif entity.column(column):
                 ctx.error(path + ("carry", i), f'carried column "{column}" has the name of a column of '
                                                f'"{entity.name}"; rename it in the file')
-                ok = False
-        if not ok:
+                names_known = False
+        if not names_known:
             return
-        relation = incoming.ref() if incoming is not None else ref(model)
-        order = [FILE_ROW] if known and FILE_ROW in known else [p[0] for p in pairs] + carry
+        # a wrong pair changes which rows match, not the columns they have
         out = ctx.output(activity, "out", entity_dimension(entity),
                          {entity.key: entity.columns[entity.key], **{c: (known or {}).get(c, "") for c in carry}})
-        common = dict(incoming=relation, dimension=Jinja(entity.relation.jinja()), key=entity.key,
-                      match=pairs, carry=carry, order=order)
-        activity.models.append(ModelPlan(out, "reconciliation", common))
         if len(activity.outputs) > 1:
             name = activity.outputs[1]
             if incoming is not None:
                 unmatched = ctx.output(activity, name, incoming.dimension, dict(incoming.columns))
             else:
-                columns = {p[0]: "" for p in pairs} | {c: "" for c in carry}
-                unmatched = ctx.output(activity, name, Dimension(f"model {model}", ""), columns)
+                columns = {c: "" for c in match} | {c: "" for c in carry}
+                unmatched = ctx.output(activity, name, Dimension(f"model {spec['model']}", ""), columns)
+        if len(ctx.diagnostics) > errors:
+            return
+        relation = incoming.ref() if incoming is not None else ref(model)
+        order = [FILE_ROW] if known and FILE_ROW in known else [p[0] for p in pairs] + carry
+        common = dict(incoming=relation, dimension=Jinja(entity.relation.jinja()), key=entity.key,
+                      match=pairs, carry=carry, order=order)
+        activity.models.append(ModelPlan(out, "reconciliation", common))
+        if len(activity.outputs) > 1:
             activity.models.append(ModelPlan(unmatched, "reconciliation", {**common, "output": "unmatched"}))
 
 
@@ -337,18 +354,19 @@ class Combine(ActivityType):
     def resolve(self, activity, inputs, ctx):
         mode = ctx.reader.choice(activity.path + ("mode",), activity.spec.get("mode"), "mode",
                                  ("union", "intersection", "exclusion"))
-        if mode is None or not same_dimension(activity, inputs, ctx):
-            return
-        if mode == "union" and "complement" in activity.spec:
-            ctx.error(activity.path + ("complement",), "a union has no complement (every input row is in it)",
-                      at_key=True)
-            return
+        shared = same_dimension(activity, inputs, ctx)
+        if mode is None or not shared:
+            return  # which columns the result has depends on both
         first = inputs[0]
         if mode == "union":
             columns = {c: t for c, t in first.columns.items() if all(c in i.columns for i in inputs)}
         else:
             columns = dict(first.columns)
         out = ctx.output(activity, "out", first.dimension, columns)
+        if mode == "union" and "complement" in activity.spec:
+            ctx.error(activity.path + ("complement",), "a union has no complement (every input row is in it)",
+                      at_key=True)
+            return
         args = dict(mode=mode, inputs=[i.ref() for i in inputs], key=first.key, columns=list(columns))
         activity.models.append(ModelPlan(out, "combine", args))
         if len(activity.outputs) > 1:
@@ -386,7 +404,11 @@ class Split(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
         table = inputs[0]
+        # every output has the input's columns, whatever else is wrong
+        outputs = {name: ctx.output(activity, name, table.dimension, dict(table.columns))
+                   for name in activity.outputs}
         subsets = r.list_of(path + ("subsets",), spec.get("subsets"), "subsets", min_items=1)
         overlap = r.boolean(path + ("overlap",), spec.get("overlap", False), "overlap")
         if subsets is None or overlap is None:
@@ -401,8 +423,10 @@ class Split(ActivityType):
         if len(parsed) != len(subsets) or len(activity.outputs) != len(parsed) + ("complement" in spec):
             return  # an output name was invalid and reported
         scope = working_scope(table)
-        subset_tables = []
+        models = []
         for index, (spath, subset, limit) in enumerate(parsed):
+            # a subset excludes the rows of those before it: their conditions are compiled again, into its
+            # own query (an error in one is reported once)
             query = ctx.query()
             considered = [index] if overlap else list(range(index + 1))
             conditions: list[exp.Expression | None] = [None] * (index + 1)
@@ -410,29 +434,26 @@ class Split(ActivityType):
                 jpath, jsubset, _ = parsed[j]
                 if "where" in jsubset:
                     conditions[j] = query.condition(activity.source, jpath + ("where",), jsubset["where"], scope)
-                    if conditions[j] is None:
-                        return
             where = holds(conditions[index]) if overlap else first_holding(conditions, index)
             order, seed = [], None
             if limit is not None and "order_by" in limit:
                 order = query.order_by(activity.source, spath + ("limit", "order_by"), limit["order_by"], scope)
-                if order is None:
-                    return
             if limit is not None and limit.get("random"):
                 seed = limit.get("seed", 0)
-            out = ctx.output(activity, subset["name"], table.dimension, dict(table.columns))
-            subset_tables.append(out)
             size = None if limit is None else (
                 {"count": limit["count"]} if "count" in limit else {"percent": list(limit["percent"])})
-            activity.models.append(ModelPlan(out, "split", dict(
+            models.append(ModelPlan(outputs[subset["name"]], "split", dict(
                 input=table.ref(), key=table.key, columns=list(table.columns), where=where,
                 dimension=dimension_arg(query, table), links=query.links, limit=size, order=order,
                 random_seed=seed)))
+        if len(ctx.diagnostics) > errors:
+            return
+        activity.models += models
         if "complement" in spec:
-            out = ctx.output(activity, spec["complement"], table.dimension, dict(table.columns))
+            out = outputs[spec["complement"]]
             activity.models.append(ModelPlan(out, "split", dict(
                 input=table.ref(), key=table.key, columns=list(table.columns), output="complement",
-                subsets=[t.ref() for t in subset_tables])))
+                subsets=[m.table.ref() for m in models])))
 
     @staticmethod
     def _limit(path: Path_, value: Any, r: Reader) -> dict | None:
@@ -485,29 +506,29 @@ class Deduplication(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
         table = inputs[0]
+        # both outputs have the input's columns, whatever else is wrong
+        outputs = [ctx.output(activity, name, table.dimension, dict(table.columns)) for name in activity.outputs]
         scope = working_scope(table)
         query = ctx.query()
-        keys = r.list_of(path + ("keys",), spec.get("keys"), "keys", min_items=1)
+        keys = r.list_of(path + ("keys",), spec.get("keys"), "keys", min_items=1) or []
         count = r.integer(path + ("count",), spec.get("count", 1), "count", minimum=1)
-        if keys is None or count is None:
-            return
         partition = [query.expression(activity.source, path + ("keys", i), key, scope, what="a deduplication key")
                      for i, key in enumerate(keys)]
         order: list[exp.Expression] | None = []
         if "keep" in spec:
             keep = r.mapping(path + ("keep",), spec["keep"], "keep", required=("order_by",))
-            order = query.order_by(activity.source, path + ("keep", "order_by"), keep["order_by"], scope) \
-                if keep is not None and "order_by" in keep else None
-        if any(p is None for p in partition) or order is None:
+            if keep is not None:
+                order = query.order_by(activity.source, path + ("keep", "order_by"), keep["order_by"], scope)
+        if len(ctx.diagnostics) > errors:
             return
-        out = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        out = outputs[0]
         args = dict(input=table.ref(), key=table.key, columns=list(table.columns), partition=partition,
                     order=order, count=count, dimension=dimension_arg(query, table), links=query.links)
         activity.models.append(ModelPlan(out, "deduplication", args))
         if len(activity.outputs) > 1:
-            duplicates = ctx.output(activity, activity.outputs[1], table.dimension, dict(table.columns))
-            activity.models.append(ModelPlan(duplicates, "deduplication", {
+            activity.models.append(ModelPlan(outputs[1], "deduplication", {
                 **args, "dimension": None, "links": [], "output": "duplicates", "kept": out.ref()}))
 
 
@@ -517,6 +538,7 @@ class Enrichment(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
         table = inputs[0]
         add = r.mapping(path + ("add",), spec.get("add"), "add")
         if add is None:
@@ -540,10 +562,13 @@ class Enrichment(ActivityType):
             value = self._column(activity, ipath, item, scope, query, ctx)
             if value is not None:
                 added.append([name, value])
-                columns[name] = _type_of(value, table, ctx.model)
-        if len(added) != len(add):
-            return
+            # a wrong value leaves the column, its type unknown
+            columns[name] = _type_of(value, table, ctx.model) if value is not None else ""
+        if len(columns) != len(table.columns) + len(add):
+            return  # a wrong name: which columns the output has is not known
         out = ctx.output(activity, "out", table.dimension, columns)
+        if len(ctx.diagnostics) > errors:
+            return
         activity.models.append(ModelPlan(out, "enrichment", dict(
             input=table.ref(), key=table.key, columns=list(table.columns), add=added,
             dimension=dimension_arg(query, table), links=query.links)))
@@ -617,14 +642,6 @@ class ChangeDimension(ActivityType):
                                         f"{did_you_mean(str(spec.get('link')), entity.links)}")
             return
         target = ctx.model.entities[link.entity]
-        query = ctx.query()
-        where = None
-        if "where" in spec:
-            where = query.condition(activity.source, path + ("where",), spec["where"], Scope.of(target, "dst"))
-            if where is None:
-                return
-        outer = working_scope(table)
-        on = [[query.column_of(outer, local), remote] for local, remote in link.on]
         columns = {target.key: target.columns[target.key]}
         carry: list[str] = []
         if link.cardinality == "many":
@@ -635,7 +652,16 @@ class ChangeDimension(ActivityType):
                                     f'"{target.name}"; rename it before changing dimension', at_key=True)
                     return
                 columns[column] = table.columns[column]
+        # keys of the target, whatever its condition: the activities reading them are checked too
         out = ctx.output(activity, "out", entity_dimension(target), columns)
+        query = ctx.query()
+        where = None
+        if "where" in spec:
+            where = query.condition(activity.source, path + ("where",), spec["where"], Scope.of(target, "dst"))
+            if where is None:
+                return
+        outer = working_scope(table)
+        on = [[query.column_of(outer, local), remote] for local, remote in link.on]
         activity.models.append(ModelPlan(out, "change_dimension", dict(
             input=table.ref(), key=table.key, target=Jinja(target.relation.jinja()), target_key=target.key,
             on=on, cardinality=link.cardinality, where=where, carry=carry,
@@ -647,11 +673,11 @@ class SaveAudience(ActivityType):
     required = ("name",)
 
     def resolve(self, activity, inputs, ctx):
+        table = inputs[0]
+        out = ctx.output(activity, "out", table.dimension, dict(table.columns))  # whatever the audience's name
         name = ctx.reader.identifier(activity.path + ("name",), activity.spec.get("name"), "audience name")
         if name is None:
             return
-        table = inputs[0]
-        out = ctx.output(activity, "out", table.dimension, dict(table.columns))
         activity.models.append(ModelPlan(out, "save_audience", dict(input=table.ref(), columns=list(table.columns)),
                                          alias=audience_relation(name)))
 
@@ -674,11 +700,12 @@ class Fork(ActivityType):
                                   with_out=False)
 
     def resolve(self, activity, inputs, ctx):
-        if not activity.outputs or len(activity.outputs) != len(activity.spec["outputs"]):
-            return
         table = inputs[0]
-        for output in activity.outputs:
-            out = ctx.output(activity, output, table.dimension, dict(table.columns))
+        # each output whose name is right, even if another's is wrong
+        outputs = [ctx.output(activity, output, table.dimension, dict(table.columns)) for output in activity.outputs]
+        if not activity.outputs or len(activity.outputs) != len(activity.spec["outputs"]):
+            return  # an output name is wrong, reported when the file was read
+        for out in outputs:
             activity.models.append(ModelPlan(out, "fork", dict(input=table.ref()), materialized="view"))
 
 
@@ -733,6 +760,10 @@ class Test(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
+        table = inputs[0]
+        # every output has the input's columns, whatever else is wrong
+        outputs = [ctx.output(activity, output, table.dimension, dict(table.columns)) for output in activity.outputs]
         conditions = r.list_of(path + ("conditions",), spec.get("conditions"), "conditions", min_items=1)
         if conditions is None:
             return
@@ -740,15 +771,12 @@ class Test(ActivityType):
         whens = []
         for i, condition in enumerate(conditions):
             cpath = path + ("conditions", i)
-            if r.mapping(cpath, condition, "a test condition", required=("name", "when")) is None:
-                return
-            whens.append(query.expression(activity.source, cpath + ("when",), condition.get("when"), Scope.count(),
-                                          what="when"))
-        if any(w is None for w in whens) or len(activity.outputs) != len(conditions) + ("default" in spec):
-            return
-        table = inputs[0]
-        for index, output in enumerate(activity.outputs):
-            out = ctx.output(activity, output, table.dimension, dict(table.columns))
+            if r.mapping(cpath, condition, "a test condition", required=("name", "when")) is not None:
+                whens.append(query.expression(activity.source, cpath + ("when",), condition["when"], Scope.count(),
+                                              what="when"))
+        if len(ctx.diagnostics) > errors or len(activity.outputs) != len(conditions) + ("default" in spec):
+            return  # an error above, or an output name reported wrong when the file was read
+        for index, out in enumerate(outputs):
             when = first_holding(whens, index if index < len(whens) else None)
             activity.models.append(ModelPlan(out, "test", dict(input=table.ref(), when=when)))
 

@@ -2,7 +2,10 @@
 
 Resolution walks the activities in topological order; each activity type (activities.py) checks
 its parameters against the working tables it receives and produces its own working tables and
-the dbt models that build them. An activity whose input failed is skipped, so one mistake gives
+the dbt models that build them. An activity with errors still produces the working tables whose
+columns it knows for certain (a split with a wrong condition: its input's columns), so the
+activities reading them are checked in the same run; one that cannot know them (an unknown
+dimension) produces none, and the activities reading it are skipped. Either way one mistake gives
 one error, not a cascade.
 """
 
@@ -36,8 +39,10 @@ class AudienceSource:
     table: WorkingTable
 
 
-def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics: Diagnostics,
+def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diagnostics: Diagnostics,
                   audiences: Callable[[str], AudienceSource | str]) -> Campaign | None:
+    """The campaign, its activities resolved; with no data model (it has errors) only its structure is
+    checked: names, keys, activity types and transitions."""
     r = Reader(source, diagnostics)
     raw = r.mapping((), source.data, "a campaign file", required=("campaign", "activities"),
                     optional=CAMPAIGN_KEYS[1:])
@@ -48,13 +53,7 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
     if not isinstance(description, str):
         r.error(("description",), "description must be text")
         description = ""
-    dimension = raw.get("dimension")
-    if dimension is None:
-        dimension = next(iter(model.entities), None)  # the data model's first entity
-    elif dimension not in model.entities:
-        r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
-                                f"{did_you_mean(str(dimension), model.entities)}")
-        dimension = None
+    dimension = _dimension(r, raw.get("dimension"), model) if model is not None else None
     owner = {}
     if "owner" in raw:
         owner = r.mapping(("owner",), raw["owner"], "owner", optional=("name", "email")) or {}
@@ -70,8 +69,8 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
     campaign = Campaign(name=name, description=description, dimension=dimension or "",
                         source=source, activities=activities, order=order,
                         owner={k: v for k, v in owner.items() if isinstance(v, str)})
-    if dimension is None:
-        return campaign
+    if model is None or dimension is None:
+        return campaign  # resolving against a broken data model or no dimension would report follow-on errors
 
     def audience(name: str) -> AudienceSource | str:
         found = audiences(name)
@@ -83,19 +82,26 @@ def load_campaign(source: Source, model: DataModel, dbt: DbtProject, diagnostics
                   diagnostics=diagnostics, reader=r, audiences=audience)
     for activity_id in order:
         activity = activities[activity_id]
-        upstream = [activities[ref.activity] for ref in activity.inputs]
-        if activity.broken or not all(a.resolved for a in upstream):
-            continue  # an input failed and has said why
-        inputs = [activities[ref.activity].tables[ref.output] for ref in activity.inputs]
+        inputs = [activities[ref.activity].tables.get(ref.output) for ref in activity.inputs]
+        if activity.broken or any(table is None for table in inputs):
+            continue  # an input could not be made and has said why
         keyless = [ref for ref, table in zip(activity.inputs, inputs) if not table.key]
         for ref in keyless:
             r.error(ref.path, f'"{ref}" holds rows of a model without a key; no activity can read it')
         if keyless:
             continue
-        before = len(diagnostics)
         TYPES[activity.type].resolve(activity, inputs, ctx)
-        activity.resolved = len(diagnostics) == before
     return campaign
+
+
+def _dimension(r: Reader, dimension, model: DataModel) -> str | None:
+    if dimension is None:
+        return next(iter(model.entities), None)  # the data model's first entity
+    if dimension not in model.entities:
+        r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
+                                f"{did_you_mean(str(dimension), model.entities)}")
+        return None
+    return dimension
 
 
 def _activities(r: Reader, raw) -> dict[str, Activity] | None:

@@ -46,36 +46,40 @@ class Channel(ActivityType):
 
     def resolve(self, activity, inputs, ctx):
         spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
         table = inputs[0]
         recipient = table.dimension.entity
         if recipient is None:
             ctx.error(activity.inputs[0].path, f'"{activity.inputs[0]}" is made of {table.dimension.name}: '
                                                "messages go to an entity of the data model")
             return
+        base = f"{ctx.campaign}__{activity.id}"
+        # the input's rows that were messaged, whatever else is wrong: the activities reading them are
+        # checked too; output() checks the name `base`, the messages' model
+        recipients = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        recipients.model_name = f"{base}__recipients"
+        for model in (f"{base}__candidates", f"{base}__excluded", recipients.model):
+            ctx.check_name(activity, model)
         category = r.choice(path + ("category",), spec.get("category", "marketing"), "category",
                             ("marketing", "transactional"))
         query = ctx.query()
         per = self._per(activity, recipient, query, ctx) if "per" in spec else None
-        if category is None or ("per" in spec and per is None):
-            return
+        if "per" in spec and per is None:
+            return  # what the message may read depends on the linked row
         addressed = per["entity"] if per and per["use_address"] else recipient
         address_columns = addressed.addresses.get(self.channel)
         if not address_columns:
             where = path + ("per", "use_address") if per and per["use_address"] else path + ("type",)
             ctx.error(where, f'"{addressed.name}" declares no {self.channel} address in campaign_project.yml '
                              f"(addresses: {{{self.channel}: <column>}})")
-            return
         names = self._names(table, recipient)
         per_view = Per(per["alias"], per["entity"].columns) if per else None
         used, template = self._content(activity, ctx, names, per_view)
-        if used is None:
-            return
-        cap = self._frequency_cap(activity, ctx) if category == "marketing" else None
+        cap = self._frequency_cap(activity, ctx) if category != "transactional" else None
         control = self._control_group(activity, ctx)
-        if cap is False or control is False:
-            return
         if category == "transactional" and "frequency_cap" in spec:
             ctx.error(path + ("frequency_cap",), "transactional messages are not capped", at_key=True)
+        if len(ctx.diagnostics) > errors:
             return
 
         address_alias = PER_ALIAS if per and per["use_address"] else DIMENSION_ALIAS
@@ -94,7 +98,6 @@ class Channel(ActivityType):
             values += [(None, f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name,
                         column(name, address_alias)) for name in address_columns]
         columns, placed = _model_columns(values, own)
-        base = f"{ctx.campaign}__{activity.id}"
         messages_dimension = Dimension(f"messages of {activity.id}", "message_key")
         candidates = WorkingTable(ctx.campaign, activity.id, "candidates", messages_dimension,
                                   _message_columns(table, per_key, columns, with_reason=True),
@@ -104,10 +107,6 @@ class Channel(ActivityType):
         excluded = WorkingTable(ctx.campaign, activity.id, "excluded", messages_dimension,
                                 _message_columns(table, per_key, columns, with_reason=True),
                                 model_name=f"{base}__excluded")
-        recipients = ctx.output(activity, "out", table.dimension, dict(table.columns))
-        recipients.model_name = f"{base}__recipients"
-        for working in (candidates, messages, excluded, recipients):
-            ctx.check_name(activity, working.model)
 
         args: dict[str, Any] = dict(
             channel=self.channel, campaign=ctx.campaign, activity=activity.id, input=table.ref(),

@@ -59,7 +59,11 @@ _NOT_PORTABLE = {getattr(exp, name): advice for name, advice in {
     "JustifyDays": "compare intervals in days with extract",
     "DateFromParts": "use make_date(...) with sql_dialect postgres, or cast a text date",
 }.items() if hasattr(exp, name)}
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+# IS [NOT] DISTINCT FROM and NULLIF(a, b) compare like = does
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Nullif)
+# Pattern matching reads text: PostgreSQL has no LIKE, ~ or starts_with() for numbers, booleans or dates.
+_PATTERN_MATCHES = {exp.Like: "LIKE", exp.ILike: "ILIKE", exp.RegexpLike: "a regular expression",
+                    exp.RegexpILike: "a regular expression", exp.StartsWith: "starts_with()"}
 _NUMERIC = ("integer", "number")
 # Functions sqlglot models that read or write outside the row, or are not deterministic.
 _BLOCKED_FUNCTIONS = tuple(getattr(exp, name) for name in (
@@ -393,10 +397,16 @@ class Query:
         """Type mistakes the warehouse would only report at build time; division made portable."""
         for node in list(tree.walk()):
             if isinstance(node, _COMPARISONS):
-                _check_comparable(node, node.this, node.expression, error_at)
+                for value in _compared_values(node.expression):
+                    _check_comparable(node, node.this, value, error_at)
+            elif type(node) in _PATTERN_MATCHES:
+                _check_pattern_match(node, _PATTERN_MATCHES[type(node)], error_at)
             elif isinstance(node, exp.In):
                 for item in node.expressions:
                     _check_comparable(node, node.this, item, error_at)
+            elif isinstance(node, exp.Case) and node.this is not None:  # CASE x WHEN value: x = value
+                for when in node.args.get("ifs") or []:
+                    _check_comparable(node, node.this, when.this, error_at)
             elif isinstance(node, exp.Between):
                 for bound in (node.args.get("low"), node.args.get("high")):
                     _check_comparable(node, node.this, bound, error_at)
@@ -508,14 +518,46 @@ def _type_of(node: exp.Expression | None) -> str:
     return ""
 
 
+def _compared_values(right: exp.Expression) -> list[exp.Expression]:
+    """What the left side is compared with: each element of `ANY (ARRAY[...])`, else `right` itself."""
+    if isinstance(right, exp.Any) and isinstance(right.this, exp.Paren) and isinstance(right.this.this, exp.Array):
+        return right.this.this.expressions
+    return [right]
+
+
 def _check_comparable(node: exp.Expression, left: exp.Expression, right: exp.Expression | None, error_at) -> None:
     kinds = {_type_of(left), _type_of(right)}
     # text against a date or a boolean is left to the warehouse: it reads literals such as '2024-01-31'
     mismatched = ("text" in kinds and kinds & set(_NUMERIC)) or ("boolean" in kinds and kinds & set(_NUMERIC)) \
         or (kinds & {"date", "timestamp"} and kinds & set(_NUMERIC))
     if mismatched:
-        error_at(node, f'cannot compare "{_written(left)}" ({_type_of(left)}) with "{_written(right)}" '
-                       f"({_type_of(right)})")
+        _cannot_compare(node, left, right, error_at)
+
+
+def _check_pattern_match(node: exp.Expression, operator: str, error_at) -> None:
+    """Text matched against text patterns: a value of another type is cast, a pattern of another type
+    against text is a comparison of unlike types."""
+    value = node.this
+    kind = _type_of(value)
+    if kind and kind != "text":
+        _cast_to_text(node, operator, value, error_at)
+    for pattern in _compared_values(node.expression):
+        if _type_of(pattern) in ("", "text"):
+            continue
+        if kind == "text":
+            _cannot_compare(node, value, pattern, error_at)
+        else:
+            _cast_to_text(node, operator, pattern, error_at)
+
+
+def _cannot_compare(node: exp.Expression, left: exp.Expression, right: exp.Expression, error_at) -> None:
+    error_at(node, f'cannot compare "{_written(left)}" ({_type_of(left)}) with "{_written(right)}" '
+                   f"({_type_of(right)})")
+
+
+def _cast_to_text(node: exp.Expression, operator: str, operand: exp.Expression, error_at) -> None:
+    written = _written(operand)
+    error_at(node, f'{operator} matches text, but "{written}" is {_type_of(operand)}: write cast({written} as text)')
 
 
 def _written(node: exp.Expression) -> str:

@@ -134,8 +134,7 @@ class Activity:
     tables: dict[str, WorkingTable] = field(default_factory=dict)
     models: list[ModelPlan] = field(default_factory=list)
     seeds: list[SeedPlan] = field(default_factory=list)
-    broken: bool = False  # an input reference is wrong
-    resolved: bool = False
+    broken: bool = False  # a required key is missing or an input reference is wrong: never resolved
     message: MessageSpec | None = None  # channel activities
 
     @property

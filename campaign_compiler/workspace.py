@@ -104,7 +104,7 @@ class Workspace:
             model = self.data_model(diagnostics)
             source = load_yaml(path, diagnostics)
             campaign = None
-            if model is not None and source is not None:
+            if source is not None:  # checked even when the data model has errors: all errors in one run
                 self._loading.append(path)
                 try:
                     campaign = load_campaign(source, model, self.dbt, diagnostics,

@@ -239,6 +239,39 @@ activities:
 """, [f'{C}:5:13: error: cannot compare "country" (text) with "3" (integer)',
       f'{C}:5:52: error: cannot compare "loyalty_tier" (text) with "2" (integer)']),
 
+    ("like-type-mismatch", """\
+campaign: c
+activities:
+  a: {type: build_audience, where: "email like 5 or email not like 5 or email ilike 5"}
+  b: {type: build_audience, dimension: bookings, where: "amount like '5%' or checkin_date not ilike '2024%'"}
+  c: {type: build_audience, where: "email like '%@x.com' and email not like 'a!%' escape '!'"}
+  d: {type: build_audience, dimension: bookings, where: "cast(amount as text) like '5%'"}
+""", [f'{C}:3:37: error: cannot compare "email" (text) with "5" (integer)',
+      f'{C}:3:53: error: cannot compare "email" (text) with "5" (integer)',
+      f'{C}:3:73: error: cannot compare "email" (text) with "5" (integer)',
+      f'{C}:4:58: error: LIKE matches text, but "amount" is number: write cast(amount as text)',
+      f'{C}:4:78: error: ILIKE matches text, but "checkin_date" is date: write cast(checkin_date as text)']),
+
+    ("comparison-like-type-mismatch", """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "country is distinct from 3 or loyalty_tier = any(array['gold', 2]) or phone ~ 5 or profile_id ~ '^1'"
+  b:
+    type: build_audience
+    where: "nullif(country, 1) is null or case loyalty_tier when 2 then email_opt_in else false end"
+  c:
+    type: build_audience
+    where: "country is not distinct from 'FR' and loyalty_tier = any(array['gold', 'vip']) and phone ~ '^[+]33'"
+""", [f'{C}:5:13: error: cannot compare "country" (text) with "3" (integer)',
+      f'{C}:5:43: error: cannot compare "loyalty_tier" (text) with "2" (integer)',
+      f'{C}:5:83: error: cannot compare "phone" (text) with "5" (integer)',
+      (f'{C}:5:96: error: a regular expression matches text, but "profile_id" is integer: '
+       "write cast(profile_id as text)"),
+      f'{C}:8:13: error: cannot compare "country" (text) with "1" (integer)',
+      f'{C}:8:48: error: cannot compare "loyalty_tier" (text) with "2" (integer)']),
+
     ("condition-not-boolean", """\
 campaign: c
 activities:
@@ -347,6 +380,109 @@ def test_bad_campaign_is_rejected_with_its_location(project, monkeypatch, text, 
     with_data_model(project)
     assert errors_of(project, monkeypatch, text) == expected
     assert not (project.root / "models" / "campaigns").exists()
+
+
+T = "templates/t.yml"
+
+# (id, campaign file, template, the exact errors): an activity with an error still yields the working
+# tables it certainly has, so the activities that read them are checked in the same run
+DOWNSTREAM_CASES = [
+    ("condition-then-template", """\
+campaign: c
+activities:
+  segment: {type: build_audience, where: "contry = 'FR'"}
+  mail: {type: email, input: segment, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "Dear {{ first_name }}"\n',
+     [f'{C}:3:43: error: unknown column "contry" in condition: not a column of "profiles" (did you mean "country"?)',
+      f'{T}:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # the bad column is still declared (its type unknown): reading it or its sibling is no mistake
+    ("enrichment-then-template", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  e:
+    type: enrichment
+    input: a
+    add:
+      stays: {link: bookings, aggregate: "count(*)"}
+      domain: "split_part(emial, '@', 2)"
+  s:
+    type: split
+    input: e
+    subsets: [{name: loyal, where: "stays > 2 and domain <> 'example.com'"}]
+  m: {type: email, input: s.loyal, template: templates/t.yml}
+""", 'subject: "{{ stays }} stays, {{ frist_name }}"\ntext: "{{ domain }}"\n',
+     [(f'{C}:9:27: error: unknown column "emial" in an enrichment expression: not a column of "profiles" '
+       '(did you mean "email"?)'),
+      f'{T}:1:33: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # every subset's condition is checked, and the complement still has the input's columns
+    ("split-conditions-then-template", """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  s:
+    type: split
+    input: a
+    subsets: [{name: x, where: "contry = 'FR'"}, {name: y, where: "emial is null"}]
+    complement: rest
+  m: {type: email, input: s.rest, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "x"\n',
+     [f'{C}:7:33: error: unknown column "contry" in condition: not a column of "profiles" (did you mean "country"?)',
+      f'{C}:7:68: error: unknown column "emial" in condition: not a column of "profiles" (did you mean "email"?)',
+      f'{T}:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # a file that cannot be read still has the columns it declares
+    ("missing-file-then-reconciliation", """\
+campaign: c
+activities:
+  f: {type: load_file, path: data/missing.csv, columns: {mail: text, points: integr}}
+  r: {type: reconciliation, input: f, match: {mial: email}, carry: [points]}
+  m: {type: email, input: r, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "{{ points }}"\n',
+     [f"{C}:3:30: error: file not found: data/missing.csv",
+      (f'{C}:3:78: error: type of column "points" must be one of text, integer, number, boolean, date, timestamp, '
+       'not "integr" (did you mean "integer"?)'),
+      f'{C}:4:47: error: "mial" is not a column of "f" (did you mean "mail"?)',
+      f'{T}:1:20: error: unknown variable "frist_name" (did you mean "first_name"?)']),
+
+    # an unknown dimension leaves the rows unknown: the split is not checked against another entity
+    ("unknown-dimension-stops-there", """\
+campaign: c
+activities:
+  a: {type: build_audience, dimension: booking}
+  s: {type: split, input: a, subsets: [{name: big, where: "amount > 100"}]}
+  m: {type: email, input: s.big, template: templates/t.yml}
+""", 'subject: "Hello {{ frist_name }}"\ntext: "x"\n',
+     [(f'{C}:3:40: error: unknown dimension "booking": not an entity of campaign_project.yml '
+       '(did you mean "bookings"?)')]),
+]
+
+
+@pytest.mark.parametrize("text, template, expected", [pytest.param(c, t, e, id=i) for i, c, t, e in DOWNSTREAM_CASES])
+def test_errors_downstream_of_an_error_are_reported_in_the_same_run(project, monkeypatch, text, template, expected):
+    with_data_model(project)
+    project.write(T, template)
+    assert errors_of(project, monkeypatch, text) == expected
+
+
+def test_campaign_structure_is_checked_when_the_data_model_has_errors(project, monkeypatch):
+    with_data_model(project, DATA_MODEL.replace("loyalty_tier: text", "loyalty_tier: txt"))
+    # its condition is not checked against a data model with errors: "loyalty_tier" is not unknown
+    errors = errors_of(project, monkeypatch, """\
+campaign: c
+activities:
+  a: {type: build_audiense}
+  b: {type: build_audience, where: "loyalty_tier = 'gold'"}
+  e: {type: end, input: zz}
+""")
+    assert errors == [
+        ('campaign_project.yml:8:29: error: type of column "loyalty_tier" must be one of text, integer, number, '
+         'boolean, date, timestamp, not "txt" (did you mean "text"?)'),
+        f'{C}:3:13: error: unknown activity type "build_audiense" (did you mean "build_audience"?)',
+        f'{C}:5:25: error: unknown activity "zz"',
+    ]
 
 
 def test_yaml_syntax_error_is_located(project, monkeypatch):
