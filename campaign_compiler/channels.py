@@ -118,7 +118,8 @@ class Channel(ActivityType):
         )
         if per:
             args["per"] = dict(relation=Jinja(per["entity"].relation.jinja()), key=per["entity"].key,
-                               key_as=per_key, on=per["on"], where=per["where"], links=query.links)
+                               key_as=per_key, on=per["on"], where=per["where"], links=query.links,
+                               use_address=per["use_address"])
         macro = self.name
         activity.models += [
             ModelPlan(candidates, macro, {**args, "output": "candidates"}, counted=False),

@@ -1,9 +1,11 @@
 """The canvas (`campaign graph`): a campaign drawn left to right with the counts of its last build.
 
-`canvas(...)` gathers what to draw — activities, transitions, the row count of each working table
-and each channel's messages and exclusions, read from the warehouse when the models exist, and the
-compiled SQL of each model — and `render_html`, `render_mermaid`, `render_dot` draw it. The HTML
-page is one self-contained file: inline SVG, CSS and a little JavaScript, nothing fetched.
+`canvas(...)` gathers what to draw — activities, transitions, the outputs no activity reads (a
+split's complement, a deduplication's duplicates...), the row count of each working table and each
+channel's messages and exclusions, read from the warehouse when the models exist, and the compiled
+SQL of each model — and `render_html`, `render_mermaid`, `render_dot` draw it, an output nothing
+reads as an edge to an end of its own. The HTML page is one self-contained file: inline SVG, CSS and
+a little JavaScript, nothing fetched.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ GLYPH = {"build_audience": "◎", "load_file": "⇪", "reconciliation": "⇄", "
          "and_join": "⋀", "or_join": "⋁", "test": "?", "end": "■", "email": "✉", "sms": "☎", "push": "◉",
          "direct_mail": "✎"}
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 156, 56, 92, 26, 24
+STUB = 18  # the arrow from an activity to the label of an output nothing reads
 
 
 @dataclass
@@ -59,7 +62,7 @@ class Node:
 class Edge:
     source: str
     output: str
-    target: str
+    target: str | None  # None: no activity reads the output; the edge ends on its own
     rows: int | None
 
 
@@ -86,11 +89,21 @@ def canvas(campaign: Campaign, rows: dict[str, int], channels: dict, compiled: d
             node.models.append(Model(model.name, model.table.output, rows.get(model.name), compiled.get(model.name, "")))
         nodes[activity.id] = node
     edges = []
+    read = set()
     for activity in campaign.ordered():
         for ref in activity.inputs:
             upstream = campaign.activities[ref.activity]
             table = upstream.tables.get(ref.output)
             edges.append(Edge(ref.activity, ref.output, activity.id, rows.get(table.model) if table else None))
+            read.add((ref.activity, ref.output))
+    for activity in campaign.ordered():
+        # A channel's recipients are not drawn again (its node says how many messages), nor are the
+        # rows of an end (its input's, on the edge into it).
+        if activity.type == "end" or CATEGORY_OF.get(activity.type) == "channel":
+            continue
+        for output, table in activity.tables.items():
+            if (activity.id, output) not in read:
+                edges.append(Edge(activity.id, output, None, rows.get(table.model)))
     try:
         file = campaign.source.path.resolve().relative_to(project_root).as_posix()
     except ValueError:
@@ -105,8 +118,9 @@ def _layout(c: Canvas) -> None:
     incoming: dict[str, list[str]] = {n: [] for n in c.nodes}
     outgoing: dict[str, list[str]] = {n: [] for n in c.nodes}
     for edge in c.edges:
-        incoming[edge.target].append(edge.source)
-        outgoing[edge.source].append(edge.target)
+        if edge.target is not None:
+            incoming[edge.target].append(edge.source)
+            outgoing[edge.source].append(edge.target)
     for node in c.nodes.values():  # campaign.ordered() is topological
         node.layer = max((c.nodes[s].layer + 1 for s in incoming[node.id]), default=0)
     layers: dict[int, list[Node]] = {}
@@ -126,22 +140,43 @@ def _layout(c: Canvas) -> None:
             members.sort(key=lambda n: n.order)
             for i, node in enumerate(members):
                 node.order = i
+    # the gap after a layer leaves room for the labels of the outputs nothing reads beside it
+    gaps = dict.fromkeys(layers, float(GAP_X))
+    for edge in c.edges:
+        if edge.target is None:
+            layer = c.nodes[edge.source].layer
+            gaps[layer] = max(gaps[layer], _edge_label_width(edge) + 2 * STUB)
     tallest = max(len(m) for m in layers.values())
-    for layer, members in layers.items():
+    x = MARGIN
+    for layer in sorted(layers):
+        members = layers[layer]
         offset = (tallest - len(members)) * (NODE_H + GAP_Y) / 2
         for i, node in enumerate(members):
-            node.x = MARGIN + layer * (NODE_W + GAP_X)
+            node.x = x
             node.y = MARGIN + offset + i * (NODE_H + GAP_Y)
+        x += NODE_W + gaps[layer]
 
 
 def _size(c: Canvas) -> tuple[float, float]:
-    width = max((n.x for n in c.nodes.values()), default=0) + NODE_W + MARGIN
+    """Room for every node, and for the labels of the outputs nothing reads beside their activity."""
+    right = [n.x + NODE_W for n in c.nodes.values()]
+    right += [c.nodes[e.source].x + NODE_W + STUB + _edge_label_width(e) for e in c.edges if e.target is None]
+    width = max(right, default=NODE_W) + MARGIN
     height = max((n.y for n in c.nodes.values()), default=0) + NODE_H + MARGIN
     return width, height
 
 
 def _count(rows: int | None) -> str:
     return "not built" if rows is None else f"{rows:,}"
+
+
+def _output_name(edge: Edge) -> str | None:
+    """The output's name, shown unless it is `out`."""
+    return None if edge.output == "out" else edge.output
+
+
+def _edge_label_width(edge: Edge) -> float:
+    return _label_width(_count(edge.rows), _output_name(edge))
 
 
 # -- HTML --------------------------------------------------------------------------------------------
@@ -153,7 +188,8 @@ def render_html(c: Canvas) -> str:
            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8a94a6"/></marker></defs>',
            '<g id="viewport">']
     # An activity with one outgoing transition has its label halfway; the labels of one with several
-    # are stacked beside it, one per output, so that they do not fall on each other.
+    # are stacked beside it, one per output, so that they do not fall on each other. An output
+    # nothing reads ends at its label, beside the activity.
     outputs: dict[str, list[str]] = {}
     for edge in c.edges:
         outputs.setdefault(edge.source, [])
@@ -162,22 +198,27 @@ def render_html(c: Canvas) -> str:
     fan_out = {source: sum(e.source == source for e in c.edges) for source in outputs}
     labelled: set[tuple[str, str]] = set()
     for edge in c.edges:
-        a, b = c.nodes[edge.source], c.nodes[edge.target]
-        x1, y1, x2, y2 = a.x + NODE_W, a.y + NODE_H / 2, b.x, b.y + NODE_H / 2
-        bend = max((x2 - x1) / 2, 40)
+        a = c.nodes[edge.source]
+        x1, y1 = a.x + NODE_W, a.y + NODE_H / 2
+        names = outputs[edge.source]
+        beside = y1 + (names.index(edge.output) - (len(names) - 1) / 2) * 32
+        count, name = _count(edge.rows), _output_name(edge)
+        if edge.target is None:
+            x2, y2 = x1 + STUB, beside
+            mx, my = x2 + _edge_label_width(edge) / 2, y2
+            bend = STUB / 2
+        else:
+            b = c.nodes[edge.target]
+            x2, y2 = b.x, b.y + NODE_H / 2
+            mx, my = (x1 + GAP_X / 2, beside) if fan_out[edge.source] > 1 else ((x1 + x2) / 2, (y1 + y2) / 2)
+            bend = max((x2 - x1) / 2, 40)
         path = f"M {x1:.1f} {y1:.1f} C {x1 + bend:.1f} {y1:.1f}, {x2 - bend:.1f} {y2:.1f}, {x2:.1f} {y2:.1f}"
-        svg.append(f'<g class="edge" data-source="{_e(edge.source)}" data-target="{_e(edge.target)}" '
+        svg.append(f'<g class="edge" data-source="{_e(edge.source)}" data-target="{_e(edge.target or "")}" '
                    f'data-output="{_e(edge.output)}" data-rows="{"" if edge.rows is None else edge.rows}">'
                    f'<path d="{path}" marker-end="url(#arrow)"/>')
         if (edge.source, edge.output) not in labelled:
             labelled.add((edge.source, edge.output))
-            if fan_out[edge.source] > 1:
-                names = outputs[edge.source]
-                mx = x1 + GAP_X / 2
-                my = y1 + (names.index(edge.output) - (len(names) - 1) / 2) * 32
-            else:
-                mx, my = (x1 + x2) / 2, (y1 + y2) / 2
-            svg.append(_edge_label(mx, my, _count(edge.rows), None if edge.output == "out" else edge.output))
+            svg.append(_edge_label(mx, my, count, name))
         svg.append("</g>")
     for node in c.nodes.values():
         main = next((m for m in node.models if m.output == "out" and node.category != "channel"), None) or \
@@ -214,9 +255,13 @@ def render_html(c: Canvas) -> str:
         data=json.dumps(data).replace("</", "<\\/"), style=_STYLE, script=_SCRIPT)
 
 
+def _label_width(count: str, output: str | None) -> float:
+    return 6.6 * max(len(count), len(output or "")) + 12
+
+
 def _edge_label(x: float, y: float, count: str, output: str | None) -> str:
     """A pill with the row count, and under it the output's name when it is not `out`."""
-    width = 6.6 * max(len(count), len(output or "")) + 12
+    width = _label_width(count, output)
     height = 28 if output else 16
     text = f'<text x="{x:.1f}" y="{y - height / 2 + 12:.1f}" text-anchor="middle">{_e(count)}</text>'
     if output:
@@ -238,7 +283,14 @@ COLOURS = {"targeting": "#dbeafe", "flow": "#f1f5f9", "channel": "#dcfce7"}
 
 
 def _edge_text(edge: Edge) -> str:
-    return _count(edge.rows) + ("" if edge.output == "out" else f" ({edge.output})")
+    name = _output_name(edge)
+    return _count(edge.rows) + (f" ({name})" if name else "")
+
+
+def _point(edge: Edge) -> str:
+    """The id of the point an output nothing reads ends at; activity ids and output names are
+    lowercase, so no activity has it."""
+    return f"{edge.source}_OUT_{edge.output}"
 
 
 def render_mermaid(c: Canvas) -> str:
@@ -249,7 +301,8 @@ def render_mermaid(c: Canvas) -> str:
         extra = f"<br/>{node.channel['messages']:,} messages" if node.channel else ""
         lines.append(f"    {node.id}{opening}{node.id}<br/><i>{node.type}</i>{extra}{closing}")
     for edge in c.edges:
-        lines.append(f'    {edge.source} -- "{_edge_text(edge)}" --> {edge.target}')
+        target = edge.target or f'{_point(edge)}((" "))'
+        lines.append(f'    {edge.source} -- "{_edge_text(edge)}" --> {target}')
     for category, colour in COLOURS.items():
         members = [n.id for n in c.nodes.values() if n.category == category]
         if members:
@@ -267,7 +320,9 @@ def render_dot(c: Canvas) -> str:
         lines.append(f'  "{node.id}" [label="{node.id}\\n{node.type}{extra}", shape={shapes[node.category]}, '
                      f'fillcolor="{COLOURS[node.category]}"];')
     for edge in c.edges:
-        lines.append(f'  "{edge.source}" -> "{edge.target}" [label="{_edge_text(edge)}"];')
+        if edge.target is None:
+            lines.append(f'  "{_point(edge)}" [label="", shape=point];')
+        lines.append(f'  "{edge.source}" -> "{edge.target or _point(edge)}" [label="{_edge_text(edge)}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -70,12 +70,14 @@ def expected_channels(project, target, suppressions, deliveries, now) -> dict:
     recent = Counter(trimmed(a).lower() for _, a, t in deliveries if t >= now - timedelta(days=7, minutes=30))
     by_id = {p[0]: p for p in profiles}
 
-    def decide(channel, candidates, consent, cap=None, control=None):
-        """candidates: (recipient key, per key, address, consent value, complete) -> result counts."""
+    def decide(channel, candidates, consent, cap=None, control=None, use_address=False):
+        """candidates: (recipient key, per key, address, consent value, complete) -> result counts.
+        An address is kept once per linked row, or once when it is the linked row's (use_address)."""
         reasons, kept = Counter(), {}
         for key, per, address, agreed, complete in sorted(candidates, key=lambda c: (c[0], c[1] or 0)):
             address = trimmed(address)
             norm = address.lower() if channel == "email" and address else address
+            place = norm if use_address else (norm, per)
             pattern = {"email": EMAIL, "sms": E164}.get(channel)
             valid = address is not None and complete and (pattern.fullmatch(address) if pattern else address != "")
             if not valid:
@@ -89,10 +91,10 @@ def expected_channels(project, target, suppressions, deliveries, now) -> dict:
             elif control and hashlib.md5(f"{control[0]}:{key}".encode()).hexdigest()[:8] < \
                     f"{int(control[1] / 100 * 16 ** 8):08x}":
                 reasons["control_group"] += 1
-            elif (norm, per) in kept:
+            elif place in kept:
                 reasons["duplicate_address"] += 1
             else:
-                kept[(norm, per)] = key
+                kept[place] = key
         return {"channel": channel, "messages": len(kept), "recipients": len(set(kept.values())),
                 "excluded": {r: reasons[r] for r in ORDER if reasons[r]}}
 
@@ -107,7 +109,8 @@ def expected_channels(project, target, suppressions, deliveries, now) -> dict:
                                          for bid, pid in bookings if pid in by_id], consent=True),
         "transactional_sms": decide("sms", everyone(2), consent=False),
         "contact_sms": decide("sms", [(pid, cid, phone, by_id[pid][5], True)
-                                      for cid, pid, phone in contacts if pid in by_id], consent=True),
+                                      for cid, pid, phone in contacts if pid in by_id], consent=True,
+                              use_address=True),
         "push": decide("push", everyone(3), consent=False),
         "letter": decide("direct_mail", letters, consent=False),
     }
@@ -228,3 +231,91 @@ def test_templates_may_use_the_columns_a_message_model_has_of_its_own(project, t
         rows = list(csv.reader(handle))[1:]
     assert sorted(rows) == sorted([key("letter", c), f"{address}, {city}", str(c), address, name]
                                   for c, name, _, address, city in customers)
+
+
+PHONES_DATA_MODEL = """\
+version: 1
+entities:
+  guests:
+    model: guests
+    key: guest_id
+    columns: {guest_id: integer, name: text, email: text}
+    addresses: {email: email}
+    links:
+      contacts: {entity: contacts, on: {guest_id: guest_id}}
+      bookings: {entity: bookings, on: {guest_id: guest_id}}
+  contacts:
+    model: contacts
+    key: contact_id
+    columns: {contact_id: integer, guest_id: integer, phone: text}
+    addresses: {sms: phone}
+  bookings:
+    model: bookings
+    key: booking_id
+    columns: {booking_id: integer, guest_id: integer}
+"""
+PHONES_CAMPAIGN = """\
+campaign: phones
+dimension: guests
+activities:
+  everyone: {type: build_audience}
+  contact_sms:
+    type: sms
+    input: everyone
+    per: {link: contacts, as: contact, use_address: true}
+    template: templates/sms.yml
+  booking_mail:
+    type: email
+    input: everyone
+    per: {link: bookings, as: booking}
+    template: templates/mail.yml
+"""
+
+
+def test_a_phone_of_the_linked_rows_gets_one_message(project, target):
+    """With use_address the address alone makes a duplicate: a guest with the same phone on two
+    contact rows, or two guests sharing a contact phone, get one SMS — the lowest guest key's, then
+    the lowest contact key's. Without it, one email per booking still goes to the guest's address."""
+    project.write("dbt_project.yml", DBT_PROJECT + """\
+    guests:
+      +column_types: {guest_id: integer}
+    contacts:
+      +column_types: {contact_id: integer, guest_id: integer, phone: text}
+    bookings:
+      +column_types: {booking_id: integer, guest_id: integer}
+""")
+    project.write("campaign_project.yml", PHONES_DATA_MODEL)
+    project.write("seeds/guests.csv", "guest_id,name,email\n1,Ann,ann@example.com\n2,Bob,bob@example.com\n"
+                                      "3,Cid,cid@example.com\n4,Dee,dee@example.com\n")
+    # Ann's phone twice (the higher contact key first, once padded); Bob and Cid share a phone, Cid's row first
+    project.write("seeds/contacts.csv", "contact_id,guest_id,phone\n11,1,\"+33600000001 \"\n10,1,+33600000001\n"
+                                        "20,3,+33600000002\n21,2,+33600000002\n30,4,+33600000003\n")
+    project.write("seeds/bookings.csv", "booking_id,guest_id\n100,1\n101,1\n102,2\n")
+    project.write("campaigns/phones.yml", PHONES_CAMPAIGN)
+    project.write("templates/sms.yml", 'body: "Hi {{ name }}"\n')
+    project.write("templates/mail.yml", 'subject: "Booking {{ booking.booking_id }}"\ntext: "Hi {{ name }}"\n')
+    result = project.count("phones", target)
+
+    kept = project.query(target, """
+        select contact.guest_id, min(contact.contact_id), trim(contact.phone)
+        from contacts as contact
+        where contact.guest_id = (select min(other.guest_id) from contacts as other
+                                  where trim(other.phone) = trim(contact.phone))
+        group by contact.guest_id, trim(contact.phone)""")
+    assert sorted(kept) == [(1, 10, "+33600000001"), (2, 21, "+33600000002"), (4, 30, "+33600000003")]
+    assert sorted(project.query(target, "select guest_id, contact_id, address from phones__contact_sms")) == \
+        sorted(kept)
+    duplicates = project.query(target, f"""
+        select contact_id, 'duplicate_address' from contacts
+        where contact_id not in ({", ".join(str(row[1]) for row in kept)})""")
+    assert sorted(project.query(target, "select contact_id, exclusion_reason from phones__contact_sms__excluded")) \
+        == sorted(duplicates)
+    assert result["channels"]["contact_sms"] == {"channel": "sms", "messages": len(kept), "recipients": len(kept),
+                                                 "excluded": {"duplicate_address": len(duplicates)}}
+
+    bookings = project.query(target, """
+        select booking.guest_id, booking.booking_id, guest.email
+        from bookings as booking join guests as guest on guest.guest_id = booking.guest_id""")
+    assert sorted(project.query(target, "select guest_id, booking_id, address from phones__booking_mail")) == \
+        sorted(bookings)
+    assert result["channels"]["booking_mail"]["messages"] == len(bookings) == 3

@@ -13,7 +13,7 @@ import pytest
 from campaign_compiler.errors import Diagnostics
 from campaign_compiler.graph import NODE_H, NODE_W, canvas, render_dot, render_html, render_mermaid
 from campaign_compiler.workspace import Workspace
-from conftest import REPO, Project
+from conftest import DBT_PROJECT, REPO, Project
 from validation_helpers import run_in_process, with_data_model
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -53,23 +53,77 @@ def test_layout_places_every_activity_without_overlap(project, monkeypatch, bloc
         for x2, y2 in boxes[i + 1:]:
             assert abs(x - x2) >= NODE_W or abs(y - y2) >= NODE_H
     for edge in drawn.edges:  # left to right
-        assert drawn.nodes[edge.source].x < drawn.nodes[edge.target].x
+        if edge.target is not None:
+            assert drawn.nodes[edge.source].x < drawn.nodes[edge.target].x
+    # the outputs nothing reads: every fork's r and the last split's y (an end's rows are its input's)
+    assert {(e.source, e.output) for e in drawn.edges if e.target is None} == \
+        {(f"f{n}", "r") for n in range(blocks)} | {(f"s{blocks - 1}", "y")}
     page = render_html(drawn)
     assert page.count('<g class="node ') == 5 * blocks
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
 
 
-def test_mermaid_and_dot_have_every_node_and_transition(project, monkeypatch):
+def test_mermaid_and_dot_have_every_node_transition_and_output(project, monkeypatch):
     campaign, workspace = load(project, monkeypatch, wide_campaign(2))
     model = {m.name: i * 10 for i, m in enumerate(campaign.models())}
     drawn = canvas(campaign, model, {}, {}, "duckdb", workspace.dbt.root)
     mermaid, dot = render_mermaid(drawn), render_dot(drawn)
     assert mermaid.startswith("flowchart LR\n") and dot.startswith('digraph "wide" {')
+    unread = 0
     for edge in drawn.edges:
         label = f"{edge.rows:,}" + ("" if edge.output == "out" else f" ({edge.output})")
-        assert f'    {edge.source} -- "{label}" --> {edge.target}' in mermaid
-        assert f'  "{edge.source}" -> "{edge.target}" [label="{label}"];' in dot
-    assert len(re.findall(r"^  \"\w+\" \[label=", dot, re.M)) == 10
+        if edge.target is None:  # an output nothing reads ends at a point
+            unread += 1
+            point = f"{edge.source}_OUT_{edge.output}"
+            assert f'    {edge.source} -- "{label}" --> {point}((" "))' in mermaid
+            assert f'  "{point}" [label="", shape=point];' in dot
+            assert f'  "{edge.source}" -> "{point}" [label="{label}"];' in dot
+        else:
+            assert f'    {edge.source} -- "{label}" --> {edge.target}' in mermaid
+            assert f'  "{edge.source}" -> "{edge.target}" [label="{label}"];' in dot
+    assert unread == 3
+    assert len(re.findall(r"^  \"\w+\" \[label=\"\w", dot, re.MULTILINE)) == 10
+
+
+HALVES = """\
+campaign: halves
+activities:
+  everyone: {type: build_audience}
+  by_country:
+    type: split
+    input: everyone
+    subsets: [{name: french, where: "country = 'FR'"}]
+    complement: others
+  texted: {type: sms, input: by_country.french, template: templates/sms.yml, category: transactional}
+  done: {type: end, input: by_country.french}
+"""
+
+
+@pytest.mark.slow
+def test_mermaid_and_dot_show_an_output_nothing_reads_with_its_count(project, target):
+    """A split's complement that no activity reads ends at a point of its own, labelled like a
+    transition; a channel's recipients and an end's rows are not drawn again."""
+    with_data_model(project)
+    project.write("dbt_project.yml", DBT_PROJECT + "    profiles:\n      +column_types: {phone: text}\n")
+    project.write("seeds/profiles.csv", "profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at\n"
+                                        "1,Ann,ann@example.com,+33600000001,FR,gold,true,2020-01-01 00:00:00\n"
+                                        "2,Bob,bob@example.com,+33600000002,FR,gold,true,2020-01-01 00:00:00\n"
+                                        "3,Cid,cid@example.com,+49600000003,DE,gold,true,2020-01-01 00:00:00\n"
+                                        "4,Dee,dee@example.com,+49600000004,DE,gold,true,2020-01-01 00:00:00\n"
+                                        "5,Eve,eve@example.com,+49600000005,,gold,true,2020-01-01 00:00:00\n")
+    project.write("campaigns/halves.yml", HALVES)
+    project.write("templates/sms.yml", 'body: "Hi {{ first_name }}"\n')
+    counts = project.count("halves", target)["counts"]
+    others = project.scalar(target, "select count(*) from profiles where country is null or country <> 'FR'")
+    assert counts["by_country.others"] == others == 3
+
+    mermaid = project.run("graph", "halves", "--format", "mermaid", "--target", target)
+    dot = project.run("graph", "halves", "--format", "dot", "--target", target)
+    assert mermaid.code == 0 and dot.code == 0, mermaid.stderr + dot.stderr
+    assert f'    by_country -- "{others} (others)" --> by_country_OUT_others((" "))' in mermaid.stdout
+    assert f'  "by_country" -> "by_country_OUT_others" [label="{others} (others)"];' in dot.stdout
+    assert '  "by_country_OUT_others" [label="", shape=point];' in dot.stdout
+    assert mermaid.stdout.count("_OUT_") == 1 and dot.stdout.count("shape=point") == 1
 
 
 def browser_page(playwright):

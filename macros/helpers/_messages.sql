@@ -4,7 +4,9 @@
       `address`, `message_key` = md5(campaign|activity|recipient key|linked key), the `columns`
       the message uses, and `exclusion_reason`, the first that applies of: no_address,
       no_consent, suppressed, frequency_cap, control_group, duplicate_address (the lowest
-      recipient key keeps an address, per linked row). NULL when the message is to be sent.
+      recipient key keeps an address, per linked row; when the address is the linked row's,
+      `per.use_address`, one message per address, the lowest linked-row key breaking ties). NULL
+      when the message is to be sent.
     messages / excluded: the candidates without / with a reason.
     recipients: the rows of `input` that have a message. -#}
 {% macro _messages(channel, output) -%}
@@ -115,8 +117,8 @@ select
     case
         when candidate._campaign_reason is not null then candidate._campaign_reason
         when row_number() over (
-            partition by {{ address_key }}{{ ", candidate." ~ adapter.quote(per_key) if per }}, candidate._campaign_reason is null
-            order by candidate.{{ adapter.quote(key) }}
+            partition by {{ address_key }}{{ ", candidate." ~ adapter.quote(per_key) if per and not per['use_address'] }}, candidate._campaign_reason is null
+            order by candidate.{{ adapter.quote(key) }}{{ ", candidate." ~ adapter.quote(per_key) if per }}
         ) > 1 then 'duplicate_address'
     end as exclusion_reason
 from reasons as candidate

@@ -27,6 +27,7 @@
         "on": [["dim.profile_id", "profile_id"]],
         "where": "per_row.status = 'confirmed'",
         "links": [],
+        "use_address": false,
     },
     output="candidates",
 ) }}
