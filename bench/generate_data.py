@@ -330,8 +330,8 @@ class EmailMaker:
         return email, last, True
 
     def _unique(self, first: str, last: str, serial: int) -> str:
-        f, l = SLUGS[first], SLUGS[last]
-        local = self.rng.choice(EMAIL_LOCAL_PARTS).format(f=f, l=l, i=f[0], n=serial)
+        first_slug, last_slug = SLUGS[first], SLUGS[last]
+        local = self.rng.choice(EMAIL_LOCAL_PARTS).format(f=first_slug, l=last_slug, i=first_slug[0], n=serial)
         return f"{local}@{EMAIL_DOMAINS.pick(self.rng)}"
 
     def _invalid(self, first: str, last: str) -> str:

@@ -8,19 +8,19 @@ the working tables it produces and the models (macro calls) that build them.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from sqlglot import exp
 
 from .conditions import DIMENSION_ALIAS, Query, Scope
 from .datamodel import COLUMN_TYPES, FILE_DIMENSION, DataModel, Entity
 from .dbtproject import DbtProject
-from .errors import Diagnostics, display_path, did_you_mean
-from .plan import (MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref)
+from .errors import Diagnostics, did_you_mean, display_path
+from .plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
 from .reader import IDENTIFIER, Reader, describe, quoted
 from .yamlsrc import Path_
 

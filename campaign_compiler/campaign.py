@@ -12,8 +12,8 @@ one error, not a cascade.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import activities, channels
 from .activities import PLANNED_TYPES, Context

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterator
 
 import sqlglot
 from sqlglot import exp
@@ -108,7 +108,7 @@ class Scope:
 
     @classmethod
     def of(cls, entity: Entity | None, entity_alias: str | None = DIMENSION_ALIAS,
-           working: dict[str, str] | None = None, working_alias: str = WORKING_ALIAS) -> "Scope":
+           working: dict[str, str] | None = None, working_alias: str = WORKING_ALIAS) -> Scope:
         names: dict[str, Name] = {}
         if entity is not None and entity_alias is not None:
             for name, type_ in entity.columns.items():
@@ -123,7 +123,7 @@ class Scope:
         return cls(names, entity, entity_alias, " or ".join(parts) or "the working table")
 
     @classmethod
-    def count(cls) -> "Scope":
+    def count(cls) -> Scope:
         return cls({"count": Name(exp.column("n", table=COUNT_ALIAS), "count", "integer")}, None, None,
                    "a test (only count is available)")
 
@@ -144,7 +144,7 @@ class LinkJoin:
     on: list[tuple[exp.Expression, str]]
     key: str
     where: exp.Expression | None = None
-    links: list["LinkJoin"] = field(default_factory=list)
+    links: list[LinkJoin] = field(default_factory=list)
     order: list[exp.Expression] = field(default_factory=list)
     rank: int = 1
     columns: list[tuple[str, exp.Expression]] = field(default_factory=list)
@@ -479,7 +479,7 @@ def _span(node: exp.Expression) -> tuple[int, int] | None:
 
 def _offset(text: str, line: int, col: int) -> int:
     lines = text.split("\n")
-    return sum(len(l) + 1 for l in lines[: max(line - 1, 0)]) + col
+    return sum(len(before) + 1 for before in lines[: max(line - 1, 0)]) + col
 
 
 def _kind(tree: exp.Expression) -> str:

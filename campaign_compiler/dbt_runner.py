@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 from .dbtproject import PACKAGE_NAME, DbtProject
 from .errors import RuntimeFailure

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .yamlsrc import SAFE_LOADER
-
 from .errors import RuntimeFailure, display_path
+from .yamlsrc import SAFE_LOADER
 
 PACKAGE_NAME = "campaign_orchestration"
 GENERATED_FOLDER = "campaigns"
@@ -33,7 +32,7 @@ class DbtProject:
     target_path: str = "target"
 
     @classmethod
-    def load(cls, root: Path) -> "DbtProject":
+    def load(cls, root: Path) -> DbtProject:
         root = Path(root).resolve()
         path = root / "dbt_project.yml"
         if not path.is_file():

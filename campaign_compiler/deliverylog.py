@@ -23,7 +23,7 @@ import operator
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .dbt_runner import DbtTarget
@@ -39,7 +39,7 @@ LOCK_GRACE_SECONDS = 3.0
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -187,7 +187,7 @@ class CampaignLock:
         self.where, self.campaign = where, campaign
         self._release = None
 
-    def __enter__(self) -> "CampaignLock":
+    def __enter__(self) -> CampaignLock:
         credentials = load_profile(self.where).credentials
         busy = RuntimeFailure(f"campaign {self.campaign} is being built or sent by another process; "
                               "try again when it has finished")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from sqlglot import exp
 
 from . import __version__
 from .conditions import SUPPORTED_DIALECTS, LinkJoin, generate
-from .dbtproject import DbtProject, PACKAGE_NAME
+from .dbtproject import PACKAGE_NAME, DbtProject
 from .plan import Campaign, Jinja, ModelPlan, SeedPlan
 from .yamlsrc import SAFE_DUMPER
 

@@ -7,9 +7,9 @@ returns None; callers continue with None so that one pass finds every error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Iterable
 
 from .errors import Diagnostics, Location, did_you_mean
 from .yamlsrc import Path_, Source

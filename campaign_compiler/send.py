@@ -34,7 +34,7 @@ from .deliverylog import Delivery, DeliveryLog, utc_now
 from .errors import Diagnostic, InvalidInput, RuntimeFailure
 from .plan import Activity, Campaign
 from .providers import provider_for
-from .providers.base import OutgoingMessage, Outcome, ProviderUnavailable
+from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable
 from .warehouse import Warehouse
 from .workspace import Workspace
 

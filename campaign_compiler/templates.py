@@ -184,7 +184,7 @@ class _Checker:
 
     def _error(self, path: Path_, text: str, line: int, token: str, message: str) -> None:
         lines = text.split("\n")
-        start = sum(len(l) + 1 for l in lines[: line - 1])
+        start = sum(len(before) + 1 for before in lines[: line - 1])
         within = lines[line - 1].find(token) if token and line <= len(lines) else -1
         location = self.source.inside(path, text, start + max(within, 0), token or lines[min(line, len(lines)) - 1])
         self.diagnostics.error(location, message)

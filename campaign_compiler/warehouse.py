@@ -7,7 +7,8 @@ behave exactly as in `dbt build`. Used after dbt has finished (counts, and later
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .dbt_runner import DbtTarget
 from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean
@@ -24,7 +25,7 @@ class Warehouse:
         self._reconnect = reconnect  # a second PostgreSQL connection, for server-side cursors
 
     @classmethod
-    def connect(cls, where: DbtTarget) -> "Warehouse":
+    def connect(cls, where: DbtTarget) -> Warehouse:
         profile = load_profile(where)
         credentials = profile.credentials
         kind = credentials.type
@@ -150,7 +151,7 @@ class Warehouse:
     def close(self) -> None:
         self._connection.close()
 
-    def __enter__(self) -> "Warehouse":
+    def __enter__(self) -> Warehouse:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -183,7 +184,6 @@ def load_profile(where: DbtTarget):
     from dbt.config.renderer import ProfileRenderer
     from dbt.exceptions import DbtProfileError, DbtRuntimeError
     from dbt.flags import set_from_args
-
     from dbt_common.context import set_invocation_context
 
     # dbt's defaults, and the profiles directory `{{ flags.PROFILES_DIR }}` names in profiles.yml (the

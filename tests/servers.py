@@ -93,7 +93,7 @@ class SmtpServer:
         self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
                                      ssl_context=context if tls == "ssl" else None, **options)
 
-    def start(self) -> "SmtpServer":
+    def start(self) -> SmtpServer:
         self.controller.start()
         return self
 
@@ -164,7 +164,7 @@ class MessagingApi:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/messages"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def start(self) -> "MessagingApi":
+    def start(self) -> MessagingApi:
         self.thread.start()
         return self
 

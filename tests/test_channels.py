@@ -12,10 +12,9 @@ import hashlib
 import json
 import re
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import DBT_PROJECT, warehouse_params
 from semantics_project import make_project
 
@@ -44,7 +43,7 @@ def built(request, tmp_path_factory):
     emails = [row[0] for row in project.query(target, """
         select email from profiles where email like '%@%.%' order by profile_id""")]
     phones = [row[0] for row in project.query(target, "select phone from profiles where phone like '+%' order by 1")]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     suppressions = [(emails[0].upper(), "email"), (f"  {emails[1]} ", "email"), (phones[0], "sms"), (emails[2], "sms")]
     deliveries = []  # (address, days ago): twice in the week caps, once or long ago does not
     for i, (address, days) in enumerate([(emails[10], 1), (emails[10], 3), (emails[11], 2), (emails[12], 9),

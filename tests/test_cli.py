@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from conftest import PG, REPO, Project, run_cli
 from validation_helpers import DATA_MODEL, run_in_process
 

@@ -9,12 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import DBT_PROJECT, REPO, Project
+from validation_helpers import run_in_process, with_data_model
 
 from campaign_compiler.errors import Diagnostics
 from campaign_compiler.graph import NODE_H, NODE_W, canvas, render_dot, render_html, render_mermaid
 from campaign_compiler.workspace import Workspace
-from conftest import DBT_PROJECT, REPO, Project
-from validation_helpers import run_in_process, with_data_model
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import Project, warehouse_params
 from validation_helpers import DATA_MODEL
 

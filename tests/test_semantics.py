@@ -9,7 +9,6 @@ hand-written SQL over the raw tables, on the same warehouse.
 from __future__ import annotations
 
 import pytest
-
 from conftest import Project, warehouse_params
 from semantics_project import make_project
 

@@ -15,7 +15,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import PG, Project, run_cli
 from send_project import CAMPAIGNS, DATA_MODEL, make, message_id, messages_of, smtp, statuses
 from servers import MessagingApi, SmtpServer, free_port, self_signed_certificate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from validation_helpers import DATA_MODEL, errors_of, run_in_process, with_data_model
 
 C = "campaigns/c.yml"

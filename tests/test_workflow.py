@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, Project, run_cli
 from send_project import CAMPAIGNS, make, messages_of, statuses
 
@@ -116,7 +115,7 @@ def test_send_refuses_a_build_that_is_not_the_campaign_as_it_stands(tmp_path, ta
 
 
 def test_nothing_is_sent_when_the_messages_changed_since_they_were_announced(tmp_path, monkeypatch):
-    from campaign_compiler.cli import Session, Options
+    from campaign_compiler.cli import Options, Session
     from campaign_compiler.errors import RuntimeFailure
     from campaign_compiler.send import send_campaign
 

@@ -27,7 +27,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
+from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable, RateLimiter, backoff_delay
 
 
 @dataclass

@@ -24,7 +24,7 @@ from email.utils import formatdate, parseaddr
 from pathlib import Path
 
 from ..errors import display_path
-from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable
+from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable
 
 
 def build_email(message: OutgoingMessage, sender: str, reply_to: str | None) -> Message:

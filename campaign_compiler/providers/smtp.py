@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .base import OutgoingMessage, Outcome, Provider, ProviderUnavailable, RateLimiter, backoff_delay
+from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable, RateLimiter, backoff_delay
 from .outbox import build_email
 
 # A connection lost or not made (a server refusing it with its greeting: SMTPConnectError). Every
