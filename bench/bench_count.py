@@ -29,7 +29,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
-        shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs"))
+        shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs",
+                                                                                  "models", "*.duckdb*"))
         (project / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
         command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project),
                    "count", args.campaign, "--json", "--target", args.target]

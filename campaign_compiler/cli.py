@@ -111,7 +111,8 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
         click.echo(f"removed {display_path(folder)}: its campaign no longer exists", err=True)
     needed = {}
     for campaign in loaded:
-        needed.update({saver.name: (saver, campaign) for saver, _ in session.workspace.audience_savers(campaign)})
+        for saver, _ in session.workspace.audience_savers(campaign):
+            needed.setdefault(saver.name, (saver, campaign))
         needed[campaign.name] = (campaign, None)
     for campaign, reader in needed.values():
         written = write_campaign(campaign, dbt)

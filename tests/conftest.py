@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -139,6 +140,16 @@ class Project:
 
     def schema_of(self, target: str) -> str:
         return "main" if target == "duckdb" else self.schema
+
+
+def demo_copy(root: Path) -> Project:
+    """A copy of the demo project (dbt_project/), without what its runs leave, using this package."""
+    shutil.copytree(REPO / "dbt_project", root, ignore=shutil.ignore_patterns(
+        "target", "dbt_packages", "logs", "models", "*.duckdb*"))
+    project = Project.__new__(Project)
+    project.root, project.schema = root, ""
+    project.write("packages.yml", f"packages:\n  - local: {REPO}\n")
+    return project
 
 
 def postgres_available() -> bool:

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DBT_PROJECT, REPO, Project
+from conftest import DBT_PROJECT, REPO, demo_copy
 from validation_helpers import run_in_process, with_data_model
 
 from campaign_compiler.errors import Diagnostics
@@ -167,12 +167,7 @@ def test_a_hundred_activities_stay_readable_when_zoomed(project, monkeypatch):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The demo project, counted: every working table built, its canvas written."""
-    root = tmp_path_factory.mktemp("graph") / "demo"
-    shutil.copytree(REPO / "dbt_project", root, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs",
-                                                                               "models", "*.duckdb*"))
-    project = Project.__new__(Project)
-    project.root, project.schema = root, ""
-    project.write("packages.yml", f"packages:\n  - local: {REPO}\n")
+    project = demo_copy(tmp_path_factory.mktemp("graph") / "demo")
     results = {name: project.count(name, "dev") for name in ("summer_promo", "winback")}
     return project, results
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Project, run_cli
+from conftest import Project, demo_copy, run_cli
 from send_project import CAMPAIGNS, make, messages_of, statuses
 
 pytestmark = pytest.mark.slow
@@ -169,12 +169,8 @@ def test_simulations_have_their_own_place_and_the_outbox_holds_exactly_what_was_
 
 @pytest.mark.duckdb
 def test_the_demo_warehouse_survives_dbt_clean_and_dbt_runs_from_any_directory(tmp_path):
-    demo = tmp_path / "demo"
-    shutil.copytree(REPO / "dbt_project", demo, ignore=shutil.ignore_patterns(
-        "target", "dbt_packages", "logs", "models", "*.duckdb*"))
-    demo.joinpath("packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
-    project = Project.__new__(Project)
-    project.root = demo
+    project = demo_copy(tmp_path / "demo")
+    demo = project.root
     first = run_cli("--project-dir", "demo", "run", "summer_promo", "--yes", cwd=tmp_path)
     assert first.code == 0, first.stderr
     database = demo / "hotel_demo.duckdb"
