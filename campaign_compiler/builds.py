@@ -40,7 +40,7 @@ def recorded(warehouse: Warehouse, campaign: str) -> dict[str, BuiltNode]:
     if not warehouse.table_exists(BUILDS_TABLE):
         return {}
     rows = warehouse.query(
-        f'select b.node, b.relation, b.digest, b.built_at from "{warehouse.schema}".{BUILDS_TABLE} as b '
+        f"select b.node, b.relation, b.digest, b.built_at from {warehouse.table(BUILDS_TABLE)} as b "
         "where b.campaign = %s and exists (select 1 from information_schema.tables as t "
         "where t.table_schema = b.relation_schema and t.table_name = b.relation_name)", (campaign,))
     return {node: BuiltNode(relation, digest, built_at) for node, relation, digest, built_at in rows}
@@ -61,10 +61,6 @@ class CampaignBuild:
             {seed.name for seed in campaign.seeds()}
         own = set(self._models) | {seed.name for seed in campaign.seeds()}
         self._inputs = {name: [ref for ref in model_refs(model) if ref in own] for name, model in self._models.items()}
-
-    def relations(self, names: list[str]) -> dict[str, str]:
-        """Model name -> relation of those of `names` that are built on the target."""
-        return {name: self.nodes[name].relation for name in names if name in self.nodes}
 
     def require(self, names: list[str]) -> dict[str, str]:
         """The relations of `names`, once every node they are computed from is built on the target,

@@ -68,10 +68,9 @@ class Delivery:
 class DeliveryLog:
     def __init__(self, warehouse: Warehouse):
         self.warehouse = warehouse
-        self.schema = warehouse.schema
 
     def table(self, name: str) -> str:
-        return f'"{self.schema}"."{name}"'
+        return self.warehouse.table(name)
 
     def exists(self) -> bool:
         """Whether dbt has created the log on this target (it does before building any model)."""

@@ -144,6 +144,10 @@ class Warehouse:
         finally:
             connection.close()
 
+    def table(self, name: str) -> str:
+        """A table of the target schema, quoted."""
+        return f'"{self.schema}"."{name}"'
+
     def table_exists(self, name: str) -> bool:
         return bool(self.query("select count(*) from information_schema.tables "
                                "where table_schema = %s and table_name = %s", (self.schema, name))[0][0])
