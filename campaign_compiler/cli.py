@@ -210,12 +210,12 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
     check_occurrence(occurrence)
     _need_confirmation_means(yes, simulate, "run")
     _check_credentials(session, loaded, simulate)
-    with CampaignLock(session.where, loaded.name):
+    with CampaignLock(session.where, loaded.name) as lock:
         result = build_and_count(loaded, session.workspace, session.where, stderr_console(), occurrence)
         render_table(result, stdout_console())
         render_channels(result, stdout_console())
         _write_canvas(session, result)
-        _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, result.channels)
+        _send(session, lock, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, result.channels)
 
 
 @cli.command()
@@ -236,12 +236,12 @@ def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence:
     check_occurrence(occurrence)
     _need_confirmation_means(yes, simulate, "send")
     _check_credentials(session, loaded, simulate)
-    with CampaignLock(session.where, loaded.name):
+    with CampaignLock(session.where, loaded.name) as lock:
         with Warehouse.connect(session.where) as warehouse:
             models = [name for a in loaded.channel_activities() for name in (a.message.model, a.message.excluded_model)]
             built = CampaignBuild(loaded, warehouse, session.where.target).require(models)
             channels = channel_counts(warehouse, built, loaded)
-        _send(session, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
+        _send(session, lock, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
 
 
 def _check_credentials(session: Session, campaign, simulate: bool) -> None:
@@ -261,7 +261,7 @@ def _need_confirmation_means(yes: bool, simulate: bool, command: str) -> None:
                                              "add --yes to send, or --simulate")])
 
 
-def _send(session: Session, campaign, occurrence: str, simulate: bool, yes: bool, resend_unknown: bool,
+def _send(session: Session, lock, campaign, occurrence: str, simulate: bool, yes: bool, resend_unknown: bool,
           retry_failed: bool, channels: dict) -> None:
     from .send import send_campaign
 
@@ -274,7 +274,7 @@ def _send(session: Session, campaign, occurrence: str, simulate: bool, yes: bool
         click.confirm(f"Send {what} for campaign {campaign.name}, occurrence {occurrence}?", abort=True, err=True)
     progress = _Progress(stderr_console(), "Simulating" if simulate else "Sending")
     try:
-        report = send_campaign(campaign, session.workspace, session.where, occurrence=occurrence, simulate=simulate,
+        report = send_campaign(campaign, session.workspace, session.where, lock, occurrence=occurrence, simulate=simulate,
                                resend_unknown=resend_unknown, retry_failed=retry_failed, progress=progress,
                                announced={activity: c["messages"] for activity, c in channels.items()})
     finally:
@@ -282,6 +282,10 @@ def _send(session: Session, campaign, occurrence: str, simulate: bool, yes: bool
     _render_report(report, stdout_console())
     if report.stopped:
         raise RuntimeFailure(f"{report.stopped}; the messages it did not take are left for the next run")
+    failed = sum(a.failed for a in report.activities)
+    if failed:  # a run that did not deliver everything it could is not a success for a script or a scheduler
+        raise RuntimeFailure(f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error)"
+                             + ("" if simulate else "; --retry-failed sends them again"))
     if total == 0:
         click.echo("No message to send.", err=True)
 

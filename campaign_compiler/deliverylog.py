@@ -12,7 +12,12 @@ row requires its status not to be `sent` — so whatever happens around it, a se
 sent twice. A `pending` row left by a crash is an unknown outcome.
 
 One run per campaign at a time: an advisory lock on PostgreSQL, a file lock next to the DuckDB
-file (DuckDB itself admits one writing process).
+file (DuckDB itself admits one writing process). A lock can be lost behind the run's back (its
+session ended by an administrator or a failover, its file removed): every write to the log is
+made in a transaction that first proves the lock still held — on PostgreSQL the log is written
+by the very session that holds it — so a run that lost its lock records no intent, hence sends
+nothing more, and the run that took the lock over finds the intents of the first one's last
+chunk `pending`: unknown, not sent again.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import json
 import operator
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .dbt_runner import DbtTarget
-from .errors import RuntimeFailure
+from .errors import RuntimeFailure, display_path
 from .warehouse import Warehouse, load_profile
 
 DELIVERY_COLUMNS = ("campaign", "activity", "channel", "occurrence", "recipient_key", "per_key", "message_key",
@@ -66,8 +73,11 @@ class Delivery:
 
 
 class DeliveryLog:
-    def __init__(self, warehouse: Warehouse):
-        self.warehouse = warehouse
+    """The log's tables on `warehouse`; with `lock`, every write first proves the lock still held
+    (on PostgreSQL, `warehouse` must then be the lock's own session)."""
+
+    def __init__(self, warehouse: Warehouse, lock: CampaignLock | None = None):
+        self.warehouse, self.lock = warehouse, lock
 
     def table(self, name: str) -> str:
         return self.warehouse.table(name)
@@ -76,20 +86,33 @@ class DeliveryLog:
         """Whether dbt has created the log on this target (it does before building any model)."""
         return self.warehouse.table_exists("campaign_runs")
 
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One transaction of writes, made only while the lock is still held."""
+        if self.lock is None:
+            yield
+            return
+        with self.lock.guarding(self.warehouse):
+            yield
+
     # -- runs -------------------------------------------------------------------------------------
     def start_run(self, run_id: str, campaign: str, occurrence: str, simulate: bool) -> None:
         """Log a new run; the caller holds the campaign's lock, so a run of the campaign still marked
-        running is one whose process died (killed, machine lost): it is marked interrupted."""
-        self.warehouse.execute(f"update {self.table('campaign_runs')} set status = 'interrupted' "
-                               "where campaign = %s and status = 'running'", (campaign,))
-        self.warehouse.execute(
-            f"insert into {self.table('campaign_runs')} (run_id, campaign, occurrence, started_at, status, simulate) "
-            "values (%s, %s, %s, %s, %s, %s)", (run_id, campaign, occurrence, utc_now(), "running", simulate))
+        running is one that can no longer write the log (its process died, or it lost the lock and
+        stopped at its next write): it is marked interrupted."""
+        with self._write():
+            self.warehouse.execute(f"update {self.table('campaign_runs')} set status = 'interrupted' "
+                                   "where campaign = %s and status = 'running'", (campaign,))
+            self.warehouse.execute(
+                f"insert into {self.table('campaign_runs')} (run_id, campaign, occurrence, started_at, status, "
+                "simulate) values (%s, %s, %s, %s, %s, %s)", (run_id, campaign, occurrence, utc_now(), "running",
+                                                              simulate))
 
     def finish_run(self, run_id: str, status: str, counts: dict) -> None:
-        self.warehouse.execute(
-            f"update {self.table('campaign_runs')} set finished_at = %s, status = %s, counts = %s where run_id = %s",
-            (utc_now(), status, json.dumps(counts, sort_keys=True), run_id))
+        with self._write():
+            self.warehouse.execute(
+                f"update {self.table('campaign_runs')} set finished_at = %s, status = %s, counts = %s "
+                "where run_id = %s", (utc_now(), status, json.dumps(counts, sort_keys=True), run_id))
 
     # -- deliveries -------------------------------------------------------------------------------
     def statuses(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> dict[str, str]:
@@ -126,45 +149,51 @@ class DeliveryLog:
         now = utc_now()
         for delivery in deliveries:
             delivery.updated_at = now
-        table = self.table("campaign_deliveries")
-        if self.warehouse.kind == "duckdb" and logged is not None:
-            fresh = [d.values() for d in deliveries if d.message_key not in logged]
-            known = [d.values() for d in deliveries if d.message_key in logged]
-            self.warehouse.insert(table, DELIVERY_COLUMNS, fresh)
-            self.warehouse.update(table, DELIVERY_COLUMNS, known, ("message_key", "occurrence"),
-                                  f"{table}.status <> 'sent'")
+        if not deliveries:
             return
-        updates = ", ".join(f"{c} = excluded.{c}" for c in DELIVERY_COLUMNS if c not in (
-            "campaign", "activity", "occurrence", "message_key"))
-        self.warehouse.insert(
-            table, DELIVERY_COLUMNS, [d.values() for d in deliveries],
-            "on conflict (message_key, occurrence) do update set "
-            f"{updates} where campaign_deliveries.status <> 'sent'")
+        table = self.table("campaign_deliveries")
+        with self._write():
+            if self.warehouse.kind == "duckdb" and logged is not None:
+                fresh = [d.values() for d in deliveries if d.message_key not in logged]
+                known = [d.values() for d in deliveries if d.message_key in logged]
+                self.warehouse.insert(table, DELIVERY_COLUMNS, fresh)
+                self.warehouse.update(table, DELIVERY_COLUMNS, known, ("message_key", "occurrence"),
+                                      f"{table}.status <> 'sent'")
+                return
+            updates = ", ".join(f"{c} = excluded.{c}" for c in DELIVERY_COLUMNS if c not in (
+                "campaign", "activity", "occurrence", "message_key"))
+            self.warehouse.insert(
+                table, DELIVERY_COLUMNS, [d.values() for d in deliveries],
+                "on conflict (message_key, occurrence) do update set "
+                f"{updates} where campaign_deliveries.status <> 'sent'")
 
     def found_sent(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Unknown outcomes the provider found delivered after all."""
         now = utc_now()
         for start in range(0, len(keys), BATCH_ROWS):
             chunk = keys[start:start + BATCH_ROWS]
-            self.warehouse.execute(
-                f"update {self.table('campaign_deliveries')} set status = 'sent', sent_at = %s, updated_at = %s, "
-                "error = 'found delivered after an interrupted run' where campaign = %s and activity = %s "
-                f"and occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
-                (now, now, campaign, activity, occurrence, *chunk))
+            with self._write():
+                self.warehouse.execute(
+                    f"update {self.table('campaign_deliveries')} set status = 'sent', sent_at = %s, "
+                    "updated_at = %s, error = 'found delivered after an interrupted run' where campaign = %s and "
+                    f"activity = %s and occurrence = %s and status = 'pending' and message_key in "
+                    f"({', '.join(['%s'] * len(chunk))})", (now, now, campaign, activity, occurrence, *chunk))
 
     def forget(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Drop intents of messages known not to have been delivered (their provider was unreachable)."""
         for start in range(0, len(keys), BATCH_ROWS):
             chunk = keys[start:start + BATCH_ROWS]
-            self.warehouse.execute(
-                f"delete from {self.table('campaign_deliveries')} where campaign = %s and activity = %s "
-                f"and occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
-                (campaign, activity, occurrence, *chunk))
+            with self._write():
+                self.warehouse.execute(
+                    f"delete from {self.table('campaign_deliveries')} where campaign = %s and activity = %s and "
+                    f"occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
+                    (campaign, activity, occurrence, *chunk))
 
     def suppress(self, address: str, channel: str, reason: str) -> None:
-        self.warehouse.execute(
-            f'insert into {self.table("campaign_suppressions")} (address, channel, reason, "at") values (%s, %s, %s, %s)',
-            (address, channel, reason, utc_now()))
+        with self._write():
+            self.warehouse.execute(
+                f'insert into {self.table("campaign_suppressions")} (address, channel, reason, "at") '
+                "values (%s, %s, %s, %s)", (address, channel, reason, utc_now()))
 
     # -- status -----------------------------------------------------------------------------------
     def runs(self, campaign: str, limit: int = 10) -> list[tuple]:
@@ -179,12 +208,29 @@ class DeliveryLog:
             "where campaign = %s group by 1, 2, 3, 4 order by 1, 2, 4", (campaign,))
 
 
+class LockLost(RuntimeFailure):
+    """The campaign's lock is no longer held: the run stops before it sends anything more."""
+
+
+# whether this session holds the advisory lock of a key (a bigint key shows as its two halves)
+_HOLDS_LOCK = ("select exists (select 1 from pg_locks where locktype = 'advisory' and granted "
+               "and pid = pg_backend_pid() and database = (select oid from pg_database where datname = "
+               "current_database()) and objsubid = 1 and classid::bigint = (hashtext(%s)::bigint >> 32) & 4294967295 "
+               "and objid::bigint = hashtext(%s)::bigint & 4294967295)")
+
+
 class CampaignLock:
-    """Held for the whole of a command that builds or sends a campaign; a second one exits 1."""
+    """Held for the whole of a command that builds or sends a campaign; a second one exits 1.
+
+    On PostgreSQL, `session` is the connection holding the advisory lock: the send writes its
+    log through it (`DeliveryLog(lock.session, lock)`), so that no write outlives the lock."""
 
     def __init__(self, where: DbtTarget, campaign: str):
         self.where, self.campaign = where, campaign
-        self._release = None
+        self.session: Warehouse | None = None
+        self._key = ""
+        self._file = None
+        self._path: Path | None = None
 
     def __enter__(self) -> CampaignLock:
         credentials = load_profile(self.where).credentials
@@ -194,7 +240,8 @@ class CampaignLock:
             database = Path(credentials.path)
             database = database if database.is_absolute() else self.where.project.root / database
             database.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(f"{database}.campaign-{self.campaign}.lock", "a+")
+            self._path = Path(f"{database}.campaign-{self.campaign}.lock")
+            handle = open(self._path, "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -204,23 +251,57 @@ class CampaignLock:
             handle.truncate()
             handle.write(f"{os.getpid()}\n")
             handle.flush()
-            self._release = handle.close
+            self._file = handle
         else:
             session = Warehouse.connect(self.where)
             # a killed holder's session ends a moment after its process: that moment is waited for
             deadline = time.monotonic() + LOCK_GRACE_SECONDS
             # advisory locks belong to a database: the key names the schema the campaign is built in
-            key = f"campaign_orchestration:{session.schema}:{self.campaign}"
-            while not (held := session.query("select pg_try_advisory_lock(hashtext(%s))", (key,))[0][0]):
+            self._key = f"campaign_orchestration:{session.schema}:{self.campaign}"
+            while not (held := session.query("select pg_try_advisory_lock(hashtext(%s))", (self._key,))[0][0]):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
             if not held:
                 session.close()
                 raise busy
-            self._release = session.close  # ending the session releases its advisory locks
+            self.session = session  # ending the session releases its advisory locks
         return self
 
+    @contextmanager
+    def guarding(self, warehouse: Warehouse) -> Iterator[None]:
+        """A transaction on `warehouse` (on PostgreSQL, the lock's session) that commits only while
+        the lock is still this process's; LockLost otherwise, nothing written."""
+        try:
+            with warehouse.transaction():
+                self._verify()
+                yield
+        except LockLost:
+            raise
+        except RuntimeFailure as failure:
+            if self.session is not None and self.session.closed:  # the session, and the lock with it
+                raise self._lost(f"its PostgreSQL session ended: {failure}") from None
+            raise
+
+    def _verify(self) -> None:
+        if self.session is not None:
+            if not self.session.query(_HOLDS_LOCK, (self._key, self._key))[0][0]:
+                raise self._lost("its PostgreSQL session no longer holds it")
+        elif self._file is not None:
+            try:
+                current = os.stat(self._path)
+            except FileNotFoundError:
+                raise self._lost(f"{display_path(self._path)} was removed") from None
+            mine = os.fstat(self._file.fileno())
+            if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+                raise self._lost(f"{display_path(self._path)} was replaced")
+
+    def _lost(self, why: str) -> LockLost:
+        return LockLost(f"the lock of campaign {self.campaign} was lost ({why}): the run stopped, "
+                        "nothing more was sent")
+
     def __exit__(self, *exc) -> None:
-        if self._release is not None:
-            self._release()
+        if self.session is not None:
+            self.session.close()
+        if self._file is not None:
+            self._file.close()

@@ -24,13 +24,14 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .builds import CampaignBuild
 from .dbt_runner import DbtTarget
 from .dbtproject import DbtProject
-from .deliverylog import Delivery, DeliveryLog, utc_now
+from .deliverylog import CampaignLock, Delivery, DeliveryLog, utc_now
 from .errors import Diagnostic, InvalidInput, RuntimeFailure
 from .plan import Activity, Campaign
 from .providers import provider_for
@@ -81,10 +82,11 @@ def outbox_dir(dbt: DbtProject, campaign: str, occurrence: str, simulate: bool) 
     return dbt.target_dir / ("simulation" if simulate else "outbox") / campaign / occurrence
 
 
-def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *, occurrence: str = "once",
-                  simulate: bool = False, resend_unknown: bool = False, retry_failed: bool = False,
-                  progress=None, announced: dict[str, int] | None = None) -> SendReport:
-    """Deliver the campaign's built messages; the caller holds the campaign's lock.
+def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lock: CampaignLock, *,
+                  occurrence: str = "once", simulate: bool = False, resend_unknown: bool = False,
+                  retry_failed: bool = False, progress=None, announced: dict[str, int] | None = None) -> SendReport:
+    """Deliver the campaign's built messages under the campaign's `lock`, which the caller holds:
+    the log is written only while it is held (a lock lost stops the run, LockLost).
 
     `announced` is the number of messages of each channel activity the user was shown: if the
     models hold others now (rebuilt meanwhile), nothing is sent."""
@@ -92,7 +94,7 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with Warehouse.connect(where) as warehouse:
         relation = CampaignBuild(campaign, warehouse, where.target).require([a.message.model for a in activities])
-        log = DeliveryLog(warehouse)
+        log = DeliveryLog(lock.session or warehouse, lock)
         if not log.exists():
             raise RuntimeFailure(f'the delivery log is missing on target "{warehouse.target_name}" (it was dropped?): '
                                  "dbt creates it again, empty, at the next build")
@@ -120,7 +122,11 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
             report.stopped = str(unavailable)
         finally:  # also when interrupted (Ctrl-C): the run is not reported as succeeded
             status = "simulated" if simulate and finished else "succeeded" if finished else "failed"
-            log.finish_run(report.run_id, status, {r.activity: r.as_json() for r in report.activities})
+            try:
+                log.finish_run(report.run_id, status, {r.activity: r.as_json() for r in report.activities})
+            except RuntimeFailure:  # the lock or the warehouse lost: the next run marks this one interrupted
+                if finished or report.stopped:
+                    raise
     return report
 
 
@@ -208,12 +214,24 @@ class _ActivitySender:
             try:
                 outcomes = self.provider.deliver(chunk)
             except ProviderUnavailable as unavailable:
-                self._settle(unavailable.done, rows)
-                handled = {o.message_key for o in unavailable.done}
-                self.log.forget(self.campaign.name, self.activity.id, self.occurrence,
-                                [m.message_key for m in chunk if m.message_key not in handled])
+                with self._unrecorded(chunk):
+                    self._settle(unavailable.done, rows)
+                    handled = {o.message_key for o in unavailable.done}
+                    self.log.forget(self.campaign.name, self.activity.id, self.occurrence,
+                                    [m.message_key for m in chunk if m.message_key not in handled])
                 raise
-            self._settle(outcomes, rows)
+            with self._unrecorded(chunk):
+                self._settle(outcomes, rows)
+
+    @contextmanager
+    def _unrecorded(self, chunk: list[OutgoingMessage]):
+        """Outcomes the log could not take (the lock or the warehouse lost): they stay unknown."""
+        try:
+            yield
+        except RuntimeFailure as failure:
+            raise type(failure)(f"{failure}; the outcome of the {len(chunk)} messages handed to "
+                                f"{self.provider.describe()} at that moment could not be recorded: they are left "
+                                "unknown (see campaign status; --resend-unknown sends them again)") from None
 
     def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
         settled = [o for o in outcomes if o.status != "unknown"]

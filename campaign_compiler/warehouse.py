@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .dbt_runner import DbtTarget
@@ -43,10 +44,12 @@ class Warehouse:
                 import psycopg2
 
                 def reconnect():
-                    return psycopg2.connect(
+                    connection = psycopg2.connect(
                         host=credentials.host, port=credentials.port, user=credentials.user,
                         password=credentials.password, dbname=credentials.database,
                         connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
+                    _keep_open(connection)
+                    return connection
 
                 connection = reconnect()
                 connection.autocommit = True
@@ -61,15 +64,24 @@ class Warehouse:
                                  f"{cause}") from None
         return cls(kind, profile.target_name, credentials.schema, connection, reconnect)
 
+    def _cursor(self):
+        # a DuckDB cursor is a connection of its own: statements go to the connection itself, so
+        # that those of a transaction share it
+        return self._connection if self.kind == "duckdb" else self._connection.cursor()
+
+    def _done(self, cursor) -> None:
+        if cursor is not self._connection:
+            cursor.close()
+
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of `sql`, whose parameters are written %s whatever the driver."""
         if self.kind == "duckdb":
             sql = sql.replace("%s", "?")
         try:
-            cursor = self._connection.cursor()
+            cursor = self._cursor()
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-            cursor.close()
+            self._done(cursor)
             return rows
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} query failed: {str(exc).strip().splitlines()[0]}") from None
@@ -78,11 +90,25 @@ class Warehouse:
         if self.kind == "duckdb":
             sql = sql.replace("%s", "?")
         try:
-            cursor = self._connection.cursor()
+            cursor = self._cursor()
             cursor.execute(sql, params)
-            cursor.close()
+            self._done(cursor)
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} statement failed: {str(exc).strip().splitlines()[0]}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The statements of the block, committed together or not at all."""
+        self.execute("begin transaction")
+        try:
+            yield
+        except BaseException:
+            try:
+                self.execute("rollback")
+            except RuntimeFailure:  # the connection is gone, and the transaction with it
+                pass
+            raise
+        self.execute("commit")
 
     def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple], suffix: str = "") -> None:
         """Insert many rows in one statement (followed by `suffix`, such as ON CONFLICT ...)."""
@@ -90,7 +116,7 @@ class Warehouse:
             return
         head = f"insert into {table} ({', '.join(columns)})"
         try:
-            cursor = self._connection.cursor()
+            cursor = self._cursor()
             if self.kind == "duckdb":
                 derived, params = _duckdb_rows(columns, rows)
                 cursor.execute(f"{head} select * from {derived} {suffix}", params)
@@ -98,7 +124,7 @@ class Warehouse:
                 from psycopg2.extras import execute_values
 
                 execute_values(cursor, f"{head} values %s {suffix}", rows, page_size=len(rows))
-            cursor.close()
+            self._done(cursor)
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} insert failed: {str(exc).strip().splitlines()[0]}") from None
 
@@ -112,11 +138,11 @@ class Warehouse:
         assignments = ", ".join(f"{c} = u.{c}" for c in columns if c not in keys)
         matches = " and ".join(f"{table}.{k} = u.{k}" for k in keys)
         try:
-            cursor = self._connection.cursor()
+            cursor = self._cursor()
             derived, params = _duckdb_rows(columns, rows)
             cursor.execute(f"update {table} set {assignments} from {derived} as u "
                            f"where {matches}{' and ' + where if where else ''}", params)
-            cursor.close()
+            self._done(cursor)
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} update failed: {str(exc).strip().splitlines()[0]}") from None
 
@@ -134,13 +160,20 @@ class Warehouse:
                 if rows:
                     yield [dict(zip(columns, row)) for row in rows]
             return
-        connection = self._reconnect()
+        import psycopg2
+
+        try:
+            connection = self._reconnect()
+        except psycopg2.Error as exc:
+            raise RuntimeFailure(f"cannot connect to the postgres warehouse: {_first_line(exc)}") from None
         try:
             with connection.cursor(name="campaign_stream") as cursor:  # server-side: rows come as read
                 cursor.itersize = page
                 cursor.execute(f"select {select} from {relation}")
                 while rows := cursor.fetchmany(page):
                     yield [dict(zip(columns, row)) for row in rows]
+        except psycopg2.Error as exc:  # the connection lost, say
+            raise RuntimeFailure(f"reading {relation} failed: {_first_line(exc)}") from None
         finally:
             connection.close()
 
@@ -152,6 +185,11 @@ class Warehouse:
         return bool(self.query("select count(*) from information_schema.tables "
                                "where table_schema = %s and table_name = %s", (self.schema, name))[0][0])
 
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is known to be gone (PostgreSQL notices it at its next statement)."""
+        return self.kind != "duckdb" and bool(self._connection.closed)
+
     def close(self) -> None:
         self._connection.close()
 
@@ -160,6 +198,20 @@ class Warehouse:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _keep_open(connection) -> None:
+    """A send holds its PostgreSQL sessions open on purpose, idle while a provider works: a timeout
+    the server sets for forgotten sessions must not end them (with them a campaign's lock)."""
+    if connection.server_version >= 140000:
+        with connection.cursor() as cursor:
+            cursor.execute("set idle_session_timeout = 0; set idle_in_transaction_session_timeout = 0")
+            if not connection.autocommit:
+                connection.commit()
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _duckdb_rows(columns: tuple[str, ...], rows: list[tuple]) -> tuple[str, list]:

@@ -116,6 +116,7 @@ def test_send_refuses_a_build_that_is_not_the_campaign_as_it_stands(tmp_path, ta
 
 def test_nothing_is_sent_when_the_messages_changed_since_they_were_announced(tmp_path, monkeypatch):
     from campaign_compiler.cli import Options, Session
+    from campaign_compiler.deliverylog import CampaignLock
     from campaign_compiler.errors import RuntimeFailure
     from campaign_compiler.send import send_campaign
 
@@ -124,8 +125,8 @@ def test_nothing_is_sent_when_the_messages_changed_since_they_were_announced(tmp
     monkeypatch.chdir(project.root)
     session = Session(Options())
     (campaign,) = session.campaigns(["mail"])
-    with pytest.raises(RuntimeFailure) as refused:
-        send_campaign(campaign, session.workspace, session.where, announced={"newsletter": messages + 1})
+    with pytest.raises(RuntimeFailure) as refused, CampaignLock(session.where, "mail") as lock:
+        send_campaign(campaign, session.workspace, session.where, lock, announced={"newsletter": messages + 1})
     assert str(refused.value) == (f"the messages of newsletter changed since they were counted ({messages + 1:,} "
                                   f"then, {messages:,} now): nothing was sent; count them again")
     assert not (project.root / "target" / "outbox").exists()
