@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import run_cli
 from validation_helpers import DATA_MODEL, errors_of, run_in_process, with_data_model
 
 C = "campaigns/c.yml"
@@ -680,3 +681,77 @@ entities:
         'campaign_project.yml:4:12: error: no dbt model or seed named "profilez" in the project (did you mean "profiles"?)',
         'campaign_project.yml:8:13: error: no dbt source named "crm" in the project',
     ]
+
+
+# -- limits: hostile or runaway input is refused, located, quickly -----------------------------------
+HEAD = "campaign: c\nactivities:\n  a:\n    type: build_audience\n"
+
+
+def _laughs() -> str:
+    """A few hundred bytes that stand for a billion values: each list repeats the previous one ten times."""
+    lines = ["campaign: c", "x1: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for number, (anchor, alias) in enumerate(zip("bcdefghi", "abcdefgh"), start=2):
+        lines.append(f"x{number}: &{anchor} [" + ", ".join([f"*{alias}"] * 10) + "]")
+    return "\n".join(lines) + "\nactivities:\n  a: {type: build_audience}\n"
+
+
+def _parentheses(depth: int) -> str:
+    return HEAD + '    where: "' + "(" * depth + "country = 'FR'" + ")" * depth + '"\n'
+
+
+# (id, file written, its text, the exact errors `campaign validate c` prints)
+LIMIT_CASES = [
+    # 12,353 values before x5's list, then 11,111 for each *d: the 8th passes 100,000
+    ("billion-laughs", C, _laughs(),
+     [f"{C}:6:37: error: this file holds more than 100,000 values once its aliases are expanded"]),
+    ("recursive-alias", C, "campaign: c\nactivities: &a\n  a: *a\n",
+     [f"{C}:3:6: error: alias *a stands for a collection that contains it"]),
+    # the 51st level is the "[" of the 24th group (7 characters each) after '    where: '
+    ("nested-condition-groups", C, HEAD + "    where: " + "{all: [" * 400 + "\"country = 'FR'\"" + "]}" * 400 + "\n",
+     [f"{C}:5:{11 + 23 * 7 + 6 + 1}: error: values are nested more than 50 levels deep"]),
+    ("nested-yaml-lists", C, "campaign: c\nactivities: {a: {type: build_audience}}\ndescription: " + "[" * 500 + "]" * 500,
+     [f"{C}:3:{14 + 49}: error: values are nested more than 50 levels deep"]),
+    ("nested-parentheses", C, _parentheses(3000),
+     [f"{C}:5:{12 + 20 + 1}: error: condition has more than 20 nested parentheses"]),
+    ("nested-not", C, HEAD + '    where: "' + "not " * 3000 + "country = 'FR'\"\n",
+     [f"{C}:5:12: error: condition is nested too deeply to be read"]),
+    ("big-campaign-file", C, HEAD + "description: '" + "x" * 2_000_000 + "'\n",
+     [f"{C}:1:1: error: the file is 2,000,070 bytes; the compiler reads files of at most 1,000,000 bytes (1 MB)"]),
+    ("big-project-file", "campaign_project.yml", DATA_MODEL + "# " + "x" * 1_000_000 + "\n",
+     [f"campaign_project.yml:1:1: error: the file is {len(DATA_MODEL) + 1_000_003:,} bytes; the compiler reads "
+      "files of at most 1,000,000 bytes (1 MB)"]),
+]
+
+
+@pytest.mark.parametrize("file, text, expected", [pytest.param(f, t, e, id=i) for i, f, t, e in LIMIT_CASES])
+def test_input_beyond_the_limits_is_refused_quickly_with_its_location(project, file, text, expected):
+    with_data_model(project)
+    if file == C:
+        project.write(C, text)
+    else:
+        project.write(C, "campaign: c\nactivities:\n  a: {type: build_audience}\n")
+        (project.root / file).write_text(text, encoding="utf-8")
+    # a generous timeout: before these limits, some took a minute and gigabytes of memory
+    result = run_cli("validate", "c", cwd=project.root, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert (result.code, result.errors) == (2, expected)
+
+
+def test_a_file_beyond_the_limits_does_not_stop_the_other_campaigns(project):
+    with_data_model(project)
+    project.write("campaigns/ok.yml", "campaign: ok\nactivities:\n  a: {type: build_audience}\n")
+    project.write("campaigns/laughs.yml", _laughs())
+    project.write("campaigns/big.yml", HEAD + "description: '" + "x" * 2_000_000 + "'\n")
+    result = run_cli("validate", "ok", cwd=project.root, timeout=60)
+    assert (result.code, result.stdout) == (0, "ok: ok (1 activity, 1 working table)\n"), result.stderr[-2000:]
+
+
+def test_nesting_within_the_limits_compiles(project, monkeypatch):
+    """The deepest conditions the limits allow are read, checked and generated without trouble."""
+    with_data_model(project)
+    groups = 22  # 2 levels each, under the 6 levels of the campaign file and the activity
+    condition = "(" * 20 + "country = 'FR'" + ")" * 20
+    text = HEAD + "    where: " + "{any: [" * groups + f'"{condition}"' + "]}" * groups + "\n"
+    project.write(C, text)
+    result = run_cli("compile", "c", cwd=project.root, timeout=60)
+    assert result.code == 0, result.stderr[-2000:]
