@@ -504,7 +504,8 @@ TEMPLATE_CASES = [
       'templates/t.yml:2:11: error: use one column of the linked row: "booking.<column>"']),
     ("missing-part", 'subject: "Hi"\n', None, ['templates/t.yml:1:1: error: an email template needs "text", "html" or both']),
     ("unknown-key", 'subject: "Hi"\ntext: "x"\nbodyy: "y"\n', None,
-     ['templates/t.yml:3:1: error: unknown key "bodyy" in an email template']),
+     ['templates/t.yml:3:1: error: unknown key "bodyy" in an email template']),    ("nested-too-deeply", 'subject: "{{ ' + "(" * 2000 + "first_name" + ")" * 2000 + ' }}"\ntext: "x"\n', None,
+     ["templates/t.yml:1:11: error: invalid template: nested too deeply to be read"]),
 ]
 
 
