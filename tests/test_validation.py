@@ -756,3 +756,42 @@ def test_nesting_within_the_limits_compiles(project, monkeypatch):
     project.write(C, text)
     result = run_cli("compile", "c", cwd=project.root, timeout=60)
     assert result.code == 0, result.stderr[-2000:]
+
+
+# -- load_file: what compile or the warehouse could not load is refused by validate ----------------
+def _late(line: bytes) -> bytes:
+    """A CSV file that is fine for more than the first 64 KB, then has `line` (its line 5,002)."""
+    return b"email,name\n" + b"anna@example.com,Anna\n" * 5000 + line + b"ben@example.com,Ben\n"
+
+
+F = "data/f.csv"
+LOAD_FILE_CASES = [
+    ("field-too-long", b"email,name\nanna@example.com," + b"A" * 200_000 + b"\n",
+     [f"{F}:2:1: error: invalid CSV: field larger than field limit (131072)"]),
+    ("not-utf8-late", _late(b"cleo@example.com,Cl\xe9o\n"),
+     [f"{F}:5002:20: error: invalid UTF-8 (byte 0xe9): CSV files are read as UTF-8"]),
+    ("nul-character", _late(b"cleo@example.com,Cl\x00o\n"),
+     [f"{F}:5002:20: error: NUL character: warehouses cannot store it in text"]),
+]
+
+
+@pytest.mark.parametrize("content, expected", [pytest.param(c, e, id=i) for i, c, e in LOAD_FILE_CASES])
+def test_a_csv_file_that_cannot_be_loaded_is_refused_with_its_line(project, monkeypatch, content, expected):
+    with_data_model(project)
+    (project.root / "data").mkdir()
+    (project.root / F).write_bytes(content)
+    text = f"campaign: c\nactivities:\n  f: {{type: load_file, path: {F}, columns: {{email: text, name: text}}}}\n"
+    assert errors_of(project, monkeypatch, text) == expected
+    code, _, err = run_in_process(project, monkeypatch, "compile", "c")
+    assert code == 2 and "Traceback" not in err
+    assert not (project.root / "seeds" / "campaigns").exists()
+
+
+@pytest.mark.parametrize("path, expected", [
+    pytest.param('"data/f.csv\\0"', "path must not contain a NUL character", id="nul"),
+    pytest.param("data/" + "f" * 5000 + ".csv", "path cannot be read: File name too long", id="name-too-long"),
+])
+def test_a_load_file_path_that_is_no_file_name_is_refused(project, monkeypatch, path, expected):
+    with_data_model(project)
+    text = f"campaign: c\nactivities:\n  f:\n    type: load_file\n    path: {path}\n    columns: {{email: text}}\n"
+    assert errors_of(project, monkeypatch, text) == [f"{C}:5:11: error: {expected}"]
