@@ -22,10 +22,13 @@ from .datamodel import COLUMN_TYPES, FILE_DIMENSION, DataModel, Entity
 from .dbtproject import DbtProject
 from .errors import Diagnostics, Location, did_you_mean, display_path
 from .plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
-from .reader import IDENTIFIER, Reader, describe, quoted
+from .reader import IDENTIFIER, MAX_SQL_INTEGER, Reader, describe, quoted
 from .yamlsrc import Path_
 
 FILE_ROW = "file_row"
+# A split's percent is applied exactly, as rows * numerator // (100 * denominator) in 64-bit integers:
+# six decimals keep that product in range up to tens of billions of rows.
+MAX_PERCENT_DECIMALS = 6
 
 
 @dataclass
@@ -525,7 +528,7 @@ class Split(ActivityType):
             r.error(path, 'limit needs exactly one of "count" (rows) or "percent" (of the subset\'s rows)')
             return None
         if "count" in limit:
-            count = r.integer(path + ("count",), limit["count"], "count", minimum=0)
+            count = r.integer(path + ("count",), limit["count"], "count", minimum=0, maximum=MAX_SQL_INTEGER)
             if count is None:
                 return None
             result["count"] = count
@@ -534,7 +537,11 @@ class Split(ActivityType):
             if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
                 r.error(path + ("percent",), f"percent must be a number from 0 to 100, not {percent if isinstance(percent, (int, float)) else quoted(percent)}")
                 return None
-            result["percent"] = Decimal(str(percent)).as_integer_ratio()
+            exact = Decimal(str(percent))
+            if exact.as_tuple().exponent < -MAX_PERCENT_DECIMALS:
+                r.error(path + ("percent",), f"percent may have at most {MAX_PERCENT_DECIMALS} decimals, not {percent}")
+                return None
+            result["percent"] = exact.as_integer_ratio()
         if "order_by" in limit and limit.get("random"):
             r.error(path, 'limit takes "order_by" or "random: true", not both')
             return None
@@ -546,7 +553,7 @@ class Split(ActivityType):
             if not limit.get("random"):
                 r.error(path + ("seed",), 'seed only applies with "random: true"', at_key=True)
                 return None
-            seed = r.integer(path + ("seed",), limit["seed"], "seed")
+            seed = r.integer(path + ("seed",), limit["seed"], "seed", minimum=-MAX_SQL_INTEGER, maximum=MAX_SQL_INTEGER)
             if seed is None:
                 return None
             result["seed"] = seed
@@ -573,7 +580,7 @@ class Deduplication(ActivityType):
         scope = working_scope(table)
         query = ctx.query()
         keys = r.list_of(path + ("keys",), spec.get("keys"), "keys", min_items=1) or []
-        count = r.integer(path + ("count",), spec.get("count", 1), "count", minimum=1)
+        count = r.integer(path + ("count",), spec.get("count", 1), "count", minimum=1, maximum=MAX_SQL_INTEGER)
         partition = [query.expression(activity.source, path + ("keys", i), key, scope, what="a deduplication key")
                      for i, key in enumerate(keys)]
         order: list[exp.Expression] | None = []
@@ -659,7 +666,7 @@ class Enrichment(ActivityType):
             r.error(path, f'"{item["link"]}" links to many {link.entity}: add "order_by" to choose which one '
                           f'(and "rank", 1 by default), or use "aggregate"')
             return None
-        rank = r.integer(path + ("rank",), item.get("rank", 1), "rank", minimum=1)
+        rank = r.integer(path + ("rank",), item.get("rank", 1), "rank", minimum=1, maximum=MAX_SQL_INTEGER)
         if rank is None:
             return None
         join = query.link_join(source, path, item["link"], item.get("where"), scope, kind="rank",

@@ -36,8 +36,10 @@ SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 50  # nested mappings and lists
 MAX_VALUES = 100_000  # keys and values, each alias counting as what it repeats
+MAX_DIGITS = 4_300  # Python reads no longer integer
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_DIGITS = re.compile(r"^[-+]?[0-9_]+$")
 _FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
 
 
@@ -61,9 +63,9 @@ def read_text(path: Path) -> str:
 
 def check_limits(text: str) -> None:
     """LimitExceeded when the document nests deeper than MAX_DEPTH, holds more than MAX_VALUES values
-    once its aliases are expanded, or has an alias inside the collection it stands for (which would
-    never end); a syntax error as the YAML error it is. Nothing is expanded: an alias counts the
-    values its anchor's collection held."""
+    once its aliases are expanded, has an alias inside the collection it stands for (which would
+    never end) or an integer too long to read; a syntax error as the YAML error it is. Nothing is
+    expanded: an alias counts the values its anchor held."""
     open_collections: list[tuple[str | None, int]] = []  # (anchor, values counted before it)
     sizes: dict[str, int] = {}
     total = 0
@@ -74,6 +76,9 @@ def check_limits(text: str) -> None:
             total += sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
         elif isinstance(event, yaml.ScalarEvent):
             total += 1
+            if not event.style and len(event.value) > MAX_DIGITS and _DIGITS.match(event.value) \
+                    and len(event.value.lstrip("+-").replace("_", "")) > MAX_DIGITS:
+                raise LimitExceeded(f"number of more than {MAX_DIGITS:,} digits", event.start_mark)
             if event.anchor:
                 sizes[event.anchor] = 1
         elif isinstance(event, yaml.CollectionStartEvent):

@@ -795,3 +795,129 @@ def test_a_load_file_path_that_is_no_file_name_is_refused(project, monkeypatch, 
     with_data_model(project)
     text = f"campaign: c\nactivities:\n  f:\n    type: load_file\n    path: {path}\n    columns: {{email: text}}\n"
     assert errors_of(project, monkeypatch, text) == [f"{C}:5:11: error: {expected}"]
+
+
+# -- numbers that end up in SQL: ranges every warehouse accepts ------------------------------------
+BIG = 2_147_483_648  # one more than the largest integer of every warehouse
+RANGE_CASES = [
+    ("frequency-cap", f"""\
+campaign: c
+activities:
+  a: {{type: build_audience}}
+  m:
+    type: email
+    input: a
+    template: templates/t.yml
+    frequency_cap:
+      max: {BIG}
+      days: 100000000000
+    control_group:
+      percent: 5
+      seed: {BIG}
+""", [f"{C}:9:12: error: max must be at most 2147483647, not {BIG}",
+      f"{C}:10:13: error: days must be at most 36500, not 100000000000",
+      f"{C}:13:13: error: seed must be at most 2147483647, not {BIG}"]),
+
+    ("split-limits", f"""\
+campaign: c
+activities:
+  a: {{type: build_audience}}
+  s:
+    type: split
+    input: a
+    subsets:
+      - name: many
+        limit:
+          count: {BIG}
+      - name: fine
+        limit:
+          percent: 12.3456789
+      - name: sample
+        limit:
+          percent: 10
+          random: true
+          seed: -{BIG}
+""", [f"{C}:10:18: error: count must be at most 2147483647, not {BIG}",
+      f"{C}:13:20: error: percent may have at most 6 decimals, not 12.3456789",
+      f"{C}:18:17: error: seed must be at least -2147483647, not -{BIG}"]),
+
+    ("dedup-and-rank", f"""\
+campaign: c
+activities:
+  a: {{type: build_audience}}
+  d:
+    type: deduplication
+    input: a
+    keys: [email]
+    count: {BIG}
+  e:
+    type: enrichment
+    input: a
+    add:
+      booking:
+        link: bookings
+        order_by: amount
+        rank: {BIG}
+        column: booking_id
+""", [f"{C}:8:12: error: count must be at most 2147483647, not {BIG}",
+      f"{C}:16:15: error: rank must be at most 2147483647, not {BIG}"]),
+
+    ("integer-too-long-to-read", "campaign: c\nactivities:\n  a: {type: build_audience}\n  d:\n"
+     "    type: deduplication\n    input: a\n    keys: [email]\n    count: " + "9" * 5000 + "\n",
+     [f"{C}:8:12: error: number of more than 4,300 digits"]),
+]
+
+
+@pytest.mark.parametrize("text, expected", [pytest.param(t, e, id=i) for i, t, e in RANGE_CASES])
+def test_numbers_beyond_what_every_warehouse_accepts_are_refused(project, monkeypatch, text, expected):
+    with_data_model(project)
+    project.write("templates/t.yml", 'subject: "Hi"\ntext: "x"\n')
+    assert errors_of(project, monkeypatch, text) == expected
+
+
+@pytest.mark.slow
+def test_the_largest_numbers_accepted_build_on_every_warehouse(project, target):
+    project.write("campaign_project.yml", DATA_MODEL)
+    project.write("seeds/profiles.csv", """\
+profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at
+1,Anna,anna@example.com,,FR,gold,true,2020-01-01 00:00:00
+2,Ben,,,FR,none,,2021-01-01 00:00:00
+3,Cleo,cleo@example.com,,DE,gold,false,2022-01-01 00:00:00
+4,Dan,dan@example.com,,DE,gold,true,2023-01-01 00:00:00
+""")
+    project.write("seeds/bookings.csv", """\
+booking_id,profile_id,hotel_id,status,amount,checkin_date
+10,1,1,confirmed,100.50,2024-01-01
+11,1,1,confirmed,200.00,2024-02-01
+""")
+    project.write("seeds/hotels.csv", "hotel_id,city\n1,Paris\n")
+    project.write("templates/t.yml", 'subject: "Hi {{ first_name }}"\ntext: "x"\n')
+    project.write("campaigns/big.yml", """\
+campaign: big
+activities:
+  everyone: {type: build_audience}
+  ranked:
+    type: enrichment
+    input: everyone
+    add:
+      far_booking: {link: bookings, order_by: amount, rank: 2147483647, column: booking_id}
+  dedup: {type: deduplication, input: ranked, keys: [country], count: 2147483647}
+  parts:
+    type: split
+    input: dedup
+    subsets:
+      - {name: counted, where: "country = 'FR'", limit: {count: 2147483647}}
+      - {name: seeded, where: "country = 'DE'", limit: {percent: 99.999999, random: true, seed: -2147483647}}
+    complement: rest
+  mail:
+    type: email
+    input: parts.counted
+    template: templates/t.yml
+    frequency_cap: {max: 2147483647, days: 36500}
+    control_group: {percent: 0.000001, seed: 2147483647}
+""")
+    result = project.count("big", target)
+    assert {k: v for k, v in result["counts"].items() if not k.startswith("mail")} == {
+        "everyone": 4, "ranked": 4, "dedup": 4, "parts.counted": 2, "parts.seeded": 1, "parts.rest": 1}
+    assert result["channels"]["mail"] == {"channel": "email", "messages": 1, "recipients": 1,
+                                          "excluded": {"no_address": 1}}
