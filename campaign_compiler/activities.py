@@ -7,6 +7,7 @@ the working tables it produces and the models (macro calls) that build them.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ from sqlglot import exp
 from .conditions import DIMENSION_ALIAS, Query, Scope
 from .datamodel import COLUMN_TYPES, FILE_DIMENSION, DataModel, Entity
 from .dbtproject import DbtProject
-from .errors import Diagnostics, did_you_mean, display_path
+from .errors import Diagnostics, Location, did_you_mean, display_path
 from .plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
-from .reader import IDENTIFIER, Reader, describe, quoted
+from .reader import IDENTIFIER, MAX_SQL_INTEGER, Reader, describe, quoted
 from .yamlsrc import Path_
 
 FILE_ROW = "file_row"
+# A split's percent is applied exactly, as rows * numerator // (100 * denominator) in 64-bit integers:
+# six decimals keep that product in range up to tens of billions of rows.
+MAX_PERCENT_DECIMALS = 6
 
 
 @dataclass
@@ -237,27 +241,86 @@ class LoadFile(ActivityType):
         file_value = ctx.reader.string(path, activity.spec.get("path"), "path")
         if file_value is None:
             return None
-        csv_path = (ctx.dbt.root / file_value).resolve()
+        if "\0" in file_value:
+            ctx.error(path, "path must not contain a NUL character")
+            return None
+        try:
+            csv_path = (ctx.dbt.root / file_value).resolve()
+            found = csv_path.is_file()
+        except OSError as error:  # a name too long for the file system
+            ctx.error(path, f"path cannot be read: {error.strerror or error}")
+            return None
         if ctx.dbt.root not in csv_path.parents:
             ctx.error(path, f'path "{file_value}" must be a file inside the dbt project')
             return None
-        if not csv_path.is_file():
+        if not found:
             ctx.error(path, f'file not found: {display_path(csv_path)}')
             return None
-        header = _csv_header(csv_path)
+        try:
+            problem = _csv_problem(csv_path)
+            header = _csv_header(csv_path) if problem is None else None
+        except OSError as error:
+            ctx.error(path, f"cannot read {display_path(csv_path)}: {error.strerror or error}")
+            return None
+        if problem is not None:
+            line, col, message = problem
+            ctx.diagnostics.error(Location(display_path(csv_path), line, col), message)
+            return None
         if header is None:
-            ctx.error(path, f"{display_path(csv_path)} is not a UTF-8 CSV file with a header row")
+            ctx.error(path, f"{display_path(csv_path)} is not a CSV file with a header row")
             return None
         return csv_path, header
 
 
 def _csv_header(path: Path) -> list[str] | None:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), None)
+    return header if header and any(h.strip() for h in header) else None
+
+
+class _Unloadable(Exception):
+    """Where a CSV file stops being loadable: line, column and why."""
+
+
+def _csv_problem(path: Path) -> tuple[int, int, str] | None:
+    """(line, column, message) of the first thing in the file that compile or a warehouse could not load:
+    bytes that are not UTF-8, a NUL character (no warehouse stores it in text), a record the csv
+    module refuses (such as a field over its 128 KB limit). The whole file is read as compile reads
+    it, one line at a time."""
+    number = 0
+
+    def lines(handle):
+        nonlocal number
+        for number, line in enumerate(handle, start=1):
+            if "\0" in line:
+                raise _Unloadable(number, line.index("\0") + 1, "NUL character: warehouses cannot store it in text")
+            yield line
+
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return header if header and any(h.strip() for h in header) else None
+            for _ in csv.reader(lines(handle)):
+                pass
+    except _Unloadable as unloadable:
+        return unloadable.args
+    except csv.Error as error:
+        return number, 1, f"invalid CSV: {error}"
+    except UnicodeDecodeError:
+        return _undecodable(path)
+    return None
+
+
+def _undecodable(path: Path) -> tuple[int, int, str]:
+    """Where the first byte that is not UTF-8 is (text files are decoded by blocks: which line is not known)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                column = len(line[:error.start].decode("utf-8")) + 1
+                return number, column, f"invalid UTF-8 (byte 0x{line[error.start]:02x}): CSV files are read as UTF-8"
+    return 1, 1, "invalid UTF-8: CSV files are read as UTF-8"
 
 
 class Reconciliation(ActivityType):
@@ -465,7 +528,7 @@ class Split(ActivityType):
             r.error(path, 'limit needs exactly one of "count" (rows) or "percent" (of the subset\'s rows)')
             return None
         if "count" in limit:
-            count = r.integer(path + ("count",), limit["count"], "count", minimum=0)
+            count = r.integer(path + ("count",), limit["count"], "count", minimum=0, maximum=MAX_SQL_INTEGER)
             if count is None:
                 return None
             result["count"] = count
@@ -474,7 +537,11 @@ class Split(ActivityType):
             if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
                 r.error(path + ("percent",), f"percent must be a number from 0 to 100, not {percent if isinstance(percent, (int, float)) else quoted(percent)}")
                 return None
-            result["percent"] = Decimal(str(percent)).as_integer_ratio()
+            exact = Decimal(str(percent))
+            if exact.as_tuple().exponent < -MAX_PERCENT_DECIMALS:
+                r.error(path + ("percent",), f"percent may have at most {MAX_PERCENT_DECIMALS} decimals, not {percent}")
+                return None
+            result["percent"] = exact.as_integer_ratio()
         if "order_by" in limit and limit.get("random"):
             r.error(path, 'limit takes "order_by" or "random: true", not both')
             return None
@@ -486,7 +553,7 @@ class Split(ActivityType):
             if not limit.get("random"):
                 r.error(path + ("seed",), 'seed only applies with "random: true"', at_key=True)
                 return None
-            seed = r.integer(path + ("seed",), limit["seed"], "seed")
+            seed = r.integer(path + ("seed",), limit["seed"], "seed", minimum=-MAX_SQL_INTEGER, maximum=MAX_SQL_INTEGER)
             if seed is None:
                 return None
             result["seed"] = seed
@@ -513,7 +580,7 @@ class Deduplication(ActivityType):
         scope = working_scope(table)
         query = ctx.query()
         keys = r.list_of(path + ("keys",), spec.get("keys"), "keys", min_items=1) or []
-        count = r.integer(path + ("count",), spec.get("count", 1), "count", minimum=1)
+        count = r.integer(path + ("count",), spec.get("count", 1), "count", minimum=1, maximum=MAX_SQL_INTEGER)
         partition = [query.expression(activity.source, path + ("keys", i), key, scope, what="a deduplication key")
                      for i, key in enumerate(keys)]
         order: list[exp.Expression] | None = []
@@ -599,7 +666,7 @@ class Enrichment(ActivityType):
             r.error(path, f'"{item["link"]}" links to many {link.entity}: add "order_by" to choose which one '
                           f'(and "rank", 1 by default), or use "aggregate"')
             return None
-        rank = r.integer(path + ("rank",), item.get("rank", 1), "rank", minimum=1)
+        rank = r.integer(path + ("rank",), item.get("rank", 1), "rank", minimum=1, maximum=MAX_SQL_INTEGER)
         if rank is None:
             return None
         join = query.link_join(source, path, item["link"], item.get("where"), scope, kind="rank",

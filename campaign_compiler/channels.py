@@ -24,7 +24,7 @@ from .conditions import DIMENSION_ALIAS, WORKING_ALIAS, Query, Scope, column
 from .datamodel import Entity
 from .errors import did_you_mean
 from .plan import Dimension, Jinja, MessageSpec, ModelPlan, WorkingTable
-from .reader import quoted
+from .reader import MAX_SQL_INTEGER, quoted
 from .templates import Per, load_template
 
 PER_ALIAS = "per_row"
@@ -37,6 +37,8 @@ OWN_COLUMNS = ("message_key", "address", "exclusion_reason", "_campaign_consent"
                "_campaign_reason")
 SYSTEM = Jinja("source('campaign_orchestration', 'campaign_suppressions')")
 DELIVERIES = Jinja("source('campaign_orchestration', 'campaign_deliveries')")
+# A frequency cap looks back at most a century: a longer interval overflows PostgreSQL's.
+MAX_CAP_DAYS = 36_500
 
 
 class Channel(ActivityType):
@@ -197,8 +199,8 @@ class Channel(ActivityType):
         spec = r.mapping(path, activity.spec["frequency_cap"], "frequency_cap", required=("max", "days"))
         if spec is None:
             return False
-        most = r.integer(path + ("max",), spec["max"], "max", minimum=1)
-        days = r.integer(path + ("days",), spec["days"], "days", minimum=1)
+        most = r.integer(path + ("max",), spec["max"], "max", minimum=1, maximum=MAX_SQL_INTEGER)
+        days = r.integer(path + ("days",), spec["days"], "days", minimum=1, maximum=MAX_CAP_DAYS)
         return {"max": most, "days": days} if most is not None and days is not None else False
 
     def _control_group(self, activity, ctx: Context):
@@ -213,7 +215,8 @@ class Channel(ActivityType):
         if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent < 100:
             r.error(path + ("percent",), f"percent must be a number between 0 and 100, not {quoted(percent)}")
             return False
-        seed = r.integer(path + ("seed",), spec.get("seed", 0), "seed")
+        seed = r.integer(path + ("seed",), spec.get("seed", 0), "seed", minimum=-MAX_SQL_INTEGER,
+                         maximum=MAX_SQL_INTEGER)
         if seed is None:
             return False
         # a recipient is held out when the first 8 hex digits of md5(seed:key) sort below this

@@ -76,6 +76,11 @@ _NOT_AN_EXPRESSION = (exp.Query, exp.Subquery, exp.Table, exp.From, exp.Join, ex
 _PARAMETERS = tuple(getattr(exp, name) for name in ("Placeholder", "Parameter", "SessionParameter")
                     if hasattr(exp, name))
 _PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# sqlglot parses each nested parenthesis (or function call) with about twenty Python calls: beyond
+# this depth a condition could exhaust the stack. Other nesting (NOT NOT ..., CASE in CASE) is
+# reported when the parser runs out of stack.
+MAX_PARENTHESES = 20
+_QUOTED_OR_PARENTHESIS = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|[()]")
 
 
 def column(name: str, table: str) -> exp.Column:
@@ -288,13 +293,17 @@ class Query:
             shown = "empty text" if isinstance(text, str) else describe(text)
             self._error(source, path, f"{what} must be SQL text, not {shown}")
             return None
-        tree = self._parse(source, path, text, what)
-        if tree is None:
+        try:
+            tree = self._parse(source, path, text, what)
+            if tree is None:
+                return None
+            if not isinstance(tree, exp.Condition) or isinstance(tree, _NOT_AN_EXPRESSION):
+                self._error(source, path, f"{what} must be a SQL expression, not a {_kind(tree)} statement")
+                return None
+            return self._check_and_qualify(source, path, text, tree, scope, what, aggregates, boolean)
+        except RecursionError:
+            self._error(source, path, f"{what} is nested too deeply to be read")
             return None
-        if not isinstance(tree, exp.Condition) or isinstance(tree, _NOT_AN_EXPRESSION):
-            self._error(source, path, f"{what} must be a SQL expression, not a {_kind(tree)} statement")
-            return None
-        return self._check_and_qualify(source, path, text, tree, scope, what, aggregates, boolean)
 
     def order_by(self, source: Source, path: Path_, text: Any, scope: Scope) -> list[exp.Expression] | None:
         """`"<expr> [asc|desc] [nulls first|last], ..."` as sqlglot `Ordered` nodes."""
@@ -303,23 +312,32 @@ class Query:
             self._error(source, path, f"{what} must be SQL text such as \"amount desc\", not {describe(text)}")
             return None
         prefix = "SELECT 1 ORDER BY "
-        tree = self._parse(source, path, text, what, prefix=prefix)
-        if tree is None:
-            return None
-        extra = [k for k, v in tree.args.items() if v and k not in ("expressions", "order")]
-        if not isinstance(tree, exp.Select) or extra or not tree.args.get("order"):
-            self._error(source, path, f'{what} must be a list of "<expression> [asc|desc]", separated by commas')
-            return None
-        ordered = []
-        for item in tree.args["order"].expressions:
-            checked = self._check_and_qualify(source, path, text, item, scope, what, False, False,
-                                              offset=len(prefix))
-            if checked is None:
+        try:
+            tree = self._parse(source, path, text, what, prefix=prefix)
+            if tree is None:
                 return None
-            ordered.append(checked)
-        return ordered
+            extra = [k for k, v in tree.args.items() if v and k not in ("expressions", "order")]
+            if not isinstance(tree, exp.Select) or extra or not tree.args.get("order"):
+                self._error(source, path, f'{what} must be a list of "<expression> [asc|desc]", separated by commas')
+                return None
+            ordered = []
+            for item in tree.args["order"].expressions:
+                checked = self._check_and_qualify(source, path, text, item, scope, what, False, False,
+                                                  offset=len(prefix))
+                if checked is None:
+                    return None
+                ordered.append(checked)
+            return ordered
+        except RecursionError:
+            self._error(source, path, f"{what} is nested too deeply to be read")
+            return None
 
     def _parse(self, source: Source, path: Path_, text: str, what: str, prefix: str = "") -> exp.Expression | None:
+        too_deep = _parenthesis_beyond(text, MAX_PARENTHESES)
+        if too_deep is not None:
+            self.diagnostics.error(source.inside(path, text, too_deep, "("),
+                                   f"{what} has more than {MAX_PARENTHESES} nested parentheses")
+            return None
         try:
             statements = [s for s in sqlglot.parse(prefix + text, read=self.dialect) if s is not None]
         except ParseError as error:
@@ -475,6 +493,20 @@ def _span(node: exp.Expression) -> tuple[int, int] | None:
     if not spans:
         return None
     return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def _parenthesis_beyond(text: str, most: int) -> int | None:
+    """The offset of the first parenthesis nested deeper than `most` (quoted text aside), if any."""
+    depth = 0
+    for match in _QUOTED_OR_PARENTHESIS.finditer(text):
+        token = match.group()
+        if token == "(":
+            depth += 1
+            if depth > most:
+                return match.start()
+        elif token == ")":
+            depth = max(depth - 1, 0)
+    return None
 
 
 def _offset(text: str, line: int, col: int) -> int:

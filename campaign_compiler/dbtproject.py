@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from .errors import RuntimeFailure, display_path
-from .yamlsrc import SAFE_LOADER
+from .yamlsrc import LimitExceeded, load_plain
 
 PACKAGE_NAME = "campaign_orchestration"
 GENERATED_FOLDER = "campaigns"
@@ -38,9 +38,14 @@ class DbtProject:
         if not path.is_file():
             raise RuntimeFailure(f"{display_path(root)} is not a dbt project (no dbt_project.yml)")
         try:
-            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or {}
+            raw = load_plain(path) or {}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RuntimeFailure(f"{display_path(path)}: cannot read file: {exc}") from None
         except yaml.YAMLError as exc:
-            raise RuntimeFailure(f"{display_path(path)}: invalid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            where = f"{display_path(path)}:{mark.line + 1}:{mark.column + 1}" if mark else display_path(path)
+            problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+            raise RuntimeFailure(f"{where}: {problem if isinstance(exc, LimitExceeded) else 'invalid YAML: ' + problem}") from None
         return cls(
             root=root,
             name=str(raw.get("name", "")),
@@ -94,7 +99,7 @@ class DbtProject:
                     if not filename.endswith((".yml", ".yaml")):
                         continue
                     try:
-                        raw = yaml.load(Path(dirpath, filename).read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+                        raw = load_plain(Path(dirpath, filename))
                     except (OSError, UnicodeDecodeError, yaml.YAMLError):
                         continue  # dbt reports broken property files itself
                     declared = raw.get("sources") if isinstance(raw, dict) else None

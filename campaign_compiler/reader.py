@@ -16,6 +16,9 @@ from .yamlsrc import Path_, Source
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 IDENTIFIER_RULE = "lowercase letters, digits and _, starting with a letter, at most 40 characters"
+# Integers written into SQL (counts, ranks, seeds) stay within the integer type of every warehouse,
+# so that a campaign that builds on one builds on all.
+MAX_SQL_INTEGER = 2_147_483_647
 
 _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
 
@@ -79,12 +82,16 @@ class Reader:
             return None
         return value
 
-    def integer(self, path: Path_, value: Any, what: str, *, minimum: int | None = None) -> int | None:
+    def integer(self, path: Path_, value: Any, what: str, *, minimum: int | None = None,
+                maximum: int | None = None) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, f"{what} must be an integer, not {describe(value)}")
             return None
         if minimum is not None and value < minimum:
             self.error(path, f"{what} must be at least {minimum}, not {value}")
+            return None
+        if maximum is not None and value > maximum:
+            self.error(path, f"{what} must be at most {maximum}, not {value}")
             return None
         return value
 

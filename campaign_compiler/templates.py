@@ -142,6 +142,9 @@ class _Checker:
         except TemplateSyntaxError as error:
             self._error(path, text, error.lineno or 1, "", f"invalid template: {error.message}")
             return False
+        except RecursionError:  # Jinja parses nested expressions recursively; rendering is no deeper
+            self._error(path, text, 1, "", "invalid template: nested too deeply to be read")
+            return False
         ok = True
         undeclared = find_undeclared_variables(tree)
         # in order of first use, so that generated models do not depend on set ordering

@@ -15,7 +15,7 @@ from .datamodel import DataModel, load_data_model
 from .dbtproject import DbtProject
 from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean, display_path
 from .plan import Campaign
-from .yamlsrc import SAFE_LOADER, load_yaml
+from .yamlsrc import load_plain, load_yaml
 
 CAMPAIGNS_DIR = "campaigns"
 
@@ -56,8 +56,8 @@ class Workspace:
             self._index = []
             if self.campaigns_dir.is_dir():
                 for path in sorted(self.campaigns_dir.rglob("*.y*ml")):
-                    try:
-                        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+                    try:  # a file beyond the limits is skipped here, and refused when it is loaded
+                        raw = load_plain(path)
                     except (OSError, UnicodeDecodeError, yaml.YAMLError):
                         raw = None
                     self._index.append((path.resolve(), raw if isinstance(raw, dict) else {}))

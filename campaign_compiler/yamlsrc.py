@@ -7,10 +7,17 @@ and at positions *inside* a string value (a column name in a condition) with `So
 Scalars are read the way a campaign author expects, not as YAML 1.1 does: only `true`/`false` are
 booleans (so `on:` in a link and `country: NO` stay strings), keys are always strings, and a key
 given twice is an error instead of a silent overwrite.
+
+Every YAML file the compiler reads is held to limits far beyond what a campaign needs, so that a
+mistaken or hostile file is refused at once instead of exhausting memory, time or the stack: its
+size, how deep its values nest, and how many values it holds once its aliases are expanded (a few
+hundred bytes of anchors and aliases can stand for a billion values). They are checked on the
+stream of parser events, before any value is built.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +33,74 @@ Path_ = tuple  # a path into the document: keys and list indices
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 50  # nested mappings and lists
+MAX_VALUES = 100_000  # keys and values, each alias counting as what it repeats
+MAX_DIGITS = 4_300  # Python reads no longer integer
+
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$")
+_DIGITS = re.compile(r"^[-+]?[0-9_]+$")
 _FLOAT = re.compile(r"^[-+]?([0-9][0-9_]*)?\.[0-9_]+([eE][-+]?[0-9]+)?$|^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
+class LimitExceeded(yaml.MarkedYAMLError):
+    """A file beyond one of the limits, with the position where it went beyond."""
+
+    def __init__(self, problem: str, mark: yaml.Mark):
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+def read_text(path: Path) -> str:
+    """The text of a YAML file, or LimitExceeded when it is larger than MAX_FILE_BYTES (not read then)."""
+    with open(path, encoding="utf-8") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        text = handle.read(MAX_FILE_BYTES + 1) if size <= MAX_FILE_BYTES else ""
+        if size > MAX_FILE_BYTES or len(text) > MAX_FILE_BYTES:  # a special file has no size
+            raise LimitExceeded(f"the file is {max(size, len(text)):,} bytes; the compiler reads files of at most "
+                                f"{MAX_FILE_BYTES:,} bytes (1 MB)", yaml.Mark(str(path), 0, 0, 0, None, None))
+    return text
+
+
+def check_limits(text: str) -> None:
+    """LimitExceeded when the document nests deeper than MAX_DEPTH, holds more than MAX_VALUES values
+    once its aliases are expanded, has an alias inside the collection it stands for (which would
+    never end) or an integer too long to read; a syntax error as the YAML error it is. Nothing is
+    expanded: an alias counts the values its anchor held."""
+    open_collections: list[tuple[str | None, int]] = []  # (anchor, values counted before it)
+    sizes: dict[str, int] = {}
+    total = 0
+    for event in yaml.parse(text, Loader=SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in open_collections):
+                raise LimitExceeded(f"alias *{event.anchor} stands for a collection that contains it", event.start_mark)
+            total += sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
+        elif isinstance(event, yaml.ScalarEvent):
+            total += 1
+            if not event.style and len(event.value) > MAX_DIGITS and _DIGITS.match(event.value) \
+                    and len(event.value.lstrip("+-").replace("_", "")) > MAX_DIGITS:
+                raise LimitExceeded(f"number of more than {MAX_DIGITS:,} digits", event.start_mark)
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_collections.append((event.anchor, total))
+            total += 1
+            if len(open_collections) > MAX_DEPTH:
+                raise LimitExceeded(f"values are nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, before = open_collections.pop()
+            if anchor:
+                sizes[anchor] = total - before
+        if total > MAX_VALUES:
+            raise LimitExceeded(f"this file holds more than {MAX_VALUES:,} values once its aliases are expanded",
+                                event.start_mark)
+
+
+def load_plain(path: Path) -> Any:
+    """The plain data of a YAML file, without positions, within the limits; raises OSError,
+    UnicodeDecodeError or yaml.YAMLError (LimitExceeded among them)."""
+    text = read_text(path)
+    check_limits(text)
+    return yaml.load(text, Loader=SAFE_LOADER)
 
 
 @dataclass
@@ -94,16 +167,23 @@ def load_yaml(path: Path, diagnostics: Diagnostics) -> Source | None:
     """Read `path`; on a syntax error report it where it is and return None."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         diagnostics.error(Location(display_path(path), 1, 1), "file not found")
+        return None
+    except LimitExceeded as exc:
+        diagnostics.error(Location(display_path(path), 1, 1), exc.problem)
         return None
     except (OSError, UnicodeDecodeError) as exc:
         diagnostics.error(Location(display_path(path), 1, 1), f"cannot read file: {exc}")
         return None
     source = Source(path=path, text=text)
     try:
+        check_limits(text)
         root = yaml.compose(text, Loader=SAFE_LOADER)
+    except LimitExceeded as exc:
+        diagnostics.error(source._location(exc.problem_mark), exc.problem)
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

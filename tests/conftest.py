@@ -65,10 +65,10 @@ class CliResult:
         return [line for line in self.stderr.splitlines() if ": error: " in line]
 
 
-def run_cli(*args: str, cwd: Path, env: dict | None = None) -> CliResult:
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> CliResult:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1", **(env or {})}
     done = subprocess.run([sys.executable, "-m", "campaign_compiler", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=timeout)
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 

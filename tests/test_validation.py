@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import run_cli
 from validation_helpers import DATA_MODEL, errors_of, run_in_process, with_data_model
 
 C = "campaigns/c.yml"
@@ -503,7 +504,8 @@ TEMPLATE_CASES = [
       'templates/t.yml:2:11: error: use one column of the linked row: "booking.<column>"']),
     ("missing-part", 'subject: "Hi"\n', None, ['templates/t.yml:1:1: error: an email template needs "text", "html" or both']),
     ("unknown-key", 'subject: "Hi"\ntext: "x"\nbodyy: "y"\n', None,
-     ['templates/t.yml:3:1: error: unknown key "bodyy" in an email template']),
+     ['templates/t.yml:3:1: error: unknown key "bodyy" in an email template']),    ("nested-too-deeply", 'subject: "{{ ' + "(" * 2000 + "first_name" + ")" * 2000 + ' }}"\ntext: "x"\n', None,
+     ["templates/t.yml:1:11: error: invalid template: nested too deeply to be read"]),
 ]
 
 
@@ -680,3 +682,242 @@ entities:
         'campaign_project.yml:4:12: error: no dbt model or seed named "profilez" in the project (did you mean "profiles"?)',
         'campaign_project.yml:8:13: error: no dbt source named "crm" in the project',
     ]
+
+
+# -- limits: hostile or runaway input is refused, located, quickly -----------------------------------
+HEAD = "campaign: c\nactivities:\n  a:\n    type: build_audience\n"
+
+
+def _laughs() -> str:
+    """A few hundred bytes that stand for a billion values: each list repeats the previous one ten times."""
+    lines = ["campaign: c", "x1: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for number, (anchor, alias) in enumerate(zip("bcdefghi", "abcdefgh"), start=2):
+        lines.append(f"x{number}: &{anchor} [" + ", ".join([f"*{alias}"] * 10) + "]")
+    return "\n".join(lines) + "\nactivities:\n  a: {type: build_audience}\n"
+
+
+def _parentheses(depth: int) -> str:
+    return HEAD + '    where: "' + "(" * depth + "country = 'FR'" + ")" * depth + '"\n'
+
+
+# (id, file written, its text, the exact errors `campaign validate c` prints)
+LIMIT_CASES = [
+    # 12,353 values before x5's list, then 11,111 for each *d: the 8th passes 100,000
+    ("billion-laughs", C, _laughs(),
+     [f"{C}:6:37: error: this file holds more than 100,000 values once its aliases are expanded"]),
+    ("recursive-alias", C, "campaign: c\nactivities: &a\n  a: *a\n",
+     [f"{C}:3:6: error: alias *a stands for a collection that contains it"]),
+    # the 51st level is the "[" of the 24th group (7 characters each) after '    where: '
+    ("nested-condition-groups", C, HEAD + "    where: " + "{all: [" * 400 + "\"country = 'FR'\"" + "]}" * 400 + "\n",
+     [f"{C}:5:{11 + 23 * 7 + 6 + 1}: error: values are nested more than 50 levels deep"]),
+    ("nested-yaml-lists", C, "campaign: c\nactivities: {a: {type: build_audience}}\ndescription: " + "[" * 500 + "]" * 500,
+     [f"{C}:3:{14 + 49}: error: values are nested more than 50 levels deep"]),
+    ("nested-parentheses", C, _parentheses(3000),
+     [f"{C}:5:{12 + 20 + 1}: error: condition has more than 20 nested parentheses"]),
+    ("nested-not", C, HEAD + '    where: "' + "not " * 3000 + "country = 'FR'\"\n",
+     [f"{C}:5:12: error: condition is nested too deeply to be read"]),
+    ("big-campaign-file", C, HEAD + "description: '" + "x" * 2_000_000 + "'\n",
+     [f"{C}:1:1: error: the file is 2,000,070 bytes; the compiler reads files of at most 1,000,000 bytes (1 MB)"]),
+    ("big-project-file", "campaign_project.yml", DATA_MODEL + "# " + "x" * 1_000_000 + "\n",
+     [f"campaign_project.yml:1:1: error: the file is {len(DATA_MODEL) + 1_000_003:,} bytes; the compiler reads "
+      "files of at most 1,000,000 bytes (1 MB)"]),
+]
+
+
+@pytest.mark.parametrize("file, text, expected", [pytest.param(f, t, e, id=i) for i, f, t, e in LIMIT_CASES])
+def test_input_beyond_the_limits_is_refused_quickly_with_its_location(project, file, text, expected):
+    with_data_model(project)
+    if file == C:
+        project.write(C, text)
+    else:
+        project.write(C, "campaign: c\nactivities:\n  a: {type: build_audience}\n")
+        (project.root / file).write_text(text, encoding="utf-8")
+    # a generous timeout: before these limits, some took a minute and gigabytes of memory
+    result = run_cli("validate", "c", cwd=project.root, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert (result.code, result.errors) == (2, expected)
+
+
+def test_a_file_beyond_the_limits_does_not_stop_the_other_campaigns(project):
+    with_data_model(project)
+    project.write("campaigns/ok.yml", "campaign: ok\nactivities:\n  a: {type: build_audience}\n")
+    project.write("campaigns/laughs.yml", _laughs())
+    project.write("campaigns/big.yml", HEAD + "description: '" + "x" * 2_000_000 + "'\n")
+    result = run_cli("validate", "ok", cwd=project.root, timeout=60)
+    assert (result.code, result.stdout) == (0, "ok: ok (1 activity, 1 working table)\n"), result.stderr[-2000:]
+
+
+def test_nesting_within_the_limits_compiles(project, monkeypatch):
+    """The deepest conditions the limits allow are read, checked and generated without trouble."""
+    with_data_model(project)
+    groups = 22  # 2 levels each, under the 6 levels of the campaign file and the activity
+    condition = "(" * 20 + "country = 'FR'" + ")" * 20
+    text = HEAD + "    where: " + "{any: [" * groups + f'"{condition}"' + "]}" * groups + "\n"
+    project.write(C, text)
+    result = run_cli("compile", "c", cwd=project.root, timeout=60)
+    assert result.code == 0, result.stderr[-2000:]
+
+
+# -- load_file: what compile or the warehouse could not load is refused by validate ----------------
+def _late(line: bytes) -> bytes:
+    """A CSV file that is fine for more than the first 64 KB, then has `line` (its line 5,002)."""
+    return b"email,name\n" + b"anna@example.com,Anna\n" * 5000 + line + b"ben@example.com,Ben\n"
+
+
+F = "data/f.csv"
+LOAD_FILE_CASES = [
+    ("field-too-long", b"email,name\nanna@example.com," + b"A" * 200_000 + b"\n",
+     [f"{F}:2:1: error: invalid CSV: field larger than field limit (131072)"]),
+    ("not-utf8-late", _late(b"cleo@example.com,Cl\xe9o\n"),
+     [f"{F}:5002:20: error: invalid UTF-8 (byte 0xe9): CSV files are read as UTF-8"]),
+    ("nul-character", _late(b"cleo@example.com,Cl\x00o\n"),
+     [f"{F}:5002:20: error: NUL character: warehouses cannot store it in text"]),
+]
+
+
+@pytest.mark.parametrize("content, expected", [pytest.param(c, e, id=i) for i, c, e in LOAD_FILE_CASES])
+def test_a_csv_file_that_cannot_be_loaded_is_refused_with_its_line(project, monkeypatch, content, expected):
+    with_data_model(project)
+    (project.root / "data").mkdir()
+    (project.root / F).write_bytes(content)
+    text = f"campaign: c\nactivities:\n  f: {{type: load_file, path: {F}, columns: {{email: text, name: text}}}}\n"
+    assert errors_of(project, monkeypatch, text) == expected
+    code, _, err = run_in_process(project, monkeypatch, "compile", "c")
+    assert code == 2 and "Traceback" not in err
+    assert not (project.root / "seeds" / "campaigns").exists()
+
+
+@pytest.mark.parametrize("path, expected", [
+    pytest.param('"data/f.csv\\0"', "path must not contain a NUL character", id="nul"),
+    pytest.param("data/" + "f" * 5000 + ".csv", "path cannot be read: File name too long", id="name-too-long"),
+])
+def test_a_load_file_path_that_is_no_file_name_is_refused(project, monkeypatch, path, expected):
+    with_data_model(project)
+    text = f"campaign: c\nactivities:\n  f:\n    type: load_file\n    path: {path}\n    columns: {{email: text}}\n"
+    assert errors_of(project, monkeypatch, text) == [f"{C}:5:11: error: {expected}"]
+
+
+# -- numbers that end up in SQL: ranges every warehouse accepts ------------------------------------
+BIG = 2_147_483_648  # one more than the largest integer of every warehouse
+RANGE_CASES = [
+    ("frequency-cap", f"""\
+campaign: c
+activities:
+  a: {{type: build_audience}}
+  m:
+    type: email
+    input: a
+    template: templates/t.yml
+    frequency_cap:
+      max: {BIG}
+      days: 100000000000
+    control_group:
+      percent: 5
+      seed: {BIG}
+""", [f"{C}:9:12: error: max must be at most 2147483647, not {BIG}",
+      f"{C}:10:13: error: days must be at most 36500, not 100000000000",
+      f"{C}:13:13: error: seed must be at most 2147483647, not {BIG}"]),
+
+    ("split-limits", f"""\
+campaign: c
+activities:
+  a: {{type: build_audience}}
+  s:
+    type: split
+    input: a
+    subsets:
+      - name: many
+        limit:
+          count: {BIG}
+      - name: fine
+        limit:
+          percent: 12.3456789
+      - name: sample
+        limit:
+          percent: 10
+          random: true
+          seed: -{BIG}
+""", [f"{C}:10:18: error: count must be at most 2147483647, not {BIG}",
+      f"{C}:13:20: error: percent may have at most 6 decimals, not 12.3456789",
+      f"{C}:18:17: error: seed must be at least -2147483647, not -{BIG}"]),
+
+    ("dedup-and-rank", f"""\
+campaign: c
+activities:
+  a: {{type: build_audience}}
+  d:
+    type: deduplication
+    input: a
+    keys: [email]
+    count: {BIG}
+  e:
+    type: enrichment
+    input: a
+    add:
+      booking:
+        link: bookings
+        order_by: amount
+        rank: {BIG}
+        column: booking_id
+""", [f"{C}:8:12: error: count must be at most 2147483647, not {BIG}",
+      f"{C}:16:15: error: rank must be at most 2147483647, not {BIG}"]),
+
+    ("integer-too-long-to-read", "campaign: c\nactivities:\n  a: {type: build_audience}\n  d:\n"
+     "    type: deduplication\n    input: a\n    keys: [email]\n    count: " + "9" * 5000 + "\n",
+     [f"{C}:8:12: error: number of more than 4,300 digits"]),
+]
+
+
+@pytest.mark.parametrize("text, expected", [pytest.param(t, e, id=i) for i, t, e in RANGE_CASES])
+def test_numbers_beyond_what_every_warehouse_accepts_are_refused(project, monkeypatch, text, expected):
+    with_data_model(project)
+    project.write("templates/t.yml", 'subject: "Hi"\ntext: "x"\n')
+    assert errors_of(project, monkeypatch, text) == expected
+
+
+@pytest.mark.slow
+def test_the_largest_numbers_accepted_build_on_every_warehouse(project, target):
+    project.write("campaign_project.yml", DATA_MODEL)
+    project.write("seeds/profiles.csv", """\
+profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at
+1,Anna,anna@example.com,,FR,gold,true,2020-01-01 00:00:00
+2,Ben,,,FR,none,,2021-01-01 00:00:00
+3,Cleo,cleo@example.com,,DE,gold,false,2022-01-01 00:00:00
+4,Dan,dan@example.com,,DE,gold,true,2023-01-01 00:00:00
+""")
+    project.write("seeds/bookings.csv", """\
+booking_id,profile_id,hotel_id,status,amount,checkin_date
+10,1,1,confirmed,100.50,2024-01-01
+11,1,1,confirmed,200.00,2024-02-01
+""")
+    project.write("seeds/hotels.csv", "hotel_id,city\n1,Paris\n")
+    project.write("templates/t.yml", 'subject: "Hi {{ first_name }}"\ntext: "x"\n')
+    project.write("campaigns/big.yml", """\
+campaign: big
+activities:
+  everyone: {type: build_audience}
+  ranked:
+    type: enrichment
+    input: everyone
+    add:
+      far_booking: {link: bookings, order_by: amount, rank: 2147483647, column: booking_id}
+  dedup: {type: deduplication, input: ranked, keys: [country], count: 2147483647}
+  parts:
+    type: split
+    input: dedup
+    subsets:
+      - {name: counted, where: "country = 'FR'", limit: {count: 2147483647}}
+      - {name: seeded, where: "country = 'DE'", limit: {percent: 99.999999, random: true, seed: -2147483647}}
+    complement: rest
+  mail:
+    type: email
+    input: parts.counted
+    template: templates/t.yml
+    frequency_cap: {max: 2147483647, days: 36500}
+    control_group: {percent: 0.000001, seed: 2147483647}
+""")
+    result = project.count("big", target)
+    assert {k: v for k, v in result["counts"].items() if not k.startswith("mail")} == {
+        "everyone": 4, "ranked": 4, "dedup": 4, "parts.counted": 2, "parts.seeded": 1, "parts.rest": 1}
+    assert result["channels"]["mail"] == {"channel": "email", "messages": 1, "recipients": 1,
+                                          "excluded": {"no_address": 1}}
