@@ -81,6 +81,7 @@ class Session:
         loaded = [self.workspace.load(name, diagnostics) for name in names or self.workspace.files()]
         if not loaded:
             raise InvalidInput([Diagnostic(None, f"no campaign file in {display_path(self.workspace.campaigns_dir)}/")])
+        self.workspace.check_names([c for c in loaded if c is not None], diagnostics)
         diagnostics.raise_if_any()
         return loaded
 
