@@ -8,6 +8,7 @@ the working tables it produces and the models (macro calls) that build them.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -245,19 +246,33 @@ class LoadFile(ActivityType):
             ctx.error(path, f'file not found: {display_path(csv_path)}')
             return None
         header = _csv_header(csv_path)
-        if header is None:
-            ctx.error(path, f"{display_path(csv_path)} is not a UTF-8 CSV file with a header row")
+        if isinstance(header, str):
+            ctx.error(path, f"{display_path(csv_path)} {header}")
             return None
         return csv_path, header
 
 
-def _csv_header(path: Path) -> list[str] | None:
+def _csv_header(path: Path) -> list[str] | str:
+    """The header of a CSV file, or what is wrong with it. Every record is read: compile copies them
+    all, and a file that fails half way must fail here, before anything is written."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    return header if header and any(h.strip() for h in header) else None
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")
+    except OSError as error:
+        return f"cannot be read: {error.strerror or error}"
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        return f"is not UTF-8 text (line {line})"
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        for _ in reader:
+            pass
+    except csv.Error as error:
+        return f"is not a CSV file (line {reader.line_num}: {error})"
+    if not header or not any(h.strip() for h in header):
+        return "is not a UTF-8 CSV file with a header row"
+    return header
 
 
 class Reconciliation(ActivityType):

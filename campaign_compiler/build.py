@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .builds import CampaignBuild
 from .dbt_runner import DbtTarget, Progress, build, read_json
-from .emit import model_refs, remove_orphans, write_campaign
+from .emit import model_refs, remove_orphans, write_campaigns
 from .plan import Campaign
 from .warehouse import Warehouse
 from .workspace import Workspace
@@ -32,10 +32,9 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
 
     `notify(text)` is told of the other campaigns built along."""
     dbt = workspace.dbt
-    remove_orphans(dbt, set(workspace.names()))
     savers = workspace.audience_savers(campaign)
-    for other in [*(saver for saver, _ in savers), campaign]:  # every model a ref names must exist
-        write_campaign(other, dbt)
+    write_campaigns([*(saver for saver, _ in savers), campaign], dbt)  # every model a ref names must exist
+    remove_orphans(dbt, set(workspace.names()))
     selectors = [f"tag:{campaign.tag}"]
     built = [campaign]
     state_path = dbt.target_dir / STATE_FILE
