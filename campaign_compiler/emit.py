@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class Written:
     models: list[Path]
     seeds: list[Path]
     removed: list[Path]
+    before: dict[Path, dict[str, bytes]] = field(default_factory=dict)  # the folders it changed, as they were
 
 
 def write_campaign(campaign: Campaign, dbt: DbtProject) -> Written:
@@ -64,19 +65,25 @@ def write_campaigns(campaigns: list[Campaign], dbt: DbtProject) -> list[Written]
     moved are put back. A compile that fails leaves the project's generated files exactly as they
     were: a half-written campaign would break every dbt build of the project, not only its own.
     """
-    folders: dict[Path, dict[str, bytes]] = {}
+    changes: dict[Path, dict[str, bytes]] = {}
     written = []
     for campaign in campaigns:
         models, seeds = _render(campaign, dbt)
-        folders[dbt.models_dir(campaign.name)], folders[dbt.seeds_dir(campaign.name)] = models, seeds
-        removed = [path for folder, files in ((dbt.models_dir(campaign.name), models),
-                                              (dbt.seeds_dir(campaign.name), seeds))
-                   for path in _files(folder) if path.name not in files]
-        written.append(Written(models=[dbt.models_dir(campaign.name) / n for n in models if n.endswith(".sql")],
-                               seeds=[dbt.seeds_dir(campaign.name) / n for n in seeds if n.endswith(".csv")],
-                               removed=removed))
-    _replace_folders({folder: files for folder, files in folders.items() if _content(folder) != files}, dbt)
+        done = Written(models=[dbt.models_dir(campaign.name) / n for n in models if n.endswith(".sql")],
+                       seeds=[dbt.seeds_dir(campaign.name) / n for n in seeds if n.endswith(".csv")], removed=[])
+        for folder, files in ((dbt.models_dir(campaign.name), models), (dbt.seeds_dir(campaign.name), seeds)):
+            done.removed += [path for path in _files(folder) if path.name not in files]
+            current = _content(folder)
+            if current != files:
+                changes[folder], done.before[folder] = files, current
+        written.append(done)
+    _replace_folders(changes, dbt)
     return written
+
+
+def restore(written: list[Written], dbt: DbtProject) -> None:
+    """The folders `write_campaigns` changed, put back as they were."""
+    _replace_folders({folder: files for done in written for folder, files in done.before.items()}, dbt)
 
 
 def _render(campaign: Campaign, dbt: DbtProject) -> tuple[dict[str, bytes], dict[str, bytes]]:
@@ -99,13 +106,8 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _content(folder: Path) -> dict[str, bytes]:
-    """The files of a generated folder ({} when there is none); anything else in it counts as a change."""
-    if not folder.is_dir():
-        return {}
-    entries = list(folder.iterdir())
-    if any(not p.is_file() for p in entries):
-        return {"": b""}
-    return {p.name: p.read_bytes() for p in entries}
+    """The files of a generated folder, by name ({} when there is none)."""
+    return {path.name: path.read_bytes() for path in _files(folder)}
 
 
 def _replace_folders(folders: dict[Path, dict[str, bytes]], dbt: DbtProject) -> None:

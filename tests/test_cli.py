@@ -204,3 +204,25 @@ def test_a_compile_that_fails_leaves_every_generated_file_as_it_was(small, compi
     assert err.splitlines() == ["error: could not write the generated files ([Errno 28] No space left on device); "
                                 "the project's generated files are as they were"]
     assert generated(small) == compiled
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_models_dbt_cannot_parse_are_put_back_and_break_no_other_campaign(small, monkeypatch):
+    """Should a generated model not parse, count puts the generated files back as they were: left in
+    place, they would break the build of every campaign of the project."""
+    from campaign_compiler import emit
+
+    small.write("campaigns/de.yml", CAMPAIGN.replace("campaign: fr", "campaign: de").replace("'FR'", "'DE'"))
+    assert small.count("de")["counts"]["fr"] == 1
+    before = generated(small)
+    render = emit.render_model
+    monkeypatch.setattr(emit, "render_model", lambda model, campaign, *args: render(model, campaign, *args) + (
+        "{{ [] + {}['columns'] }}\n" if campaign.name == "fr" else ""))
+    code, _, err = run_in_process(small, monkeypatch, "count", "fr")
+    monkeypatch.undo()
+    assert code == 1, err
+    assert err.splitlines()[-1].startswith("error: dbt build failed: ")
+    assert err.splitlines()[-1].endswith("; the generated files are as they were before this command")
+    assert generated(small) == before
+    assert small.count("de")["counts"]["fr"] == 1
