@@ -114,9 +114,10 @@ def _replace_folders(folders: dict[Path, dict[str, bytes]], dbt: DbtProject) -> 
     """Each folder replaced by one holding exactly its files (none: removed), all or none of them."""
     if not folders:
         return
-    staging = Path(tempfile.mkdtemp(prefix="campaign_compile_", dir=_staging_parent(dbt)))
     moved: list[tuple[Path, Path | None]] = []  # (folder, where its former content is)
+    staging = None
     try:
+        staging = Path(tempfile.mkdtemp(prefix="campaign_compile_", dir=_staging_parent(dbt)))
         for i, files in enumerate(folders.values()):
             if files:
                 (staging / f"new{i}").mkdir()
@@ -131,16 +132,19 @@ def _replace_folders(folders: dict[Path, dict[str, bytes]], dbt: DbtProject) -> 
                 folder.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / f"new{i}", folder)
     except OSError as error:
-        for folder, former in reversed(moved):
-            if former is not None and former.exists():
+        try:
+            for folder, former in reversed(moved):
                 shutil.rmtree(folder, ignore_errors=True)
-                os.replace(former, folder)
-            elif former is None:
-                shutil.rmtree(folder, ignore_errors=True)
+                if former is not None:
+                    os.replace(former, folder)
+        except OSError:  # the former folders stay where they are, for the user to move back
+            raise RuntimeFailure(f"could not write the generated files ({error}), nor put them all back: the "
+                                 f"former ones are in {staging}") from None
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise RuntimeFailure(f"could not write the generated files ({error}); the project's generated files are "
                              "as they were") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _staging_parent(dbt: DbtProject) -> Path:

@@ -204,6 +204,7 @@ def test_a_compile_that_fails_leaves_every_generated_file_as_it_was(small, compi
     assert err.splitlines() == ["error: could not write the generated files ([Errno 28] No space left on device); "
                                 "the project's generated files are as they were"]
     assert generated(small) == compiled
+    assert not list((small.root / "target").glob("campaign_compile_*"))
 
 
 @pytest.mark.slow
