@@ -140,7 +140,7 @@ class ActivityType:
         """Check output names (valid, distinct, not `out`) and return them, `out` first if any."""
         outputs = ["out"] if with_out else []
         for path, name in names:
-            if r.identifier(path, name, "output name") is None:
+            if r.name_part(path, name, "output name") is None:
                 continue
             if name == "out" or name in outputs:
                 r.error(path, f'output name "{name}" is already used by this activity'
@@ -742,7 +742,7 @@ class SaveAudience(ActivityType):
     def resolve(self, activity, inputs, ctx):
         table = inputs[0]
         out = ctx.output(activity, "out", table.dimension, dict(table.columns))  # whatever the audience's name
-        name = ctx.reader.identifier(activity.path + ("name",), activity.spec.get("name"), "audience name")
+        name = ctx.reader.name_part(activity.path + ("name",), activity.spec.get("name"), "audience name")
         if name is None:
             return
         activity.models.append(ModelPlan(out, "save_audience", dict(input=table.ref(), columns=list(table.columns)),

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from .builds import CampaignBuild
-from .dbt_runner import DbtTarget, Progress, build, read_json
-from .emit import model_refs, remove_orphans, write_campaign
+from .dbt_runner import DbtTarget, Progress, ProjectFailure, build, read_json
+from .emit import model_refs, remove_orphans, restore, write_campaigns
 from .plan import Campaign
 from .warehouse import Warehouse
 from .workspace import Workspace
@@ -32,10 +32,9 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
 
     `notify(text)` is told of the other campaigns built along."""
     dbt = workspace.dbt
-    remove_orphans(dbt, set(workspace.names()))
     savers = workspace.audience_savers(campaign)
-    for other in [*(saver for saver, _ in savers), campaign]:  # every model a ref names must exist
-        write_campaign(other, dbt)
+    written = write_campaigns([*(saver for saver, _ in savers), campaign], dbt)  # every model a ref names must exist
+    remove_orphans(dbt, set(workspace.names()))
     selectors = [f"tag:{campaign.tag}"]
     built = [campaign]
     state_path = dbt.target_dir / STATE_FILE
@@ -57,7 +56,12 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
         target_name = warehouse.target_name
     origins = {model.name: f"{other.source.display}:{other.activities[model.table.activity].line}, activity "
                            f"{model.table.activity}" for other in built for model in other.models()}
-    build(where, [*selectors, *stale], progress, origins, {"campaign_occurrence": occurrence})
+    try:
+        build(where, [*selectors, *stale], progress, origins, {"campaign_occurrence": occurrence})
+    except ProjectFailure as failure:
+        # files dbt cannot parse would break the build of every campaign of the project, not only this one
+        restore(written, dbt)
+        raise ProjectFailure(f"{failure}; the generated files are as they were before this command") from None
     state.setdefault(target_name, {}).update({name: digests[name] for name in stale})
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2, sort_keys=True))

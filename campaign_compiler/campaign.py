@@ -48,7 +48,7 @@ def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diag
                     optional=CAMPAIGN_KEYS[1:])
     if raw is None:
         return None
-    name = r.identifier(("campaign",), raw["campaign"], "campaign name") if "campaign" in raw else None
+    name = r.name_part(("campaign",), raw["campaign"], "campaign name") if "campaign" in raw else None
     description = raw.get("description") or ""
     if not isinstance(description, str):
         r.error(("description",), "description must be text")
@@ -116,6 +116,8 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
         path = ("activities", activity_id)
         if r.identifier(path, activity_id, "activity id", at_key=True) is None:
             continue
+        # an id that would make ambiguous model names is kept, as a broken activity (below)
+        named = r.name_part(path, activity_id, "activity id", at_key=True) is not None
         if not isinstance(spec, dict):
             r.error(path, f'activity "{activity_id}" must be a mapping with a "type"')
             continue
@@ -141,7 +143,7 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
         activity.outputs = kind.output_names(activity, r)
         activity.inputs = _input_refs(r, activity, kind.inputs_key)
         # kept, so that transitions to it are not reported as unknown, but never resolved
-        activity.broken |= not complete
+        activity.broken |= not complete or not named
         activities[activity_id] = activity
     _check_references(r, activities)
     return activities

@@ -81,6 +81,7 @@ class Session:
         loaded = [self.workspace.load(name, diagnostics) for name in names or self.workspace.files()]
         if not loaded:
             raise InvalidInput([Diagnostic(None, f"no campaign file in {display_path(self.workspace.campaigns_dir)}/")])
+        self.workspace.check_names([c for c in loaded if c is not None], diagnostics)
         diagnostics.raise_if_any()
         return loaded
 
@@ -102,20 +103,20 @@ def validate(options: Options, campaigns) -> None:
 def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is called compile
     """Write the campaigns' dbt models, with their docs and tests (all of the project's when none is
     named; with each the campaigns whose saved audiences it reads)."""
-    from .emit import remove_orphans, write_campaign
+    from .emit import remove_orphans, write_campaigns
 
     session = Session(options)
     loaded = session.campaigns(campaigns)
     dbt = session.workspace.dbt
-    for folder in remove_orphans(dbt, set(session.workspace.names())):
-        click.echo(f"removed {display_path(folder)}: its campaign no longer exists", err=True)
     needed = {}
     for campaign in loaded:
         for saver, _ in session.workspace.audience_savers(campaign):
             needed.setdefault(saver.name, (saver, campaign))
         needed[campaign.name] = (campaign, None)
-    for campaign, reader in needed.values():
-        written = write_campaign(campaign, dbt)
+    every = write_campaigns([campaign for campaign, _ in needed.values()], dbt)
+    for folder in remove_orphans(dbt, set(session.workspace.names())):  # once the new files are in place
+        click.echo(f"removed {display_path(folder)}: its campaign no longer exists", err=True)
+    for (campaign, reader), written in zip(needed.values(), every):
         seeds = f", {plural(len(written.seeds), 'seed')} in {display_path(dbt.seeds_dir(campaign.name))}" \
             if written.seeds else ""
         removed = f"; removed {plural(len(written.removed), 'stale file')}" if written.removed else ""

@@ -50,8 +50,13 @@ def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
     finally:
         os.chdir(previous)
     if result.exception is not None:
-        raise RuntimeFailure(f"dbt {args[0]} failed: {_one_line(str(result.exception))}")
+        raise ProjectFailure(f"dbt {args[0]} failed: {_one_line(str(result.exception))}")
     return result
+
+
+class ProjectFailure(RuntimeFailure):
+    """dbt stopped before running any node: the project does not parse or compile, or the warehouse
+    cannot be reached."""
 
 
 def ensure_package(where: DbtTarget) -> None:

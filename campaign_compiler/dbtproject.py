@@ -89,6 +89,22 @@ class DbtProject:
                         names.add(stem)
         return names
 
+    def own_nodes(self) -> list[tuple[str, Path]]:
+        """The project's own models and seeds, not the generated ones: (name, file)."""
+        generated = {self.models_dir("_").parent, self.seeds_dir("_").parent}
+        found = []
+        for base in self.model_paths + self.seed_paths:
+            for dirpath, dirs, files in os.walk(self.root / base, followlinks=True):
+                if Path(dirpath) in generated:
+                    dirs[:] = []
+                    continue
+                dirs.sort()
+                for filename in sorted(files):
+                    stem, ext = os.path.splitext(filename)
+                    if ext in (".sql", ".py", ".csv"):
+                        found.append((stem, Path(dirpath, filename)))
+        return found
+
     @cached_property
     def sources(self) -> dict[str, set[str]]:
         """source name -> table names, from the `sources:` of the project's property files."""

@@ -19,6 +19,7 @@ IDENTIFIER_RULE = "lowercase letters, digits and _, starting with a letter, at m
 # Integers written into SQL (counts, ranks, seeds) stay within the integer type of every warehouse,
 # so that a campaign that builds on one builds on all.
 MAX_SQL_INTEGER = 2_147_483_647
+NAME_PART_RULE = 'may not contain "__" nor end with "_": generated model names join campaign, activity and output names with "__"'
 
 _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
 
@@ -81,6 +82,16 @@ class Reader:
             self.error(path, f"{what} {quoted(value)} is not a valid name ({IDENTIFIER_RULE})", at_key=at_key)
             return None
         return value
+
+    def name_part(self, path: Path_, value: Any, what: str, *, at_key: bool = False) -> str | None:
+        """An identifier that generated model names are made of (campaign name, activity id, output or
+        saved audience name): without "__" and not ending in "_", joining the parts with "__" gives
+        every working table a name of its own."""
+        name = self.identifier(path, value, what, at_key=at_key)
+        if name is not None and ("__" in name or name.endswith("_")):
+            self.error(path, f'{what} "{name}" {NAME_PART_RULE}', at_key=at_key)
+            return None
+        return name
 
     def integer(self, path: Path_, value: Any, what: str, *, minimum: int | None = None,
                 maximum: int | None = None) -> int | None:

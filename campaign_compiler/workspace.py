@@ -6,6 +6,7 @@ Campaigns meet through saved audiences: `build_audience: {audience: vip}` reads 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -13,11 +14,20 @@ import yaml
 from .campaign import AudienceSource, load_campaign
 from .datamodel import DataModel, load_data_model
 from .dbtproject import DbtProject
-from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean, display_path
+from .errors import Diagnostic, Diagnostics, InvalidInput, Location, RuntimeFailure, did_you_mean, display_path
 from .plan import Campaign
 from .yamlsrc import load_plain, load_yaml
 
 CAMPAIGNS_DIR = "campaigns"
+
+
+@dataclass(frozen=True)
+class _Named:
+    """Something that gives dbt a name: a model, seed or table, where it is defined, and by whom."""
+
+    location: Location
+    what: str
+    owner: str  # two definitions of one owner (a campaign defined twice) are reported as such
 
 
 class Workspace:
@@ -129,6 +139,49 @@ class Workspace:
                     if activity.type == "save_audience" and activity.spec.get("name") == saved:
                         diagnostics.error(source.at(activity.path + ("name",)),
                                           f'audience "{saved}" is also saved by {display_path(path)}')
+
+    def check_names(self, campaigns: list[Campaign], diagnostics: Diagnostics) -> None:
+        """Each name dbt sees is given once in the project: the models and seeds of every campaign
+        (`campaigns` and those under campaigns/), the tables of saved audiences, and the project's
+        own models and seeds. dbt refuses two models of one name, and two tables of one name in a
+        schema are one table; each clash is reported at both definitions."""
+        loaded = {campaign.source.path.resolve(): campaign for campaign in campaigns}
+        for path in self.files():
+            if path not in loaded:
+                other, _ = self._load(path)  # its own errors are its own; its names are checked all the same
+                if other is not None:
+                    loaded[path] = other
+        names: dict[str, list[_Named]] = {}
+        for campaign in loaded.values():
+            for activity in campaign.ordered():
+                location = activity.source.key_at(activity.path)
+                at = f'activity "{activity.id}" ({location})'
+                owner = f"campaign {campaign.name}, activity {activity.id}"
+                models = [table.model for table in activity.tables.values()] + [m.name for m in activity.models]
+                for name in dict.fromkeys(models):
+                    names.setdefault(name, []).append(_Named(location, f"the model of {at}", owner))
+                for seed in activity.seeds:
+                    names.setdefault(seed.name, []).append(_Named(location, f"the seed of {at}", owner))
+                for model in activity.models:
+                    if model.alias:
+                        names.setdefault(model.alias, []).append(_Named(
+                            location, f"the table of the audience saved by {at}", f"table {model.alias}"))
+        for name, path in self.dbt.own_nodes():
+            kind = "seed" if path.suffix == ".csv" else "model"
+            shown = display_path(path)
+            names.setdefault(name.lower(), []).append(_Named(Location(shown, 1, 1), f"the project's {kind} {shown}",
+                                                             str(path)))
+        for name, defined in names.items():
+            first: dict[str, _Named] = {}
+            for named in sorted(defined, key=lambda n: n.location):
+                first.setdefault(named.owner, named)
+            if len(first) < 2:
+                continue
+            *others, last = first.values()
+            listed = ", ".join(n.what for n in others) + f" and {last.what}"
+            count = "two" if len(first) == 2 else str(len(first))
+            for named in first.values():
+                diagnostics.error(named.location, f'"{name}" names {count} dbt nodes: {listed}; rename one of them')
 
     def _audience(self, name: str, requester: Path) -> AudienceSource | str:
         savers = [(path, raw) for path, raw in self._campaign_index() if name in _saved_audiences(raw)]

@@ -142,3 +142,88 @@ def test_the_product_cites_no_document_it_does_not_ship(small, monkeypatch):
     for command in ([], ["validate"], ["compile"], ["count"], ["run"], ["send"], ["status"], ["graph"]):
         code, out, _ = run_in_process(small, monkeypatch, *command, "--help")
         assert code == 0 and out and not re.search(r"\bSPEC\b|§", out)
+
+
+LOADED = """\
+campaign: visitors
+activities:
+  file: {type: load_file, path: data/visitors.csv, columns: {email: text}}
+  fr: {type: build_audience, where: "country = 'FR'"}
+"""
+
+
+def generated(project: Project) -> dict[str, bytes | None]:
+    """Every folder and file under models/ and seeds/, with its content."""
+    return {path.relative_to(project.root).as_posix(): None if path.is_dir() else path.read_bytes()
+            for base in ("models", "seeds") for path in sorted((project.root / base).rglob("*"))}
+
+
+@pytest.fixture
+def compiled(small: Project, monkeypatch) -> dict[str, bytes | None]:
+    """Both campaigns compiled, then both changed: a compile now rewrites the folders of each."""
+    small.write("campaigns/visitors.yml", LOADED)
+    small.write("data/visitors.csv", "email\nann@example.com\n")
+    assert run_in_process(small, monkeypatch, "compile")[0] == 0
+    before = generated(small)
+    assert {"models/campaigns/fr", "models/campaigns/visitors", "seeds/campaigns/visitors"} <= set(before)
+    small.write("campaigns/fr.yml", CAMPAIGN.replace("'FR'", "'DE'"))
+    small.write("campaigns/visitors.yml", LOADED.replace("'FR'", "'DE'"))
+    small.write("data/visitors.csv", "email\nann@example.com\nbob@example.com\n")
+    return before
+
+
+def test_a_file_not_utf8_past_its_header_is_refused_before_anything_is_written(small, compiled, monkeypatch):
+    rows = "".join(f"guest{i}@example.com\n" for i in range(2000)).encode()  # well past what a first read takes
+    (small.root / "data" / "visitors.csv").write_bytes(b"email\n" + rows + b"b\xf6b@example.com\n")
+    code, _, err = run_in_process(small, monkeypatch, "compile")
+    assert code == 2, err
+    assert [line for line in err.splitlines() if ": error: " in line] == [
+        "data/visitors.csv:2002:2: error: invalid UTF-8 (byte 0xf6): CSV files are read as UTF-8"]
+    assert generated(small) == compiled
+
+
+@pytest.mark.parametrize("fault, calls", [("pathlib.Path.write_bytes", 3), ("os.replace", 3), ("os.replace", 4)],
+                         ids=["while-writing", "while-moving-a-folder-aside", "while-moving-a-folder-in"])
+def test_a_compile_that_fails_leaves_every_generated_file_as_it_was(small, compiled, monkeypatch, fault, calls):
+    """The disk fills up part way: no campaign is left half written, neither the one being written
+    nor those written before it; the error is one line."""
+    module, _, name = fault.rpartition(".")
+    owner = {"pathlib.Path": __import__("pathlib").Path, "os": __import__("os")}[module]
+    original, made = getattr(owner, name), []
+
+    def failing(*args, **kwargs):
+        made.append(args)
+        if len(made) == calls:
+            raise OSError(28, "No space left on device")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, failing)
+    code, _, err = run_in_process(small, monkeypatch, "compile")
+    monkeypatch.undo()
+    assert code == 1, err
+    assert err.splitlines() == ["error: could not write the generated files ([Errno 28] No space left on device); "
+                                "the project's generated files are as they were"]
+    assert generated(small) == compiled
+    assert not list((small.root / "target").glob("campaign_compile_*"))
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_models_dbt_cannot_parse_are_put_back_and_break_no_other_campaign(small, monkeypatch):
+    """Should a generated model not parse, count puts the generated files back as they were: left in
+    place, they would break the build of every campaign of the project."""
+    from campaign_compiler import emit
+
+    small.write("campaigns/de.yml", CAMPAIGN.replace("campaign: fr", "campaign: de").replace("'FR'", "'DE'"))
+    assert small.count("de")["counts"]["fr"] == 1
+    before = generated(small)
+    render = emit.render_model
+    monkeypatch.setattr(emit, "render_model", lambda model, campaign, *args: render(model, campaign, *args) + (
+        "{{ [] + {}['columns'] }}\n" if campaign.name == "fr" else ""))
+    code, _, err = run_in_process(small, monkeypatch, "count", "fr")
+    monkeypatch.undo()
+    assert code == 1, err
+    assert err.splitlines()[-1].startswith("error: dbt build failed: ")
+    assert err.splitlines()[-1].endswith("; the generated files are as they were before this command")
+    assert generated(small) == before
+    assert small.count("de")["counts"]["fr"] == 1

@@ -310,6 +310,23 @@ def test_one_email_per_confirmed_booking_carries_that_booking(tmp_path, target):
     assert len(list(outbox.glob("*.eml"))) == len(rows)
 
 
+def test_a_template_that_reads_no_column_is_sent_and_breaks_no_other_campaign(tmp_path, target):
+    """A static email (no column of the data) has messages of their own columns only; the project's
+    other campaigns still build."""
+    project = make(tmp_path / "p")
+    project.write("templates/news.yml", 'subject: "Our news"\ntext: "The same for everyone"\n')
+    counts = project.count("mail", target)
+    assert project.count("texts", target)["counts"]["alert"] > 0
+    expected = messages_of(project, target, "mail__newsletter")
+    assert counts["counts"]["newsletter"] == len(expected) > 0
+    assert project.run("send", "mail", "--yes", "--target", target).code == 0
+    outbox = project.root / "target" / "outbox" / "mail" / "once" / "newsletter"
+    for path in outbox.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert (message["Subject"], message.get_content().strip()) == ("Our news", "The same for everyone")
+    assert {path.stem for path in outbox.glob("*.eml")} == {key for key, _ in expected}
+
+
 def test_a_simulation_renders_everything_and_does_not_block_the_real_send(tmp_path, target, smtp_server):
     project = make(tmp_path / "p", smtp(smtp_server.port))
     simulated = project.run("run", "mail", "--simulate", "--target", target)

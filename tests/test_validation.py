@@ -372,6 +372,45 @@ activities:
 """, [f'{C}:3:37: error: unknown column "contry" in condition: not a column of "profiles" (did you mean "country"?)',
       f'{C}:4:43: error: "profiles" has no link "hotels"',
       f'{C}:5:25: error: unknown activity "zz"']),
+
+    # model names join campaign, activity and output names with "__": none may contain it or end with "_"
+    ("activity-id-joins-model-names", """\
+campaign: c
+activities:
+  everyone: {type: build_audience}
+  seg:
+    type: split
+    input: everyone
+    subsets: [{name: vip, where: "loyalty_tier = 'platinum'"}]
+  seg__vip: {type: build_audience}
+  mail: {type: end, input: seg__vip}
+""", [f'{C}:8:3: error: activity id "seg__vip" may not contain "__" nor end with "_": generated model names '
+      'join campaign, activity and output names with "__"']),
+
+    ("output-names-join-model-names", """\
+campaign: c
+activities:
+  everyone: {type: build_audience}
+  seg: {type: split, input: everyone, subsets: [{name: vip__gold}], complement: rest_}
+""", [f'{C}:4:56: error: output name "vip__gold" may not contain "__" nor end with "_": generated model names '
+      'join campaign, activity and output names with "__"',
+      f'{C}:4:81: error: output name "rest_" may not contain "__" nor end with "_": generated model names '
+      'join campaign, activity and output names with "__"']),
+
+    ("campaign-name-joins-model-names", """\
+campaign: clash__seg
+activities:
+  vip: {type: build_audience}
+""", [f'{C}:1:11: error: campaign name "clash__seg" may not contain "__" nor end with "_": generated model names '
+      'join campaign, activity and output names with "__"']),
+
+    ("audience-name-joins-model-names", """\
+campaign: c
+activities:
+  everyone: {type: build_audience}
+  keep: {type: save_audience, input: everyone, name: vip__}
+""", [f'{C}:4:54: error: audience name "vip__" may not contain "__" nor end with "_": generated model names '
+      'join campaign, activity and output names with "__"']),
 ]
 
 
@@ -621,6 +660,83 @@ def test_compile_writes_nothing_when_any_campaign_is_invalid(project, monkeypatc
     code, _, err = run_in_process(project, monkeypatch, "compile", "good", "bad")
     assert code == 2
     assert "campaigns/bad.yml:3:13: error: unknown activity type" in err
+    assert not (project.root / "models" / "campaigns").exists()
+
+
+def test_names_that_made_the_same_model_across_campaigns_are_refused(project, monkeypatch):
+    """`clash__seg`'s activity `vip` and `clash`'s split `seg`, subset `vip`, were both the model
+    clash__seg__vip: validate and compile refuse the project, and compile writes nothing."""
+    with_data_model(project)
+    project.write("campaigns/clash.yml", """\
+campaign: clash
+activities:
+  everyone: {type: build_audience}
+  seg: {type: split, input: everyone, subsets: [{name: vip, where: "loyalty_tier = 'platinum'"}]}
+""")
+    project.write("campaigns/clash_seg.yml", "campaign: clash__seg\nactivities:\n  vip: {type: build_audience}\n")
+    expected = ['campaigns/clash_seg.yml:1:11: error: campaign name "clash__seg" may not contain "__" nor end with '
+                '"_": generated model names join campaign, activity and output names with "__"']
+    for command in ("validate", "compile"):
+        code, _, err = run_in_process(project, monkeypatch, command)
+        assert code == 2, err
+        assert [line for line in err.splitlines() if ": error: " in line] == expected
+    assert not (project.root / "models" / "campaigns").exists()
+
+
+def test_a_generated_name_taken_by_a_model_of_the_project_is_refused_at_both(project, monkeypatch):
+    with_data_model(project)
+    project.write("models/marts/c__everyone.sql", "select 1 as id\n")
+    project.write("campaigns/c.yml", "campaign: c\nactivities:\n  everyone: {type: build_audience}\n")
+    code, _, err = run_in_process(project, monkeypatch, "compile", "c")
+    assert code == 2, err
+    message = ('"c__everyone" names two dbt nodes: the model of activity "everyone" (campaigns/c.yml:3:3) and '
+               "the project's model models/marts/c__everyone.sql; rename one of them")
+    assert [line for line in err.splitlines() if ": error: " in line] == [
+        f"campaigns/c.yml:3:3: error: {message}", f"models/marts/c__everyone.sql:1:1: error: {message}"]
+    assert not (project.root / "models" / "campaigns").exists()
+
+
+def test_a_saved_audience_table_named_like_another_campaign_s_model_is_refused_at_both(project, monkeypatch):
+    """A saved audience is the table audience__<name>: campaign `audience`'s activity `vip` is one too."""
+    with_data_model(project)
+    project.write("campaigns/keep.yml", """\
+campaign: keep
+activities:
+  everyone: {type: build_audience}
+  save: {type: save_audience, input: everyone, name: vip}
+""")
+    project.write("campaigns/audience.yml", "campaign: audience\nactivities:\n  vip: {type: build_audience}\n")
+    code, _, err = run_in_process(project, monkeypatch, "validate", "audience")
+    assert code == 2, err
+    message = ('"audience__vip" names two dbt nodes: the model of activity "vip" (campaigns/audience.yml:3:3) and '
+               'the table of the audience saved by activity "save" (campaigns/keep.yml:4:3); rename one of them')
+    assert [line for line in err.splitlines() if ": error: " in line] == [
+        f"campaigns/audience.yml:3:3: error: {message}", f"campaigns/keep.yml:4:3: error: {message}"]
+
+
+def test_two_models_of_one_name_are_found_whatever_made_them(project, monkeypatch):
+    """The whole-project check stands on its own: with names allowed to hold "__", both clashes of the
+    trial are reported at both definitions."""
+    from campaign_compiler.reader import Reader
+
+    monkeypatch.setattr(Reader, "name_part", Reader.identifier)
+    with_data_model(project)
+    project.write("campaigns/c.yml", """\
+campaign: c
+activities:
+  everyone: {type: build_audience}
+  seg: {type: split, input: everyone, subsets: [{name: vip}]}
+  seg__vip: {type: build_audience}
+""")
+    project.write("campaigns/d.yml", "campaign: c__seg\nactivities:\n  vip: {type: build_audience}\n")
+    code, _, err = run_in_process(project, monkeypatch, "compile", "d")
+    assert code == 2, err
+    message = ('"c__seg__vip" names 3 dbt nodes: the model of activity "seg" (campaigns/c.yml:4:3), the model of '
+               'activity "seg__vip" (campaigns/c.yml:5:3) and the model of activity "vip" (campaigns/d.yml:3:3); '
+               "rename one of them")
+    assert [line for line in err.splitlines() if ": error: " in line] == [
+        f"campaigns/c.yml:4:3: error: {message}", f"campaigns/c.yml:5:3: error: {message}",
+        f"campaigns/d.yml:3:3: error: {message}"]
     assert not (project.root / "models" / "campaigns").exists()
 
 

@@ -8,18 +8,19 @@
       `per.use_address`, one message per address, the lowest linked-row key breaking ties). NULL
       when the message is to be sent.
     messages / excluded: the candidates without / with a reason.
-    recipients: the rows of `input` that have a message. -#}
+    recipients: the rows of `input` that have a message.
+    `columns` may be left out: a message whose template reads no column has none. -#}
 {% macro _messages(channel, output) -%}
   {%- set key = kwargs['key'] %}
   {%- set per_key = kwargs.get('per_key') %}
   {%- set public = ['message_key', key] + ([per_key] if per_key else []) + ['address'] %}
   {%- if output == 'messages' or output == 'excluded' %}
-    {%- set wanted = public + (['exclusion_reason'] if output == 'excluded' else []) + kwargs['columns'] %}
+    {%- set wanted = public + (['exclusion_reason'] if output == 'excluded' else []) + kwargs.get('columns', []) %}
 select {{ campaign_orchestration._columns('candidate', wanted) }}
 from {{ kwargs['candidates'] }} as candidate
 where candidate.exclusion_reason is {{ "not " if output == 'excluded' }}null
   {%- elif output == 'recipients' %}
-select {{ campaign_orchestration._columns('wt', kwargs['columns']) }}
+select {{ campaign_orchestration._columns('wt', kwargs.get('columns', [])) }}
 from {{ kwargs['input'] }} as wt
 where wt.{{ adapter.quote(key) }} in (select sent.{{ adapter.quote(key) }} from {{ kwargs['messages'] }} as sent)
   {%- else %}
@@ -36,7 +37,8 @@ where wt.{{ adapter.quote(key) }} in (select sent.{{ adapter.quote(key) }} from 
   {%- set control = kwargs.get('control_group') %}
   {%- set consent = kwargs.get('consent') %}
   {%- set names = [key] + ([per_key] if per else []) + ['address'] %}
-  {%- for column in kwargs['columns'] %}{% do names.append(column[0]) %}{% endfor %}
+  {%- set columns = kwargs.get('columns', []) %}
+  {%- for column in columns %}{% do names.append(column[0]) %}{% endfor %}
   {%- set seen = [] %}
   {%- for name in ['message_key', 'exclusion_reason', '_campaign_consent', '_campaign_complete', '_campaign_reason'] + names %}
     {%- if name | lower in seen %}
@@ -54,7 +56,7 @@ with candidates as (
         per_row.{{ adapter.quote(per['key']) }} as {{ adapter.quote(per_key) }},
         {%- endif %}
         {{ campaign_orchestration._sql(kwargs['address']) }} as address,
-        {%- for column in kwargs['columns'] %}
+        {%- for column in columns %}
         {{ campaign_orchestration._sql(column[1]) }} as {{ adapter.quote(column[0]) }},
         {%- endfor %}
         {{ campaign_orchestration._sql(consent) if consent is not none else "cast(null as boolean)" }} as _campaign_consent,
