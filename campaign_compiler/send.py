@@ -162,12 +162,15 @@ class _ActivitySender:
             self.provider.close()
 
     def _settle_unknown(self) -> None:
-        """Messages an earlier run may have delivered: settled as sent when the provider can tell."""
+        """Messages an earlier run may have delivered: settled as sent when the provider can tell,
+        and forgotten (sent by this run) when it knows it did not deliver them."""
         pending = self.log.pending(self.campaign.name, self.activity.id, self.occurrence)
         found = self.provider.delivered(pending) if pending else None
         if found:
             self.log.found_sent(self.campaign.name, self.activity.id, self.occurrence, sorted(found))
             self.report.settled += len(found)
+        if found is not None and self.provider.exact:
+            self.log.forget(self.campaign.name, self.activity.id, self.occurrence, sorted(set(pending) - found))
 
     def _send_page(self, page: list[dict]) -> None:
         statuses = {} if self._first else self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,

@@ -13,10 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import PG, Project, run_cli
-from send_project import CAMPAIGNS, DATA_MODEL, make, message_id, messages_of, smtp, statuses
+from conftest import PG, CliResult, Project, run_cli
+from send_project import CAMPAIGNS, DATA_MODEL, make, message_id, messages_of, outbox, smtp, statuses, written
 from servers import MessagingApi, SmtpServer, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.slow
@@ -250,6 +251,60 @@ def test_a_send_killed_midway_resumes_and_the_outbox_holds_each_message_once(tmp
     assert statuses(project, target, "texts") == {"sent": total}
     runs = project.query(target, "select status, finished_at is null from campaign_runs order by started_at")
     assert runs == [("interrupted", True), ("succeeded", False)]  # the killed run no longer shows as running
+
+
+FILE_PROVIDER = '  direct_mail: {provider: file, path: "exports/{campaign}_{occurrence}.csv"}\n'
+EVERY_FILE = """\
+campaign: every_file
+activities:
+  everyone: {type: build_audience}
+  newsletter: {type: email, input: everyone, template: templates/news.yml}
+  alert: {type: sms, input: newsletter, template: templates/alert.yml, category: transactional}
+  letter: {type: direct_mail, input: alert, columns: [first_name, last_name], category: transactional}
+"""
+
+
+def _send_on_a_full_disk(project: Project, target: str, folder: Path, room: int, then: str) -> CliResult:
+    """`campaign send every_file` whose files in `folder` may take `room` bytes; then ENOSPC, or the
+    process killed in the middle of the write."""
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "FULL_DISK_DIR": str(folder)}
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "full_disk.py"), str(room), then, "send",
+                           "every_file", "--yes", "--target", target], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("then", ["enospc", "kill"])
+def test_a_disk_that_fills_up_mid_write_strands_no_message(tmp_path, target, then):
+    project = make(tmp_path / "p", FILE_PROVIDER, profiles=200)
+    project.write("campaigns/every_file.yml", EVERY_FILE)
+    totals = project.count("every_file", target)["counts"]
+    folders = {"newsletter": outbox(project, target, "every_file", "newsletter"),
+               "alert": outbox(project, target, "every_file", "alert"),
+               "letter": project.root / "exports" / "every_file_once.csv"}
+
+    def statuses() -> dict:
+        return {(activity, status): count for activity, status, count in project.query(target, """
+            select activity, status, count(*) from campaign_deliveries group by 1, 2""")}
+
+    for activity, folder in folders.items():  # the disk fills up in the middle of each in turn
+        full = _send_on_a_full_disk(project, target, folder.parent if folder.suffix else folder, 5000, then)
+        assert 0 < len(written(folder)) < totals[activity], activity
+        if then == "enospc":  # the outbox knows what it wrote: nothing is left unknown
+            assert full.code == 1 and "Traceback" not in full.stderr, full.stderr
+            assert full.stderr.splitlines()[-1].endswith("No space left on device; the messages it did not take "
+                                                         "are left for the next run"), full.stderr
+            assert statuses()[activity, "sent"] == len(written(folder)) and (activity, "pending") not in statuses()
+        else:
+            assert full.code == -signal.SIGKILL, full.stderr
+        assert "unknown outcome" not in full.stdout, full.stdout
+    resumed = project.run("send", "every_file", "--yes", "--target", target)
+    assert resumed.code == 0, resumed.stderr
+    assert "unknown outcome" not in resumed.stdout, resumed.stdout
+    for activity, folder in folders.items():
+        assert sorted(written(folder)) == sorted(key for key, _ in messages_of(project, target,
+                                                                                f"every_file__{activity}"))
+    assert statuses() == {(activity, "sent"): totals[activity] for activity in folders}
 
 
 def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target,
