@@ -113,7 +113,7 @@ def message_id(key: str) -> str:
 
 def outbox(project: Project, target: str, campaign: str, activity: str, occurrence: str = "once") -> Path:
     """The outbox folder of an activity's messages sent on a target."""
-    return project.root / "target" / "outbox" / campaign / occurrence / activity
+    return project.root / "target" / "outbox" / target / campaign / occurrence / activity
 
 
 def written(folder: Path) -> list[str]:

@@ -110,7 +110,7 @@ def test_an_internationalised_address_is_written_as_utf8_in_the_outbox(tmp_path,
     expected = messages_of(project, target, "mail__newsletter")
     assert {a for _, a in expected} >= set(INTERNATIONAL)
     assert statuses(project, target, "mail") == {"sent": len(expected)}
-    outbox = project.root / "target" / "outbox" / "mail" / "once" / "newsletter"
+    outbox = project.root / "target" / "outbox" / target / "mail" / "once" / "newsletter"
     for key, address in expected:
         raw = (outbox / f"{key}.eml").read_bytes()
         assert f"\nTo: {address}\n".encode() in raw  # as it is, not an RFC 2047 encoded word
@@ -236,7 +236,7 @@ def _interrupt(project: Project, target: str, campaign: str, until, *extra: str)
 def test_a_send_killed_midway_resumes_and_the_outbox_holds_each_message_once(tmp_path, target):
     project = make(tmp_path / "p", profiles=6000)
     total = project.count("texts", target)["counts"]["alert"]
-    outbox = project.root / "target" / "outbox" / "texts" / "once" / "alert" / "messages.jsonl"
+    outbox = project.root / "target" / "outbox" / target / "texts" / "once" / "alert" / "messages.jsonl"
 
     def some_written() -> bool:
         return outbox.exists() and outbox.stat().st_size > 20_000
@@ -356,7 +356,7 @@ def test_one_email_per_confirmed_booking_carries_that_booking(tmp_path, target):
         select message_key, booking_id, booking__checkin_date, booking__nights from stays__stay""")}
     assert len(rows) == counts["counts"]["stay"] > 0
     assert len(rows) > counts["channels"]["stay"]["recipients"]  # some guests have several bookings
-    outbox = project.root / "target" / "outbox" / "stays" / "once" / "stay"
+    outbox = project.root / "target" / "outbox" / target / "stays" / "once" / "stay"
     for path in outbox.glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         booking_id, checkin, nights = rows[path.stem]
@@ -370,7 +370,7 @@ def test_a_simulation_renders_everything_and_does_not_block_the_real_send(tmp_pa
     simulated = project.run("run", "mail", "--simulate", "--target", target)
     assert simulated.code == 0, simulated.stderr
     expected = messages_of(project, target, "mail__newsletter")
-    simulation = project.root / "target" / "simulation" / "mail" / "once" / "newsletter"
+    simulation = project.root / "target" / "simulation" / target / "mail" / "once" / "newsletter"
     assert {p.stem for p in simulation.glob("*.eml")} == {key for key, _ in expected}
     assert smtp_server.inbox.messages == []
     assert statuses(project, target, "mail") == {"simulated": len(expected)}
@@ -450,6 +450,24 @@ def test_send_and_canvas_read_the_tables_of_their_own_target(tmp_path, postgres)
     sent = project.run("send", "texts", "--yes", "--target", "postgres")
     assert sent.code == 0, sent.stderr
     assert statuses(project, "postgres", "texts") == {"sent": built - 3}
+
+
+@pytest.mark.duckdb
+@pytest.mark.postgres
+def test_two_targets_sending_the_same_campaign_each_have_their_own_outbox(tmp_path, postgres):
+    project = make(tmp_path / "p")
+    for target in ("duckdb", "postgres"):
+        assert project.count("texts", target)["counts"]["alert"] > 3
+    alert = f'"{project.schema}".texts__alert'  # PostgreSQL has 3 messages fewer, the last to be sent on DuckDB
+    project.query_write("postgres", f"delete from {alert} where message_key in "
+                                    f"(select message_key from {alert} order by message_key limit 3)")
+    for target in ("postgres", "duckdb", "postgres"):  # the second on PostgreSQL sends nothing
+        result = project.run("send", "texts", "--yes", "--target", target)
+        assert result.code == 0, result.stderr
+    for target in ("duckdb", "postgres"):
+        keys = sorted(key for key, _ in messages_of(project, target, "texts__alert"))
+        assert sorted(written(outbox(project, target, "texts", "alert"))) == keys
+        assert statuses(project, target, "texts") == {"sent": len(keys)}
 
 
 def test_a_frequency_cap_does_not_count_an_occurrence_against_itself(tmp_path, target):

@@ -6,7 +6,7 @@
       sms:   {provider: http, url: https://sms.example.com/v1/messages, token_env: SMS_TOKEN}
       direct_mail: {provider: file, path: exports/{campaign}_{occurrence}.csv}
 
-Every channel defaults to `outbox`: files under target/outbox/, nothing leaves the machine.
+Every channel defaults to `outbox`: files under target/outbox/<target>/, nothing leaves the machine.
 Credentials are read from the environment variables named here, never from the file.
 """
 

@@ -1,10 +1,11 @@
 """The outbox (default provider) and the file provider: messages written as files, nothing sent.
 
-target/outbox/<campaign>/<occurrence>/<activity>/ holds one .eml file per email (named by its
-message key), messages.jsonl for sms and push, extract.csv for direct mail. Every write is made
-durable before its outcome is recorded, and what a crash left is found again by `delivered`.
-A simulation writes the same files under target/simulation/ instead, each email with the header
-X-Campaign-Simulation and each sms or push record with "simulated": true.
+target/outbox/<target>/<campaign>/<occurrence>/<activity>/ holds one .eml file per email (named by
+its message key), messages.jsonl for sms and push, extract.csv for direct mail. Every write is
+made durable before its outcome is recorded; what a crash or a full disk left is repaired, and
+found again by `delivered`: the files say exactly what was written. A simulation writes the same
+files under target/simulation/<target>/ instead, each email with the header X-Campaign-Simulation
+and each sms or push record with "simulated": true.
 """
 
 from __future__ import annotations
