@@ -93,6 +93,7 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
 
     `announced` is the number of messages of each channel activity the user was shown: if the
     models hold others now (rebuilt meanwhile), nothing is sent."""
+    check_occurrence(occurrence)  # it names a folder of the outbox, and is put in the file provider's path
     activities = campaign.channel_activities()
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with Warehouse.connect(where) as warehouse:
@@ -107,6 +108,9 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
         if changed:
             raise RuntimeFailure(f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
                                  f"then, {totals[changed[0]]:,} now): nothing was sent; count them again")
+        # every provider before anything is sent: one whose settings are wrong stops nothing midway
+        senders = [_ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence, simulate,
+                                   resend_unknown, retry_failed, progress) for activity in activities]
         if simulate:
             shutil.rmtree(outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, True),
                           ignore_errors=True)
@@ -115,9 +119,7 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, *,
         log.start_run(report.run_id, campaign.name, occurrence, simulate)
         finished = False
         try:
-            for activity in activities:
-                sender = _ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence,
-                                         simulate, resend_unknown, retry_failed, progress)
+            for activity, sender in zip(activities, senders, strict=True):
                 sender.report.messages = totals[activity.id]
                 report.activities.append(sender.report)
                 sender.send(relation[activity.message.model])
@@ -140,7 +142,7 @@ class _ActivitySender:
         self.resend_unknown, self.retry_failed, self.progress = resend_unknown, retry_failed, progress
         settings = workspace.channel_settings(self.spec.channel)
         outbox = outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, simulate) / activity.id
-        self.provider = provider_for(settings, outbox, workspace.dbt.root,
+        self.provider = provider_for(settings, outbox, workspace.dbt,
                                      {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id,
                                       "target": warehouse.target_name}, simulate)
         self.report = ActivityReport(activity.id, self.spec.channel, self.provider.describe())

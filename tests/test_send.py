@@ -307,6 +307,34 @@ def test_a_disk_that_fills_up_mid_write_strands_no_message(tmp_path, target, the
     assert statuses() == {(activity, "sent"): totals[activity] for activity in folders}
 
 
+def test_the_file_provider_writes_no_file_of_the_project_whatever_its_placeholders_become(tmp_path, target):
+    project = make(tmp_path / "p", FILE_PROVIDER)
+    project.write("campaigns/every_file.yml", EVERY_FILE)
+    project.count("every_file", target)
+    seeds = (project.root / "seeds" / "profiles.csv").read_bytes()
+    (project.root / "exports").mkdir()
+    extract = project.root / "exports" / "every_file_once.csv"
+    line = len(DATA_MODEL.splitlines()) + 2
+    column = FILE_PROVIDER.index('"exports') + 1
+    for made, expected in ((lambda: extract.symlink_to(project.root / "seeds" / "profiles.csv"),
+                            "is inside seeds/, which the dbt project owns"),
+                           (lambda: extract.write_text("id,name\n1,Zoë\n"), "names a file that is not a direct-mail "
+                                                                               "extract")):
+        made()
+        refused = project.run("send", "every_file", "--yes", "--target", target)
+        assert refused.code == 2 and refused.errors == [
+            f'campaign_project.yml:{line}:{column}: error: path of the file provider "exports/every_file_once.csv" '
+            f"{expected}" + refused.errors[0].partition(expected)[2]], refused.stderr
+        extract.unlink()
+    for occurrence in ("../../x", "/tmp/x", ".hidden"):
+        refused = project.run("send", "every_file", "--yes", "--occurrence", occurrence, "--target", target)
+        assert refused.code == 2 and refused.stderr.startswith(f'error: occurrence "{occurrence}" must be')
+    assert (project.root / "seeds" / "profiles.csv").read_bytes() == seeds
+    assert not (project.root / "target" / "outbox").exists() and not list((project.root / "exports").iterdir())
+    assert statuses(project, target, "every_file") == {}
+    assert project.query(target, "select count(*) from campaign_runs") == [(0,)]
+
+
 def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target,
                                                                                         smtp_server):
     inbox = smtp_server.inbox

@@ -154,12 +154,8 @@ class ExtractFile(Provider):
 
     def open(self) -> None:
         self._kept = self.path.is_file()
-        if self._kept:
-            with self.path.open("rb") as handle:
-                start = handle.read(len(EXTRACT_HEADER))
-            if not (start.startswith(EXTRACT_HEADER) or EXTRACT_HEADER.startswith(start)):  # (or a cut header)
-                raise RuntimeFailure(f"{display_path(self.path)} is not a direct-mail extract (its first line is not "
-                                     f"{EXTRACT_HEADER.decode()},...): nothing is written to it")
+        if self._kept and not is_extract(self.path):  # (checked before too: this guards any other caller)
+            raise RuntimeFailure(f"{display_path(self.path)} is not a direct-mail extract: nothing is written to it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.recover()
 
@@ -199,6 +195,16 @@ def _after_failed_write(provider: Outbox | ExtractFile, messages: list[OutgoingM
 
 EXTRACT_COLUMNS = ["message_key", "address"]
 EXTRACT_HEADER = ",".join(EXTRACT_COLUMNS).encode()
+
+
+def is_extract(path: Path) -> bool:
+    """Whether a file is a direct-mail extract (or what a crash left of one): its first line is ours."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        start = handle.read(len(EXTRACT_HEADER) + 1)
+    return start[:len(EXTRACT_HEADER)] == EXTRACT_HEADER and start[len(EXTRACT_HEADER):] in (b",", b"\n") \
+        or EXTRACT_HEADER.startswith(start)
 
 
 def write_extract(path: Path, messages: list[OutgoingMessage]) -> None:
