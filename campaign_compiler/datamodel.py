@@ -108,7 +108,7 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
     declared = set(raw_entities or {})
     for entity in entities.values():
         _check_links(r, entity, entities, declared)
-    channels = check_channels(r, raw.get("channels"))
+    channels = check_channels(r, raw.get("channels"), project)
     return DataModel(source=source, sql_dialect=dialect, entities=entities, channels=channels)
 
 

@@ -10,9 +10,9 @@ For each page of a message model, read from the warehouse a page at a time:
    a hard bounce also suppresses its address.
 
 Before the first page, unknown outcomes left by an earlier run are settled where the provider can
-tell (the outbox finds its files). A provider that cannot be reached stops the run: the messages
+tell (the outbox finds its files, and sends again what is not there). A provider that cannot be reached stops the run: the messages
 it did not take are forgotten (sent by the next run), those it may have taken stay unknown.
-`--simulate` renders everything into an outbox of its own, target/simulation/ (replaced by each
+`--simulate` renders everything into an outbox of its own, target/simulation/<target>/ (replaced by each
 simulation, never mixed with what was sent), and logs `simulated`, which a real run ignores.
 
 What is sent is what the warehouse holds: the channel models as the campaign's build on the target
@@ -41,6 +41,7 @@ from .workspace import Workspace
 
 PAGE = 1000  # rows read from the warehouse at a time
 OCCURRENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")
+FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass
@@ -77,9 +78,13 @@ def check_occurrence(occurrence: str) -> str:
     return occurrence
 
 
-def outbox_dir(dbt: DbtProject, campaign: str, occurrence: str, simulate: bool) -> Path:
-    """Where the outbox writes an occurrence's messages, one folder per activity; simulations apart."""
-    return dbt.target_dir / ("simulation" if simulate else "outbox") / campaign / occurrence
+def outbox_dir(dbt: DbtProject, target: str, campaign: str, occurrence: str, simulate: bool) -> Path:
+    """Where the outbox writes an occurrence's messages, one folder per activity; simulations apart,
+    and each dbt target apart: what one target's delivery log knows is what its own folder holds."""
+    if not FOLDER.match(target):
+        raise RuntimeFailure(f'target "{target}" cannot name a folder of the outbox: name it with letters, '
+                             "digits and _.- in profiles.yml")
+    return dbt.target_dir / ("simulation" if simulate else "outbox") / target / campaign / occurrence
 
 
 def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lock: CampaignLock, *,
@@ -90,6 +95,7 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lo
 
     `announced` is the number of messages of each channel activity the user was shown: if the
     models hold others now (rebuilt meanwhile), nothing is sent."""
+    check_occurrence(occurrence)  # it names a folder of the outbox, and is put in the file provider's path
     activities = campaign.channel_activities()
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with Warehouse.connect(where) as warehouse:
@@ -104,16 +110,18 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lo
         if changed:
             raise RuntimeFailure(f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
                                  f"then, {totals[changed[0]]:,} now): nothing was sent; count them again")
+        # every provider before anything is sent: one whose settings are wrong stops nothing midway
+        senders = [_ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence, simulate,
+                                   resend_unknown, retry_failed, progress) for activity in activities]
         if simulate:
-            shutil.rmtree(outbox_dir(workspace.dbt, campaign.name, occurrence, True), ignore_errors=True)
+            shutil.rmtree(outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, True),
+                          ignore_errors=True)
         if progress is not None:
             progress.start(sum(totals.values()))
         log.start_run(report.run_id, campaign.name, occurrence, simulate)
         finished = False
         try:
-            for activity in activities:
-                sender = _ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence,
-                                         simulate, resend_unknown, retry_failed, progress)
+            for activity, sender in zip(activities, senders, strict=True):
                 sender.report.messages = totals[activity.id]
                 report.activities.append(sender.report)
                 sender.send(relation[activity.message.model])
@@ -139,10 +147,10 @@ class _ActivitySender:
         self.occurrence, self.simulate = occurrence, simulate
         self.resend_unknown, self.retry_failed, self.progress = resend_unknown, retry_failed, progress
         settings = workspace.channel_settings(self.spec.channel)
-        outbox = outbox_dir(workspace.dbt, campaign.name, occurrence, simulate) / activity.id
-        self.provider = provider_for(settings, outbox, workspace.dbt.root,
-                                     {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id},
-                                     simulate)
+        outbox = outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, simulate) / activity.id
+        self.provider = provider_for(settings, outbox, workspace.dbt,
+                                     {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id,
+                                      "target": warehouse.target_name}, simulate)
         self.report = ActivityReport(activity.id, self.spec.channel, self.provider.describe())
         self._first = False  # whether the log has no row of this occurrence yet (set by send)
         self._logged: set[str] = set()  # the current page's message keys that have a row in the log
@@ -168,12 +176,15 @@ class _ActivitySender:
             self.provider.close()
 
     def _settle_unknown(self) -> None:
-        """Messages an earlier run may have delivered: settled as sent when the provider can tell."""
+        """Messages an earlier run may have delivered: settled as sent when the provider can tell,
+        and forgotten (sent by this run) when it knows it did not deliver them."""
         pending = self.log.pending(self.campaign.name, self.activity.id, self.occurrence)
         found = self.provider.delivered(pending) if pending else None
         if found:
             self.log.found_sent(self.campaign.name, self.activity.id, self.occurrence, sorted(found))
             self.report.settled += len(found)
+        if found is not None and self.provider.exact:
+            self.log.forget(self.campaign.name, self.activity.id, self.occurrence, sorted(set(pending) - found))
 
     def _send_page(self, page: list[dict]) -> None:
         statuses = {} if self._first else self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -108,3 +109,24 @@ def messages_of(project: Project, target: str, model: str) -> list[tuple]:
 
 def message_id(key: str) -> str:
     return f"<{key}.once@hotel.example>"
+
+
+def outbox(project: Project, target: str, campaign: str, activity: str, occurrence: str = "once") -> Path:
+    """The outbox folder of an activity's messages sent on a target."""
+    return project.root / "target" / "outbox" / target / campaign / occurrence / activity
+
+
+def written(folder: Path) -> list[str]:
+    """The message keys written in an outbox folder or extract file, once per message written
+    (a line a crash cut is not written)."""
+    def lines(path: Path) -> list[str]:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return text[:text.rfind("\n") + 1].splitlines()
+
+    if folder.suffix == ".csv":
+        return [row[0] for row in list(csv.reader(lines(folder)))[1:]] if folder.exists() else []
+    if (folder / "messages.jsonl").exists():
+        return [json.loads(line)["message_key"] for line in lines(folder / "messages.jsonl")]
+    if (folder / "extract.csv").exists():
+        return written(folder / "extract.csv")
+    return [path.stem for path in folder.glob("*.eml")]

@@ -210,7 +210,7 @@ def test_templates_may_use_the_columns_a_message_model_has_of_its_own(project, t
             assert len(names) == len(set(names)), (model, suffix, names)
 
     assert project.run("send", "keys", "--yes", "--target", target).code == 0
-    outbox = project.root / "target" / "outbox" / "keys" / "once"
+    outbox = project.root / "target" / "outbox" / target / "keys" / "once"
     customers = project.query(target, "select customer_id, name, push_token, address, city from customers")
     orders = project.query(target, "select order_id, customer_id from orders")
 

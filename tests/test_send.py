@@ -13,10 +13,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import PG, Project, run_cli
-from send_project import CAMPAIGNS, DATA_MODEL, make, message_id, messages_of, smtp, statuses
+from conftest import PG, CliResult, Project, run_cli
+from send_project import CAMPAIGNS, DATA_MODEL, make, message_id, messages_of, outbox, smtp, statuses, written
 from servers import MessagingApi, SmtpServer, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.slow
@@ -109,7 +110,7 @@ def test_an_internationalised_address_is_written_as_utf8_in_the_outbox(tmp_path,
     expected = messages_of(project, target, "mail__newsletter")
     assert {a for _, a in expected} >= set(INTERNATIONAL)
     assert statuses(project, target, "mail") == {"sent": len(expected)}
-    outbox = project.root / "target" / "outbox" / "mail" / "once" / "newsletter"
+    outbox = project.root / "target" / "outbox" / target / "mail" / "once" / "newsletter"
     for key, address in expected:
         raw = (outbox / f"{key}.eml").read_bytes()
         assert f"\nTo: {address}\n".encode() in raw  # as it is, not an RFC 2047 encoded word
@@ -235,7 +236,7 @@ def _interrupt(project: Project, target: str, campaign: str, until, *extra: str)
 def test_a_send_killed_midway_resumes_and_the_outbox_holds_each_message_once(tmp_path, target):
     project = make(tmp_path / "p", profiles=6000)
     total = project.count("texts", target)["counts"]["alert"]
-    outbox = project.root / "target" / "outbox" / "texts" / "once" / "alert" / "messages.jsonl"
+    outbox = project.root / "target" / "outbox" / target / "texts" / "once" / "alert" / "messages.jsonl"
 
     def some_written() -> bool:
         return outbox.exists() and outbox.stat().st_size > 20_000
@@ -250,6 +251,88 @@ def test_a_send_killed_midway_resumes_and_the_outbox_holds_each_message_once(tmp
     assert statuses(project, target, "texts") == {"sent": total}
     runs = project.query(target, "select status, finished_at is null from campaign_runs order by started_at")
     assert runs == [("interrupted", True), ("succeeded", False)]  # the killed run no longer shows as running
+
+
+FILE_PROVIDER = '  direct_mail: {provider: file, path: "exports/{campaign}_{occurrence}.csv"}\n'
+EVERY_FILE = """\
+campaign: every_file
+activities:
+  everyone: {type: build_audience}
+  newsletter: {type: email, input: everyone, template: templates/news.yml}
+  alert: {type: sms, input: newsletter, template: templates/alert.yml, category: transactional}
+  letter: {type: direct_mail, input: alert, columns: [first_name, last_name], category: transactional}
+"""
+
+
+def _send_on_a_full_disk(project: Project, target: str, folder: Path, room: int, then: str) -> CliResult:
+    """`campaign send every_file` whose files in `folder` may take `room` bytes; then ENOSPC, or the
+    process killed in the middle of the write."""
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "FULL_DISK_DIR": str(folder)}
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "full_disk.py"), str(room), then, "send",
+                           "every_file", "--yes", "--target", target], cwd=project.root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("then", ["enospc", "kill"])
+def test_a_disk_that_fills_up_mid_write_strands_no_message(tmp_path, target, then):
+    project = make(tmp_path / "p", FILE_PROVIDER, profiles=200)
+    project.write("campaigns/every_file.yml", EVERY_FILE)
+    totals = project.count("every_file", target)["counts"]
+    folders = {"newsletter": outbox(project, target, "every_file", "newsletter"),
+               "alert": outbox(project, target, "every_file", "alert"),
+               "letter": project.root / "exports" / "every_file_once.csv"}
+
+    def statuses() -> dict:
+        return {(activity, status): count for activity, status, count in project.query(target, """
+            select activity, status, count(*) from campaign_deliveries group by 1, 2""")}
+
+    for activity, folder in folders.items():  # the disk fills up in the middle of each in turn
+        full = _send_on_a_full_disk(project, target, folder.parent if folder.suffix else folder, 5000, then)
+        assert 0 < len(written(folder)) < totals[activity], activity
+        if then == "enospc":  # the outbox knows what it wrote: nothing is left unknown
+            assert full.code == 1 and "Traceback" not in full.stderr, full.stderr
+            assert full.stderr.splitlines()[-1].endswith("No space left on device; the messages it did not take "
+                                                         "are left for the next run"), full.stderr
+            assert statuses()[activity, "sent"] == len(written(folder)) and (activity, "pending") not in statuses()
+        else:
+            assert full.code == -signal.SIGKILL, full.stderr
+        assert "unknown outcome" not in full.stdout, full.stdout
+    resumed = project.run("send", "every_file", "--yes", "--target", target)
+    assert resumed.code == 0, resumed.stderr
+    assert "unknown outcome" not in resumed.stdout, resumed.stdout
+    for activity, folder in folders.items():
+        assert sorted(written(folder)) == sorted(key for key, _ in messages_of(project, target,
+                                                                                f"every_file__{activity}"))
+    assert statuses() == {(activity, "sent"): totals[activity] for activity in folders}
+
+
+def test_the_file_provider_writes_no_file_of_the_project_whatever_its_placeholders_become(tmp_path, target):
+    project = make(tmp_path / "p", FILE_PROVIDER)
+    project.write("campaigns/every_file.yml", EVERY_FILE)
+    project.count("every_file", target)
+    seeds = (project.root / "seeds" / "profiles.csv").read_bytes()
+    (project.root / "exports").mkdir()
+    extract = project.root / "exports" / "every_file_once.csv"
+    line = len(DATA_MODEL.splitlines()) + 2
+    column = FILE_PROVIDER.index('"exports') + 1
+    for made, expected in ((lambda: extract.symlink_to(project.root / "seeds" / "profiles.csv"),
+                            "is inside seeds/, which the dbt project owns"),
+                           (lambda: extract.write_text("id,name\n1,Zoë\n"), "names a file that is not a direct-mail "
+                                                                               "extract")):
+        made()
+        refused = project.run("send", "every_file", "--yes", "--target", target)
+        assert refused.code == 2 and refused.errors == [
+            f'campaign_project.yml:{line}:{column}: error: path of the file provider "exports/every_file_once.csv" '
+            f"{expected}" + refused.errors[0].partition(expected)[2]], refused.stderr
+        extract.unlink()
+    for occurrence in ("../../x", "/tmp/x", ".hidden"):
+        refused = project.run("send", "every_file", "--yes", "--occurrence", occurrence, "--target", target)
+        assert refused.code == 2 and refused.stderr.startswith(f'error: occurrence "{occurrence}" must be')
+    assert (project.root / "seeds" / "profiles.csv").read_bytes() == seeds
+    assert not (project.root / "target" / "outbox").exists() and not list((project.root / "exports").iterdir())
+    assert statuses(project, target, "every_file") == {}
+    assert project.query(target, "select count(*) from campaign_runs") == [(0,)]
 
 
 def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target,
@@ -301,7 +384,7 @@ def test_one_email_per_confirmed_booking_carries_that_booking(tmp_path, target):
         select message_key, booking_id, booking__checkin_date, booking__nights from stays__stay""")}
     assert len(rows) == counts["counts"]["stay"] > 0
     assert len(rows) > counts["channels"]["stay"]["recipients"]  # some guests have several bookings
-    outbox = project.root / "target" / "outbox" / "stays" / "once" / "stay"
+    outbox = project.root / "target" / "outbox" / target / "stays" / "once" / "stay"
     for path in outbox.glob("*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         booking_id, checkin, nights = rows[path.stem]
@@ -332,7 +415,7 @@ def test_a_simulation_renders_everything_and_does_not_block_the_real_send(tmp_pa
     simulated = project.run("run", "mail", "--simulate", "--target", target)
     assert simulated.code == 0, simulated.stderr
     expected = messages_of(project, target, "mail__newsletter")
-    simulation = project.root / "target" / "simulation" / "mail" / "once" / "newsletter"
+    simulation = project.root / "target" / "simulation" / target / "mail" / "once" / "newsletter"
     assert {p.stem for p in simulation.glob("*.eml")} == {key for key, _ in expected}
     assert smtp_server.inbox.messages == []
     assert statuses(project, target, "mail") == {"simulated": len(expected)}
@@ -412,6 +495,24 @@ def test_send_and_canvas_read_the_tables_of_their_own_target(tmp_path, postgres)
     sent = project.run("send", "texts", "--yes", "--target", "postgres")
     assert sent.code == 0, sent.stderr
     assert statuses(project, "postgres", "texts") == {"sent": built - 3}
+
+
+@pytest.mark.duckdb
+@pytest.mark.postgres
+def test_two_targets_sending_the_same_campaign_each_have_their_own_outbox(tmp_path, postgres):
+    project = make(tmp_path / "p")
+    for target in ("duckdb", "postgres"):
+        assert project.count("texts", target)["counts"]["alert"] > 3
+    alert = f'"{project.schema}".texts__alert'  # PostgreSQL has 3 messages fewer, the last to be sent on DuckDB
+    project.query_write("postgres", f"delete from {alert} where message_key in "
+                                    f"(select message_key from {alert} order by message_key limit 3)")
+    for target in ("postgres", "duckdb", "postgres"):  # the second on PostgreSQL sends nothing
+        result = project.run("send", "texts", "--yes", "--target", target)
+        assert result.code == 0, result.stderr
+    for target in ("duckdb", "postgres"):
+        keys = sorted(key for key, _ in messages_of(project, target, "texts__alert"))
+        assert sorted(written(outbox(project, target, "texts", "alert"))) == keys
+        assert statuses(project, target, "texts") == {"sent": len(keys)}
 
 
 def test_a_frequency_cap_does_not_count_an_occurrence_against_itself(tmp_path, target):

@@ -653,6 +653,56 @@ def test_bad_provider_settings_are_rejected_with_their_location(project, monkeyp
     assert errors[0] == expected.format(line=line)
 
 
+OWNED = "is inside {folder}/, which the dbt project owns: give extracts a folder of their own (exports/, say)"
+EXTRACT_PATH_CASES = [
+    ("absolute", "/tmp/x_{occurrence}.csv", "must be relative to the project directory"),
+    ("parent", "../../x_{occurrence}.csv", "must stay inside the project directory"),
+    ("parent-inside", "exports/../../x_{occurrence}.csv", "must stay inside the project directory"),
+    ("project-file", "campaign_project.yml", "must name a .csv file"),
+    ("no-csv", "exports/{occurrence}", "must name a .csv file"),
+    ("seeds", "seeds/profiles_{occurrence}.csv", OWNED.format(folder="seeds")),
+    ("models", "models/campaigns/x_{occurrence}.csv", OWNED.format(folder="models")),
+    ("campaigns", "campaigns/x_{occurrence}.csv", OWNED.format(folder="campaigns")),
+    ("templates", "templates/x_{occurrence}.csv", OWNED.format(folder="templates")),
+    ("macros", "macros/x_{occurrence}.csv", OWNED.format(folder="macros")),
+    ("target", "target/x_{occurrence}.csv", OWNED.format(folder="target")),
+    ("packages", "dbt_packages/x_{occurrence}.csv", OWNED.format(folder="dbt_packages")),
+    ("git", ".git/x_{occurrence}.csv", "is inside the hidden folder .git/: give extracts a folder of their own "
+                                      "(exports/, say)"),
+    ("symlink", "linked/x_{occurrence}.csv", "leads outside the project directory (through a symbolic link)"),
+    ("symlink-to-seeds", "seedlink/x_{occurrence}.csv", OWNED.format(folder="seeds")),
+    ("placeholder-folder", "{campaign}/x_{occurrence}.csv",
+     "must start with a folder written out, not {campaign}: the names put in its place could be any folder"),
+    ("unknown-placeholder", "exports/{date}_{occurrence}.csv",
+     "may use {campaign}, {occurrence}, {activity} and {target}, not {date}"),
+    ("no-occurrence", "exports/{campaign}.csv",
+     "must contain {occurrence}: each occurrence has an extract of its own (its message keys are those of "
+     "every other occurrence)"),
+]
+
+
+@pytest.mark.parametrize("value, expected", [pytest.param(v, e, id=i) for i, v, e in EXTRACT_PATH_CASES])
+def test_the_file_provider_writes_only_an_extract_of_its_own_inside_the_project(project, monkeypatch, tmp_path,
+                                                                                value, expected):
+    (tmp_path / "elsewhere").mkdir()
+    (project.root / "linked").symlink_to(tmp_path / "elsewhere")
+    (project.root / "seedlink").symlink_to(project.root / "seeds")
+    line = f'  direct_mail: {{provider: file, path: "{value}"}}'
+    data_model = DATA_MODEL + f"channels:\n{line}\n"
+    with_data_model(project, data_model)
+    errors = errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience}\n")
+    assert errors == [f"campaign_project.yml:{data_model.count(chr(10))}:{line.index(chr(34)) + 1}: error: "
+                      f'path of the file provider "{value}" {expected}']
+    assert not list(project.root.rglob("x_*")) and not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_the_file_provider_may_write_anywhere_else_in_the_project(project, monkeypatch):
+    for value in ("exports/{campaign}/{occurrence}_{activity}.csv", "letters_{occurrence}.csv",
+                  "out/{target}/{campaign}_{occurrence}.csv"):
+        with_data_model(project, DATA_MODEL + f'channels:\n  direct_mail: {{provider: file, path: "{value}"}}\n')
+        assert errors_of(project, monkeypatch, "campaign: c\nactivities:\n  a: {type: build_audience}\n") == []
+
+
 def test_compile_writes_nothing_when_any_campaign_is_invalid(project, monkeypatch):
     with_data_model(project)
     project.write("campaigns/good.yml", "campaign: good\nactivities:\n  a: {type: build_audience}\n")

@@ -64,7 +64,7 @@ def test_a_plain_dbt_build_of_an_empty_warehouse_is_sent_by_campaign_send(tmp_pa
         sent = project.run("send", campaign, "--yes", "--target", target)
         assert sent.code == 0, sent.stderr
         assert statuses(project, target, campaign) == {"sent": len(expected)}
-        outbox = project.root / "target" / "outbox" / campaign / "once" / "newsletter"
+        outbox = project.root / "target" / "outbox" / target / campaign / "once" / "newsletter"
         assert {p.stem for p in outbox.glob("*.eml")} == {key for key, _ in messages_of(project, target, model)}
 
 
@@ -154,17 +154,17 @@ def test_simulations_have_their_own_place_and_the_outbox_holds_exactly_what_was_
         assert sent.code == 0, sent.stderr
         keys = sorted(key for key, _ in messages_of(project, target, f"{campaign}__{activity}"))
         assert keys and statuses(project, target, campaign) == {"sent": len(keys)}
-        outbox = project.root / "target" / "outbox" / campaign / "once" / activity
-        simulation = project.root / "target" / "simulation" / campaign / "once" / activity
+        outbox = project.root / "target" / "outbox" / target / campaign / "once" / activity
+        simulation = project.root / "target" / "simulation" / target / campaign / "once" / activity
         assert sorted(outbox_keys(outbox, channel)) == keys  # each sent message once, nothing simulated
         assert sorted(outbox_keys(simulation, channel)) == keys  # the last simulation, replacing the first
-    emails = project.root / "target" / "simulation" / "mail" / "once" / "newsletter"
+    emails = project.root / "target" / "simulation" / target / "mail" / "once" / "newsletter"
     for path in emails.glob("*.eml"):
         simulated = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert simulated["X-Campaign-Simulation"].startswith("yes")
-        sent = project.root / "target" / "outbox" / "mail" / "once" / "newsletter" / path.name
+        sent = project.root / "target" / "outbox" / target / "mail" / "once" / "newsletter" / path.name
         assert "X-Campaign-Simulation" not in email.message_from_bytes(sent.read_bytes())
-    texts = project.root / "target" / "simulation" / "texts" / "once" / "alert" / "messages.jsonl"
+    texts = project.root / "target" / "simulation" / target / "texts" / "once" / "alert" / "messages.jsonl"
     assert all(json.loads(line)["simulated"] is True for line in texts.read_text().splitlines())
 
 
@@ -191,7 +191,7 @@ def test_the_demo_warehouse_survives_dbt_clean_and_dbt_runs_from_any_directory(t
     again = run_cli("--project-dir", "demo", "run", "summer_promo", "--yes", cwd=tmp_path)
     assert again.code == 0, again.stderr
     assert delivered() == {"sent": sent}
-    outbox = demo / "target" / "outbox" / "summer_promo" / "once"
+    outbox = demo / "target" / "outbox" / "dev" / "summer_promo" / "once"
     assert not list(outbox.rglob("*.eml")) and not list(outbox.rglob("*.jsonl"))  # nothing sent again
     # dbt from another directory, with the project's profile, builds into the same file
     assert run_cli("--project-dir", "demo", "compile", cwd=tmp_path).code == 0

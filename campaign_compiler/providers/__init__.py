@@ -6,17 +6,20 @@
       sms:   {provider: http, url: https://sms.example.com/v1/messages, token_env: SMS_TOKEN}
       direct_mail: {provider: file, path: exports/{campaign}_{occurrence}.csv}
 
-Every channel defaults to `outbox`: files under target/outbox/, nothing leaves the machine.
-Credentials are read from the environment variables named here, never from the file.
+Every channel defaults to `outbox`: files under target/outbox/<target>/, nothing leaves the machine.
+Credentials are read from the environment variables named here, never from the file. The file
+provider writes a CSV file of the project's own, never one the dbt project owns (a seed, say).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import Diagnostic, Location
+from ..errors import Diagnostic, InvalidInput, Location
 from ..reader import Reader, quoted
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
@@ -56,7 +59,7 @@ class ChannelSettings:
                 and self.options[key] not in os.environ]
 
 
-def check_channels(r: Reader, raw: Any) -> dict[str, ChannelSettings]:
+def check_channels(r: Reader, raw: Any, project) -> dict[str, ChannelSettings]:
     """The `channels:` mapping, every channel with its provider (outbox when not configured)."""
     settings = {channel: ChannelSettings(channel, "outbox") for channel in CHANNELS}
     if raw is None:
@@ -79,7 +82,12 @@ def check_channels(r: Reader, raw: Any) -> dict[str, ChannelSettings]:
                      optional=schema["optional"]) is None:
             continue
         options = {k: v for k, v in spec.items() if k != "provider"}
-        if all(_check_option(r, path + (key,), key, value) for key, value in options.items()):
+        if not all(_check_option(r, path + (key,), key, value) for key, value in options.items()):
+            continue
+        problem = provider == "file" and extract_path_problem(options["path"], project, template=True)
+        if problem:
+            r.error(path + ("path",), problem)
+        else:
             settings[channel] = ChannelSettings(channel, provider, options,
                                                 {key: r.at(path + (key,)) for key in options})
     return settings
@@ -100,10 +108,59 @@ def _check_option(r: Reader, path, key: str, value: Any) -> bool:
     return True
 
 
-def provider_for(settings: ChannelSettings, outbox_dir, project_root, names: dict[str, str], simulate: bool):
-    """The provider that delivers a channel's messages (an outbox marking them simulated when simulating)."""
-    from pathlib import Path
+PLACEHOLDERS = ("campaign", "occurrence", "activity", "target")
+# the folders of a dbt project besides those dbt_project.yml names: dbt's defaults, and the campaigns'
+OWNED_FOLDERS = ("campaigns", "templates", "macros", "snapshots", "analyses", "tests", "logs")
 
+
+def extract_path_problem(path: str, project, *, template: bool = False) -> str | None:
+    """What is wrong with the file provider's `path` (as written when `template`, else with its
+    placeholders replaced): it must name a CSV file inside the project, symbolic links followed, and
+    outside every folder the dbt project owns (models, seeds, target...) and every hidden one."""
+    def problem(text: str) -> str:
+        return f'path of the file provider "{path}" {text}'
+
+    relative = PurePosixPath(path)
+    if template:
+        unknown = [name for name in re.findall(r"\{([^{}]*)\}", path) if name not in PLACEHOLDERS]
+        if unknown:
+            return problem(f"may use {{campaign}}, {{occurrence}}, {{activity}} and {{target}}, not {{{unknown[0]}}}")
+    if relative.is_absolute() or path.startswith("~"):
+        return problem("must be relative to the project directory")
+    if ".." in relative.parts:
+        return problem("must stay inside the project directory")
+    if relative.suffix.lower() != ".csv":
+        return problem("must name a .csv file")
+    if template and len(relative.parts) > 1 and "{" in relative.parts[0]:
+        return problem(f"must start with a folder written out, not {relative.parts[0]}: the names put in its "
+                       "place could be any folder")
+    if template and "{occurrence}" not in path:
+        return problem("must contain {occurrence}: each occurrence has an extract of its own (its message keys "
+                       "are those of every other occurrence)")
+    root = Path(project.root).resolve()
+    resolved = (root / relative).resolve()
+    if not resolved.is_relative_to(root):
+        return problem("leads outside the project directory (through a symbolic link)")
+    inside = resolved.relative_to(root).parts
+    owned = [*project.model_paths, *project.seed_paths, project.target_path, project.packages_install_path,
+             *OWNED_FOLDERS]
+    for folder in (PurePosixPath(f).parts for f in owned):
+        if folder and inside[:len(folder)] == folder:
+            return problem(f"is inside {'/'.join(folder)}/, which the dbt project owns: give extracts a folder "
+                           "of their own (exports/, say)")
+    hidden = next((part for part in inside[:-1] if part.startswith(".")), None)
+    if hidden:
+        return problem(f"is inside the hidden folder {hidden}/: give extracts a folder of their own (exports/, say)")
+    from .outbox import is_extract
+
+    if resolved.exists() and not is_extract(resolved):
+        return problem("names a file that is not a direct-mail extract (its first line is not "
+                       "message_key,address,...): nothing is written to it")
+    return None
+
+
+def provider_for(settings: ChannelSettings, outbox_dir, project, names: dict[str, str], simulate: bool):
+    """The provider that delivers a channel's messages (an outbox marking them simulated when simulating)."""
     from .outbox import ExtractFile, Outbox
 
     if simulate or settings.provider == "outbox":
@@ -117,6 +174,9 @@ def provider_for(settings: ChannelSettings, outbox_dir, project_root, names: dic
 
         return Http(settings)
     path = settings.get("path")
-    for name, value in names.items():  # {campaign}, {occurrence}, {activity}
+    for name, value in names.items():  # {campaign}, {occurrence}, {activity}, {target}
         path = path.replace("{" + name + "}", value)
-    return ExtractFile(settings, path=Path(project_root) / path)
+    problem = extract_path_problem(path, project)  # the names put in: checked again, as is what exists now
+    if problem:
+        raise InvalidInput([Diagnostic(settings.locations.get("path"), problem)])
+    return ExtractFile(settings, path=Path(project.root) / path)

@@ -42,10 +42,12 @@ class ProviderUnavailable(Exception):
 @dataclass
 class Provider:
     """Delivers messages of one channel. `idempotent` providers may be given a message again
-    harmlessly (its outcome after a crash is then settled by delivering it again)."""
+    harmlessly (its outcome after a crash is then settled by delivering it again). `exact` ones
+    know everything they delivered: a message `delivered` does not find was not, and is sent again."""
 
     settings: Any  # providers.ChannelSettings
     idempotent = False
+    exact = False
     name = ""
 
     def open(self) -> None:

@@ -1,10 +1,11 @@
 """The outbox (default provider) and the file provider: messages written as files, nothing sent.
 
-target/outbox/<campaign>/<occurrence>/<activity>/ holds one .eml file per email (named by its
-message key), messages.jsonl for sms and push, extract.csv for direct mail. Every write is made
-durable before its outcome is recorded, and what a crash left is found again by `delivered`.
-A simulation writes the same files under target/simulation/ instead, each email with the header
-X-Campaign-Simulation and each sms or push record with "simulated": true.
+target/outbox/<target>/<campaign>/<occurrence>/<activity>/ holds one .eml file per email (named by
+its message key), messages.jsonl for sms and push, extract.csv for direct mail. Every write is
+made durable before its outcome is recorded; what a crash or a full disk left is repaired, and
+found again by `delivered`: the files say exactly what was written. A simulation writes the same
+files under target/simulation/<target>/ instead, each email with the header X-Campaign-Simulation
+and each sms or push record with "simulated": true.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -23,7 +24,7 @@ from email.policy import default as default_policy
 from email.utils import formatdate, parseaddr
 from pathlib import Path
 
-from ..errors import display_path
+from ..errors import RuntimeFailure, display_path
 from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable
 
 
@@ -75,12 +76,21 @@ class Outbox(Provider):
     directory: Path = Path(".")
     simulated: bool = False  # written by --simulate: marked as never sent
     idempotent = False
+    exact = True
     name = "outbox"
+    _kept: bool = field(default=False, init=False)  # the folder was there before this run, and what it holds
 
     def open(self) -> None:
+        self._kept = self.directory.is_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
-        if self.settings.channel in ("sms", "push"):
-            _repair(self.directory / "messages.jsonl")
+        self.recover()
+
+    def recover(self) -> None:
+        """Cut what a crash or a full disk left half written; make the rest durable."""
+        if self.settings.channel == "email":
+            os.sync()  # (an email is written whole or not at all)
+        else:
+            _repair(self._lines())
 
     def describe(self) -> str:
         return f"outbox {display_path(self.directory)}"
@@ -88,10 +98,13 @@ class Outbox(Provider):
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         try:
             self._write(messages)
-        except OSError as error:  # a full disk, say: what was written is found again by `delivered`
+        except OSError as error:  # a full disk, say
             raise ProviderUnavailable(f"{self.describe()} cannot be written: {error}",
-                                      [Outcome(m.message_key, "unknown") for m in messages]) from None
+                                      _after_failed_write(self, messages)) from None
         return [Outcome(m.message_key, "sent") for m in messages]
+
+    def _lines(self) -> Path:
+        return self.directory / ("extract.csv" if self.settings.channel == "direct_mail" else "messages.jsonl")
 
     def _write(self, messages: list[OutgoingMessage]) -> None:
         channel = self.settings.channel
@@ -103,38 +116,51 @@ class Outbox(Provider):
                 _write_atomically(self.directory / f"{message.message_key}.eml", email.as_bytes())
             os.sync()  # every file on disk before its outcome is recorded: one sync, not one per file
         elif channel == "direct_mail":
-            write_extract(self.directory / "extract.csv", messages)
+            write_extract(self._lines(), messages)
         else:
             mark = {"simulated": True} if self.simulated else {}
             lines = "".join(json.dumps({"message_key": m.message_key, "to": m.address, "channel": channel,
                                         "campaign": m.campaign, "activity": m.activity, "occurrence": m.occurrence,
                                         **mark, **m.content}, ensure_ascii=False, default=str) + "\n"
                             for m in messages)
-            _append(self.directory / "messages.jsonl", lines.encode())
+            _append(self._lines(), lines.encode())
 
-    def delivered(self, keys: list[str]) -> set[str]:
+    def delivered(self, keys: list[str]) -> set[str] | None:
+        """Those written in the outbox; None when its folder was removed since (what it held is not known)."""
+        return self.written(keys) if self._kept else None
+
+    def written(self, keys: list[str]) -> set[str]:
         wanted = set(keys)
         channel = self.settings.channel
         if channel == "email":
             return {k for k in wanted if (self.directory / f"{k}.eml").exists()}
         if channel == "direct_mail":
-            return extract_keys(self.directory / "extract.csv") & wanted
-        path = self.directory / "messages.jsonl"
+            return extract_keys(self._lines()) & wanted
+        path = self._lines()
         if not path.exists():
             return set()
-        with path.open(encoding="utf-8") as handle:
-            return {json.loads(line)["message_key"] for line in handle if line.strip()} & wanted
+        with path.open("rb") as handle:  # a line is written when its end is
+            return {json.loads(line)["message_key"] for line in handle if line.endswith(b"\n")} & wanted
 
 
 @dataclass
 class ExtractFile(Provider):
-    """Direct mail to a CSV file of the project (`path`, with {campaign}, {occurrence}, {activity})."""
+    """Direct mail to a CSV file of the project (`path`, with {campaign}, {occurrence}, {activity}, {target})."""
 
     path: Path = Path(".")
+    exact = True
     name = "file"
+    _kept: bool = field(default=False, init=False)  # the file was there before this run, and what it holds
 
     def open(self) -> None:
+        self._kept = self.path.is_file()
+        if self._kept and not is_extract(self.path):  # (checked before too: this guards any other caller)
+            raise RuntimeFailure(f"{display_path(self.path)} is not a direct-mail extract: nothing is written to it")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.recover()
+
+    def recover(self) -> None:
+        _repair(self.path)
 
     def describe(self) -> str:
         return f"file {display_path(self.path)}"
@@ -144,11 +170,41 @@ class ExtractFile(Provider):
             write_extract(self.path, messages)
         except OSError as error:
             raise ProviderUnavailable(f"{self.describe()} cannot be written: {error}",
-                                      [Outcome(m.message_key, "unknown") for m in messages]) from None
+                                      _after_failed_write(self, messages)) from None
         return [Outcome(m.message_key, "sent") for m in messages]
 
-    def delivered(self, keys: list[str]) -> set[str]:
+    def delivered(self, keys: list[str]) -> set[str] | None:
+        """Those written in the extract; None when the file was removed since (moved to the printer, say)."""
+        return self.written(keys) if self._kept else None
+
+    def written(self, keys: list[str]) -> set[str]:
         return extract_keys(self.path) & set(keys)
+
+
+def _after_failed_write(provider: Outbox | ExtractFile, messages: list[OutgoingMessage]) -> list[Outcome]:
+    """After a failed write, what it wrote is known: those messages are sent, the others are left
+    out of the outcomes (not delivered: the next run sends them). Unknown only when even that
+    cannot be found out."""
+    try:
+        provider.recover()
+        found = provider.written([m.message_key for m in messages])
+    except OSError:
+        return [Outcome(m.message_key, "unknown") for m in messages]
+    return [Outcome(m.message_key, "sent") for m in messages if m.message_key in found]
+
+
+EXTRACT_COLUMNS = ["message_key", "address"]
+EXTRACT_HEADER = ",".join(EXTRACT_COLUMNS).encode()
+
+
+def is_extract(path: Path) -> bool:
+    """Whether a file is a direct-mail extract (or what a crash left of one): its first line is ours."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        start = handle.read(len(EXTRACT_HEADER) + 1)
+    return start[:len(EXTRACT_HEADER)] == EXTRACT_HEADER and start[len(EXTRACT_HEADER):] in (b",", b"\n") \
+        or EXTRACT_HEADER.startswith(start)
 
 
 def write_extract(path: Path, messages: list[OutgoingMessage]) -> None:
@@ -156,12 +212,10 @@ def write_extract(path: Path, messages: list[OutgoingMessage]) -> None:
     if not messages:
         return
     new = not path.exists() or path.stat().st_size == 0
-    if not new:
-        _repair(path)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if new:
-        writer.writerow(["message_key", "address", *messages[0].content])
+        writer.writerow([*EXTRACT_COLUMNS, *messages[0].content])
     for message in messages:
         writer.writerow([message.message_key, message.address,
                          *("" if v is None else v for v in message.content.values())])
@@ -169,19 +223,45 @@ def write_extract(path: Path, messages: list[OutgoingMessage]) -> None:
 
 
 def extract_keys(path: Path) -> set[str]:
+    """The message keys of the complete rows of an extract."""
+    rows = _rows(path)
+    next(rows, None)  # the header
+    return {row[0] for row, _ in rows if row}
+
+
+def _rows(path: Path):
+    """The complete rows of a CSV file, each with the offset where it ends: a row a crash cut,
+    at its end or inside a quoted value of several lines, is not one."""
     if not path.exists():
-        return set()
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = csv.reader(handle)
-        next(rows, None)
-        return {row[0] for row in rows if row}
+        return
+    consumed, ended, exhausted = 0, False, False
+
+    def lines():
+        nonlocal consumed, ended, exhausted
+        with path.open("rb") as handle:
+            for line in handle:
+                consumed, ended = consumed + len(line), line.endswith(b"\n")
+                yield line.decode("utf-8", "replace")
+        exhausted = True
+
+    try:
+        for row in csv.reader(lines()):
+            if exhausted or not ended:
+                return
+            yield row, consumed
+    except csv.Error:
+        return
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
     """Written whole or not at all (the caller makes it durable)."""
     temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _append(path: Path, content: bytes) -> None:
@@ -192,12 +272,19 @@ def _append(path: Path, content: bytes) -> None:
 
 
 def _repair(path: Path) -> None:
-    """Cut a last line a crash left half written."""
+    """Cut a last line (a last CSV row) that a crash or a full disk left half written, and make
+    what remains durable."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb+") as handle:
-        handle.seek(-1, os.SEEK_END)
-        if handle.read(1) == b"\n":
-            return
-        data = handle.seek(0) or handle.read()
-        handle.truncate(data.rfind(b"\n") + 1)
+        size = end = handle.seek(0, os.SEEK_END)
+        if path.suffix == ".csv":  # a value may hold line breaks: the rows tell where the last one ends
+            end = max((end for _, end in _rows(path)), default=0)
+        else:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                handle.seek(0)
+                end = handle.read().rfind(b"\n") + 1
+        if end < size:
+            handle.truncate(end)
+        os.fsync(handle.fileno())
