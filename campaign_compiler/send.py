@@ -5,7 +5,8 @@ For each page of a message model, read from the warehouse a page at a time:
 1. look up the page's messages in the delivery log: a `sent` one is skipped; a `pending` one (a
    crash left its outcome unknown) only when its provider can deliver it again harmlessly or the
    user asked for it (--resend-unknown); a `failed` one only with --retry-failed;
-2. render each message (a template error fails that message only);
+2. render each message and build its email (a template error, an output over the cap, an address
+   that cannot be written fail that message only);
 3. record the intents (`pending`) in one statement, deliver, record the outcomes in one statement;
    a hard bounce also suppresses its address.
 
@@ -31,10 +32,11 @@ from .builds import CampaignBuild
 from .dbt_runner import DbtTarget
 from .dbtproject import DbtProject
 from .deliverylog import Delivery, DeliveryLog, utc_now
-from .errors import Diagnostic, InvalidInput, RuntimeFailure
+from .errors import Diagnostic, InvalidInput, MessageFailure, RuntimeFailure
 from .plan import Activity, Campaign
 from .providers import provider_for
 from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable
+from .providers.mime import build_email
 from .warehouse import Warehouse
 from .workspace import Workspace
 
@@ -188,6 +190,8 @@ class _ActivitySender:
         for key, row in rows.items():
             try:
                 messages.append(self._message(row))
+            except MessageFailure as error:  # too large, an address that cannot be written
+                broken.append(Outcome(key, "failed", 0, str(error)))
             except Exception as error:  # a template that fails on this row's data
                 broken.append(Outcome(key, "failed", 0, f"template error: {type(error).__name__}: {error}"))
         if self.simulate:
@@ -234,9 +238,13 @@ class _ActivitySender:
         spec = self.spec
         values = {name: row[column] for name, column in spec.columns}
         content = spec.template.render(values, spec.per_alias) if spec.template is not None else values
-        return OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
-                               campaign=self.campaign.name, activity=self.activity.id,
-                               occurrence=self.occurrence, content=content)
+        message = OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
+                                  campaign=self.campaign.name, activity=self.activity.id,
+                                  occurrence=self.occurrence, content=content)
+        if spec.channel == "email":  # built here, where an email its data cannot make fails alone
+            settings = self.provider.settings
+            message.email = build_email(message, settings.get("from"), settings.get("reply_to"))
+        return message
 
     def _delivery(self, key: str, status: str, *, attempts: int = 0, error: str | None = None) -> Delivery:
         return Delivery(campaign=self.campaign.name, activity=self.activity.id, channel=self.spec.channel,

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable, RateLimiter, backoff_delay
-from .outbox import build_email
 
 # A connection lost or not made (a server refusing it with its greeting: SMTPConnectError). Every
 # smtplib exception is an OSError: when sending, the replies of a live server (SMTPResponseException,
@@ -81,7 +80,7 @@ class Smtp(Provider):
 
     # -- one message, on one pooled connection ---------------------------------------------------
     def _send(self, message: OutgoingMessage) -> Outcome:
-        email = build_email(message, self.settings.get("from"), self.settings.get("reply_to"))
+        email = message.email  # built by the send step (providers.mime)
         retries = self.settings.get("retries")
         attempt, data_started = 0, False
         while True:
