@@ -187,7 +187,8 @@ def send_options(command):
         click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
         click.option("--occurrence", default="once", show_default=True, help="The occurrence being sent."),
         click.option("--resend-unknown", is_flag=True,
-                     help="Send again the messages whose outcome an interrupted run left unknown."),
+                     help="Send again the messages whose outcome was left unknown (an interrupted run, a "
+                          "connection lost after the message was transmitted)."),
         click.option("--retry-failed", is_flag=True, help="Send again the messages that failed in earlier runs."),
     )):
         command = decorator(command)
@@ -325,8 +326,9 @@ def _render_report(report, console) -> None:
     console.print(table)
     unknown = sum(a.unknown for a in report.activities)
     if unknown:
-        console.print(f"{unknown:,} messages have an unknown outcome from an interrupted run and were not sent "
-                      "again; check with the provider, then use --resend-unknown to send them.")
+        console.print(f"{unknown:,} messages have an unknown outcome (a run was interrupted, or the connection was "
+                      "lost after a message was transmitted) and were not sent again; check with the provider, "
+                      "then use --resend-unknown to send them.")
 
 
 @cli.command()

@@ -54,7 +54,7 @@ class ActivityReport:
     simulated: int = 0
     failed: int = 0
     already_sent: int = 0
-    unknown: int = 0  # outcome unknown after an earlier crash, not resent
+    unknown: int = 0  # outcome unknown (a crash, a connection lost once the message was transmitted): not resent
     failed_before: int = 0  # failed in an earlier run, not retried
     settled: int = 0  # unknown outcomes found delivered
 
@@ -220,13 +220,15 @@ class _ActivitySender:
             self._settle(outcomes, rows)
 
     def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
-        settled = [o for o in outcomes if o.status != "unknown"]
-        self._record([self._from_outcome(o) for o in settled], rows)
-        for outcome in settled:
+        """Record the outcomes; an unknown one stays pending (with its reason): not sent again
+        without --resend-unknown, as after a crash."""
+        self._record([self._from_outcome(o) for o in outcomes], rows)
+        for outcome in outcomes:
             if outcome.bounce:
                 self.log.suppress(rows[outcome.message_key]["address"], self.spec.channel, "hard_bounce")
-        self.report.sent += sum(o.status == "sent" for o in settled)
-        self.report.failed += sum(o.status == "failed" for o in settled)
+        self.report.sent += sum(o.status == "sent" for o in outcomes)
+        self.report.failed += sum(o.status == "failed" for o in outcomes)
+        self.report.unknown += sum(o.status == "unknown" for o in outcomes)
 
     # -- rows, messages, deliveries --------------------------------------------------------------
     def _columns(self) -> list[str]:
@@ -253,7 +255,8 @@ class _ActivitySender:
                         sent_at=utc_now() if status == "sent" else None, run_id=self.run_id)
 
     def _from_outcome(self, outcome: Outcome) -> Delivery:
-        return self._delivery(outcome.message_key, outcome.status, attempts=outcome.attempts, error=outcome.error)
+        status = "pending" if outcome.status == "unknown" else outcome.status
+        return self._delivery(outcome.message_key, status, attempts=outcome.attempts, error=outcome.error)
 
     def _record(self, deliveries: list[Delivery], rows: dict) -> None:
         for delivery in deliveries:

@@ -1,12 +1,15 @@
-"""Exactly once under the faults of real servers and dirty data: injected headers."""
+"""Exactly once under the faults of real servers and dirty data: lost replies, 421, injected headers."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
+import json
 
 import pytest
-from send_project import edit_profiles, make, messages_of, smtp, statuses
+from conftest import Project
+from send_project import edit_profiles, make, message_id, messages_of, smtp, statuses
 from servers import SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -17,6 +20,64 @@ def smtp_server():
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+def some(expected: list[tuple], remainder: int, modulo: int = 5) -> dict[str, str]:
+    """A stable share of the messages (key -> address)."""
+    return {key: address for key, address in expected
+            if int(hashlib.md5(key.encode()).hexdigest(), 16) % modulo == remainder}
+
+
+def last_run_counts(project: Project, target: str) -> dict:
+    ((counts,),) = project.query(target, "select counts from campaign_runs order by started_at desc limit 1")
+    return json.loads(counts)["newsletter"]
+
+
+def test_a_reply_lost_after_the_data_leaves_the_message_unknown_and_resent_only_on_request(tmp_path, target,
+                                                                                          smtp_server):
+    inbox = smtp_server.inbox
+    project = make(tmp_path / "p", smtp(smtp_server.port))
+    project.count("mail", target)
+    expected = messages_of(project, target, "mail__newsletter")
+    lost = some(expected, 0)
+    assert lost and len(lost) < len(expected)
+    inbox.lose_reply = set(lost.values())
+    first = project.run("send", "mail", "--yes", "--target", target)
+    assert first.code == 0, first.stderr
+    assert inbox.message_ids() == {message_id(key): 1 for key, _ in expected}  # each received once, none again
+    assert statuses(project, target, "mail") == {"sent": len(expected) - len(lost), "pending": len(lost)}
+    pending = project.query(target, "select message_key, error from campaign_deliveries where status = 'pending'")
+    assert {key for key, _ in pending} == set(lost)
+    assert all(error.startswith("connection lost after the message was transmitted") for _, error in pending)
+    assert last_run_counts(project, target)["unknown"] == len(lost)
+    assert f"{len(lost):,} messages have an unknown outcome" in " ".join(first.stdout.split())
+
+    again = project.run("send", "mail", "--yes", "--target", target)
+    assert again.code == 0, again.stderr
+    assert len(inbox.messages) == len(expected)  # not resent
+    assert last_run_counts(project, target)["unknown"] == len(lost)
+
+    resent = project.run("send", "mail", "--yes", "--target", target, "--resend-unknown")
+    assert resent.code == 0, resent.stderr
+    assert inbox.message_ids() == {message_id(key): 2 if key in lost else 1 for key, _ in expected}
+    assert statuses(project, target, "mail") == {"sent": len(expected)}
+
+
+def test_an_smtp_421_discards_the_connection_and_the_message_goes_again_on_a_new_one(tmp_path, target, smtp_server):
+    inbox = smtp_server.inbox
+    project = make(tmp_path / "p", smtp(smtp_server.port, connections=1, retries=1))
+    project.count("mail", target)
+    expected = messages_of(project, target, "mail__newsletter")
+    at_rcpt, at_data = some(expected, 0, 7), some(expected, 1, 7)
+    assert at_rcpt and at_data
+    inbox.closing_rcpt, inbox.closing_data = set(at_rcpt.values()), set(at_data.values())
+    result = project.run("send", "mail", "--yes", "--target", target)
+    assert result.code == 0, result.stderr
+    assert inbox.message_ids() == {message_id(key): 1 for key, _ in expected}
+    assert statuses(project, target, "mail") == {"sent": len(expected)}
+    attempts = dict(project.query(target, "select message_key, attempts from campaign_deliveries"))
+    assert attempts == {key: 2 if key in at_rcpt or key in at_data else 1 for key, _ in expected}
+    assert inbox.connections == 1 + len(at_rcpt) + len(at_data)  # a new connection after each 421
 
 
 DIRTY_NAMES = {"Eve\r\nBcc: bcc@evil.example": "Eve Bcc: bcc@evil.example",
