@@ -1,4 +1,4 @@
-"""Exactly once under the faults of real servers and dirty data: lost replies, 421, injected headers."""
+"""Exactly once under the faults of real servers and dirty data: lost replies, 421, injected headers, huge output."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 
 import pytest
 from conftest import Project
-from send_project import edit_profiles, make, message_id, messages_of, smtp, statuses
+from send_project import CAMPAIGNS, edit_profiles, make, message_id, messages_of, smtp, statuses
 from servers import SmtpServer
 
 pytestmark = pytest.mark.slow
@@ -120,3 +120,25 @@ def test_dirty_crm_values_inject_no_header_and_stop_nothing(tmp_path, target, pr
         assert message["To"] in expected.values()
         subjects.add(str(message["Subject"]))
     assert {f"News for {name}" for name in DIRTY_NAMES.values()} <= subjects
+
+
+def test_a_template_output_over_the_cap_fails_that_message_only(tmp_path, target):
+    project = make(tmp_path / "p")
+    project.write("templates/huge.yml", """\
+subject: "News{% if loyalty_tier == 'gold' %}{{ 'a' * 10**9 }}{% endif %}"
+text: "{% if loyalty_tier == 'silver' %}{% for i in range(100000) %}{% for j in range(1000) %}x{% endfor %}\
+{% endfor %}{% endif %}Hello {{ first_name }}"
+""")
+    project.write("campaigns/huge.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: huge")
+                  .replace("news.yml", "huge.yml"))
+    project.count("huge", target)
+    tiers = dict(project.query(target, "select message_key, loyalty_tier from huge__newsletter"))
+    assert {"gold", "silver"} < set(tiers.values())
+    result = project.run("send", "huge", "--yes", "--target", target)
+    assert result.code == 0, result.stderr
+    errors = dict(project.query(target, "select message_key, error from campaign_deliveries where status = 'failed'"))
+    reasons = {"gold": "subject: template output over 1 MB", "silver": "text: template output over 1 MB"}
+    assert errors == {key: reasons[tier] for key, tier in tiers.items() if tier in reasons}
+    assert statuses(project, target, "huge") == {"failed": len(errors), "sent": len(tiers) - len(errors)}
+    outbox = project.root / "target" / "outbox" / "huge" / "once" / "newsletter"
+    assert {path.stem for path in outbox.glob("*.eml")} == {key for key in tiers if key not in errors}
