@@ -217,9 +217,10 @@ def _transaction(connection: smtplib.SMTP, sender: str, address: str, content: b
 
 
 def _reset(connection: smtplib.SMTP) -> None:
-    """RSET after a refused command; a connection lost meanwhile is closed (the reply stands)."""
+    """RSET after a refused command; a connection lost meanwhile, or not reset, is closed (the reply stands)."""
     try:
-        connection.rset()
+        if connection.rset()[0] != 250:
+            connection.close()
     except _LOST:
         connection.close()
 
