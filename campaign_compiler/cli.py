@@ -188,7 +188,8 @@ def send_options(command):
         click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
         click.option("--occurrence", default="once", show_default=True, help="The occurrence being sent."),
         click.option("--resend-unknown", is_flag=True,
-                     help="Send again the messages whose outcome an interrupted run left unknown."),
+                     help="Send again the messages whose outcome was left unknown (an interrupted run, a "
+                          "connection lost after the message was transmitted)."),
         click.option("--retry-failed", is_flag=True, help="Send again the messages that failed in earlier runs."),
     )):
         command = decorator(command)
@@ -283,10 +284,14 @@ def _send(session: Session, lock, campaign, occurrence: str, simulate: bool, yes
     _render_report(report, stdout_console())
     if report.stopped:
         raise RuntimeFailure(f"{report.stopped}; the messages it did not take are left for the next run")
-    failed = sum(a.failed for a in report.activities)
-    if failed:  # a run that did not deliver everything it could is not a success for a script or a scheduler
-        raise RuntimeFailure(f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error)"
-                             + ("" if simulate else "; --retry-failed sends them again"))
+    failed, lost = sum(a.failed for a in report.activities), sum(a.lost for a in report.activities)
+    if failed or lost:  # a run that did not settle all it handled is not a success for a script or a scheduler
+        problems = [f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
+                    + ("" if simulate else "; --retry-failed sends them again") + ")"] if failed else []
+        if lost:
+            problems.append(f"{plural(lost, 'message')} may have been delivered, the provider's answer lost "
+                            "(left unknown; --resend-unknown sends them again)")
+        raise RuntimeFailure("; ".join(problems))
     if total == 0:
         click.echo("No message to send.", err=True)
 
@@ -330,8 +335,9 @@ def _render_report(report, console) -> None:
     console.print(table)
     unknown = sum(a.unknown for a in report.activities)
     if unknown:
-        console.print(f"{unknown:,} messages have an unknown outcome from an interrupted run and were not sent "
-                      "again; check with the provider, then use --resend-unknown to send them.")
+        console.print(f"{unknown:,} messages have an unknown outcome (a run was interrupted, or the connection was "
+                      "lost after a message was transmitted) and were not sent again; check with the provider, "
+                      "then use --resend-unknown to send them.")
 
 
 @cli.command()

@@ -83,3 +83,8 @@ def did_you_mean(word: str, candidates) -> str:
     """' (did you mean "x"?)' when a candidate is close to `word`, else ''."""
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+class MessageFailure(Exception):
+    """One message cannot be made from its row's data (too large, an address that cannot be written):
+    that message fails with this reason, logged and counted; the run goes on."""

@@ -5,7 +5,8 @@ For each page of a message model, read from the warehouse a page at a time:
 1. look up the page's messages in the delivery log: a `sent` one is skipped; a `pending` one (a
    crash left its outcome unknown) only when its provider can deliver it again harmlessly or the
    user asked for it (--resend-unknown); a `failed` one only with --retry-failed;
-2. render each message (a template error fails that message only);
+2. render each message and build its email (a template error, an output over the cap, an address
+   that cannot be written fail that message only);
 3. record the intents (`pending`) in one statement, deliver, record the outcomes in one statement;
    a hard bounce also suppresses its address.
 
@@ -32,10 +33,11 @@ from .builds import CampaignBuild
 from .dbt_runner import DbtTarget
 from .dbtproject import DbtProject
 from .deliverylog import CampaignLock, Delivery, DeliveryLog, utc_now
-from .errors import Diagnostic, InvalidInput, RuntimeFailure
+from .errors import Diagnostic, InvalidInput, MessageFailure, RuntimeFailure
 from .plan import Activity, Campaign
 from .providers import provider_for
 from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable
+from .providers.mime import build_email
 from .warehouse import Warehouse
 from .workspace import Workspace
 
@@ -54,7 +56,8 @@ class ActivityReport:
     simulated: int = 0
     failed: int = 0
     already_sent: int = 0
-    unknown: int = 0  # outcome unknown after an earlier crash, not resent
+    unknown: int = 0  # outcome unknown (a crash, a connection lost once the message was transmitted): not resent
+    lost: int = 0  # of which this run's: handed to the provider, whose answer was lost
     failed_before: int = 0  # failed in an earlier run, not retried
     settled: int = 0  # unknown outcomes found delivered
 
@@ -205,6 +208,8 @@ class _ActivitySender:
         for key, row in rows.items():
             try:
                 messages.append(self._message(row))
+            except MessageFailure as error:  # too large, an address that cannot be written
+                broken.append(Outcome(key, "failed", 0, str(error)))
             except Exception as error:  # a template that fails on this row's data
                 broken.append(Outcome(key, "failed", 0, f"template error: {type(error).__name__}: {error}"))
         if self.simulate:
@@ -245,13 +250,17 @@ class _ActivitySender:
                                 "unknown (see campaign status; --resend-unknown sends them again)") from None
 
     def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
-        settled = [o for o in outcomes if o.status != "unknown"]
-        self._record([self._from_outcome(o) for o in settled], rows)
-        for outcome in settled:
+        """Record the outcomes; an unknown one stays pending (with its reason): not sent again
+        without --resend-unknown, as after a crash."""
+        self._record([self._from_outcome(o) for o in outcomes], rows)
+        for outcome in outcomes:
             if outcome.bounce:
                 self.log.suppress(rows[outcome.message_key]["address"], self.spec.channel, "hard_bounce")
-        self.report.sent += sum(o.status == "sent" for o in settled)
-        self.report.failed += sum(o.status == "failed" for o in settled)
+        self.report.sent += sum(o.status == "sent" for o in outcomes)
+        self.report.failed += sum(o.status == "failed" for o in outcomes)
+        lost = sum(o.status == "unknown" for o in outcomes)
+        self.report.unknown += lost
+        self.report.lost += lost
 
     # -- rows, messages, deliveries --------------------------------------------------------------
     def _columns(self) -> list[str]:
@@ -263,9 +272,13 @@ class _ActivitySender:
         spec = self.spec
         values = {name: row[column] for name, column in spec.columns}
         content = spec.template.render(values, spec.per_alias) if spec.template is not None else values
-        return OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
-                               campaign=self.campaign.name, activity=self.activity.id,
-                               occurrence=self.occurrence, content=content)
+        message = OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
+                                  campaign=self.campaign.name, activity=self.activity.id,
+                                  occurrence=self.occurrence, content=content)
+        if spec.channel == "email":  # built here, where an email its data cannot make fails alone
+            settings = self.provider.settings
+            message.email = build_email(message, settings.get("from"), settings.get("reply_to"))
+        return message
 
     def _delivery(self, key: str, status: str, *, attempts: int = 0, error: str | None = None) -> Delivery:
         return Delivery(campaign=self.campaign.name, activity=self.activity.id, channel=self.spec.channel,
@@ -274,7 +287,8 @@ class _ActivitySender:
                         sent_at=utc_now() if status == "sent" else None, run_id=self.run_id)
 
     def _from_outcome(self, outcome: Outcome) -> Delivery:
-        return self._delivery(outcome.message_key, outcome.status, attempts=outcome.attempts, error=outcome.error)
+        status = "pending" if outcome.status == "unknown" else outcome.status
+        return self._delivery(outcome.message_key, status, attempts=outcome.attempts, error=outcome.error)
 
     def _record(self, deliveries: list[Delivery], rows: dict) -> None:
         for delivery in deliveries:

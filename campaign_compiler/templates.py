@@ -5,7 +5,9 @@ A template may use the recipient entity's columns and the working table's column
 (`{{ first_name }}`) and, in a multi-level send, the linked row under its `as` name
 (`{{ booking.checkin_date }}`). Every name is checked against the data model when the campaign
 is compiled; the models then select exactly the columns the template uses. NULL renders as "".
-HTML is autoescaped; nothing a template does can reach outside the row it is given.
+HTML is autoescaped; nothing a template does can reach outside the row it is given. Each rendered
+part of a message (subject, text, html, body, title, a data value) is capped at OUTPUT_CAP: a
+message whose template would write more fails, without its text being built whole first.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import Diagnostics, did_you_mean, display_path
+from .errors import Diagnostics, MessageFailure, did_you_mean, display_path
 from .reader import Reader
 from .yamlsrc import Path_, Source, load_yaml
 
@@ -29,13 +31,43 @@ FIELDS = {  # channel -> (required, optional)
 }
 
 
+OUTPUT_CAP = 1_000_000  # UTF-8 bytes each rendered part of a message may have: 1 MB
+_POWER_CAP = 10_000  # bits of an integer `**` may make (its computation alone could take hours)
+
+
+class OutputTooLarge(MessageFailure):
+    """A template would make more than a message may hold; the reason names the part once rendering stops."""
+
+
+_OVER_CAP = f"template output over {OUTPUT_CAP // 1_000_000} MB"
+
+
 def _null_as_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox (no attribute or call reaching outside the row, ranges of at most 100,000
+    items) that also refuses to make a text or an integer of unbounded size with `*` or `**`:
+    {{ 'a' * 10**9 }} would allocate a gigabyte before any output could be capped."""
+
+    intercepted_binops = frozenset(("*", "**"))
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(times, int) \
+                        and len(sequence) * times > OUTPUT_CAP:
+                    raise OutputTooLarge(_OVER_CAP)
+        elif isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0 \
+                and abs(left).bit_length() * right > _POWER_CAP:
+            raise OutputTooLarge(f"template number over {_POWER_CAP:,} bits")
+        return super().call_binop(context, operator, left, right)
+
+
 def environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(undefined=StrictUndefined, finalize=_null_as_empty, autoescape=autoescape,
-                                keep_trailing_newline=True)
+    return _Sandbox(undefined=StrictUndefined, finalize=_null_as_empty, autoescape=autoescape,
+                    keep_trailing_newline=True)
 
 
 _TEXT = environment(autoescape=False)
@@ -65,10 +97,23 @@ class Template:
         context = {name: values.get(name) for name in self.names}
         if per:
             context[per] = {column: values.get(f"{per}.{column}") for column in self.per_columns}
-        rendered: dict[str, Any] = {name: self._compiled(name).render(context) for name in self.fields}
+        rendered: dict[str, Any] = {name: self._render(name, context) for name in self.fields}
         if self.data:
-            rendered["data"] = {key: self._compiled(f"data.{key}").render(context) for key in self.data}
+            rendered["data"] = {key: self._render(f"data.{key}", context) for key in self.data}
         return rendered
+
+    def _render(self, name: str, context: dict) -> str:
+        """One part, streamed: it fails as soon as it is over OUTPUT_CAP."""
+        chunks, size = [], 0
+        try:
+            for chunk in self._compiled(name).generate(context):
+                size += len(chunk) if chunk.isascii() else len(chunk.encode("utf-8", "surrogatepass"))
+                if size > OUTPUT_CAP:
+                    raise OutputTooLarge(_OVER_CAP)
+                chunks.append(chunk)
+        except OutputTooLarge as error:
+            raise OutputTooLarge(f"{name}: {error}") from None
+        return "".join(chunks)
 
     def _compiled(self, name: str):
         cache = self.__dict__.setdefault("_cache", {})

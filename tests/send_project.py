@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,28 @@ def make(root: Path, channels: str = "", profiles: int = 60) -> Project:
     for extra in ("hotels", "contact_addresses", "subscriptions"):
         (project.root / "seeds" / f"{extra}.csv").unlink()
     return project
+
+
+def edit_profiles(project: Project, changes: list[dict]) -> list[dict]:
+    """Give these values (column -> value) to as many profiles of the seeds, each opted in to email
+    with a plain ASCII address; the changed rows as they are now."""
+    path = project.root / "seeds" / "profiles.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    wanted, changed = iter(changes), []
+    for row in rows:
+        if row["email_opt_in"] == "true" and re.fullmatch(r"[a-z0-9.]+@[a-z0-9.]+\.example", row["email"] or ""):
+            change = next(wanted, None)
+            if change is None:
+                break
+            row.update(change)
+            changed.append(row)
+    assert len(changed) == len(changes)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return changed
 
 
 def statuses(project: Project, target: str, campaign: str) -> dict:

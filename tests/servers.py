@@ -26,7 +26,10 @@ class Inbox:
     """An aiosmtpd handler that keeps every message it accepts.
 
     flaky: addresses refused with 451 on their first RCPT; bounce: refused with 550;
-    delay: seconds before answering DATA (a slow server, to interrupt a send). `raw` and
+    delay: seconds before answering DATA (a slow server, to interrupt a send). The first message
+    to an address of lose_reply is kept, then the connection is dropped without the 250 reply;
+    closing_rcpt and closing_data: the first RCPT, or the first end of data, of these addresses is
+    answered 421 (the message is not kept) and the server closes the connection. `raw` and
     `mail_options` are the bytes and MAIL FROM options of each message, as `messages`."""
 
     def __init__(self):
@@ -36,7 +39,11 @@ class Inbox:
         self.flaky: set[str] = set()
         self.bounce: set[str] = set()
         self.delay = 0.0
+        self.lose_reply: set[str] = set()
+        self.closing_rcpt: set[str] = set()
+        self.closing_data: set[str] = set()
         self.rcpt_attempts: Counter = Counter()
+        self.data_attempts: Counter = Counter()
         self.connections = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -50,19 +57,34 @@ class Inbox:
             return "550 5.1.1 No such user here"
         if address in self.flaky and self.rcpt_attempts[address] == 1:
             return "451 4.3.0 Greylisted, try again later"
+        if address in self.closing_rcpt and self.rcpt_attempts[address] == 1:
+            return _closing(server)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
             await asyncio.sleep(self.delay)
+        (address,) = envelope.rcpt_tos
+        self.data_attempts[address] += 1
+        first = self.data_attempts[address] == 1
+        if address in self.closing_data and first:
+            return _closing(server)
         self.messages.append(email.message_from_bytes(envelope.content))
         self.raw.append(envelope.content)
         self.mail_options.append(list(envelope.mail_options))
+        if address in self.lose_reply and first:
+            server.transport.abort()  # received, and the reply never leaves
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> Counter:
         return Counter(m["Message-ID"] for m in self.messages)
+
+
+def _closing(server) -> str:
+    """A 421 reply, after which the server closes the connection (as RFC 5321 has it)."""
+    asyncio.get_running_loop().call_soon(server.transport.close)
+    return "421 4.3.2 Service shutting down, closing transmission channel"
 
 
 class SmtpServer:

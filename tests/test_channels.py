@@ -20,7 +20,8 @@ from semantics_project import make_project
 
 pytestmark = pytest.mark.slow
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f\u2028\u2029]+"  # no space, control character or line break
+EMAIL = re.compile(f"{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 ORDER = ("no_address", "no_consent", "suppressed", "frequency_cap", "control_group", "duplicate_address")
 

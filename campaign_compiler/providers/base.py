@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 
 from ..errors import RuntimeFailure
@@ -19,6 +20,7 @@ class OutgoingMessage:
     activity: str
     occurrence: str
     content: dict[str, Any]  # email: subject/text/html; sms: body; push: title/body/data; direct mail: columns
+    email: Message | None = None  # an email's MIME message, built by the send step (providers.mime)
 
 
 @dataclass

@@ -15,58 +15,10 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
-from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
-from email.policy import default as default_policy
-from email.utils import formatdate, parseaddr
 from pathlib import Path
 
 from ..errors import RuntimeFailure, display_path
 from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable
-
-
-def build_email(message: OutgoingMessage, sender: str, reply_to: str | None) -> Message:
-    """The email of a message; its Message-ID derives from the message key and occurrence.
-
-    Built with the compat32 MIME classes: several times faster than EmailMessage, which parses
-    and refolds every header, and the bytes are the same standard MIME. An internationalised
-    address (RFC 6531: zoë@example.com, to or from) cannot be an RFC 2047 encoded word: its
-    message is written with UTF-8 headers (RFC 6532), which smtplib sends with SMTPUTF8."""
-    content = message.content
-    sender_address = parseaddr(sender)[1]
-    international = not (message.address + sender_address).isascii()
-    policy, header = (_UTF8, str) if international else (compat32, _header)
-    text, html = content.get("text"), content.get("html")
-    parts = [MIMEText(body, subtype, "utf-8", policy=policy) for body, subtype in ((text, "plain"), (html, "html"))
-             if body is not None]
-    if len(parts) == 1:
-        email = parts[0]
-    else:
-        email = MIMEMultipart("alternative", policy=policy)
-        for part in parts:
-            email.attach(part)
-    email["From"] = header(sender)
-    email["To"] = message.address
-    email["Subject"] = header(content.get("subject", ""))
-    if reply_to:
-        email["Reply-To"] = header(reply_to)
-    domain = sender_address.rpartition("@")[2] or "localhost"
-    occurrence = "".join(c if c.isalnum() or c in "-." else "-" for c in message.occurrence)
-    email["Message-ID"] = f"<{message.message_key}.{occurrence}@{domain}>"
-    email["Date"] = formatdate(usegmt=True)
-    email["X-Campaign"] = f"{message.campaign}/{message.activity}"
-    return email
-
-
-_UTF8 = default_policy.clone(utf8=True)  # the same line endings as compat32 in the outbox
-
-
-def _header(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, "utf-8")
-
 
 SIMULATION_HEADER = "X-Campaign-Simulation"
 
@@ -110,7 +62,7 @@ class Outbox(Provider):
         channel = self.settings.channel
         if channel == "email":
             for message in messages:
-                email = build_email(message, self.settings.get("from"), self.settings.get("reply_to"))
+                email = message.email  # built by the send step (providers.mime)
                 if self.simulated:
                     email[SIMULATION_HEADER] = "yes (rendered by campaign --simulate, never sent)"
                 _write_atomically(self.directory / f"{message.message_key}.eml", email.as_bytes())

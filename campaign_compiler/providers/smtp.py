@@ -1,37 +1,67 @@
 """Email through an SMTP server: several reused connections, STARTTLS or SSL, retries, bounces.
 
-4xx replies and lost connections are transient: retried with exponential backoff. A 5xx reply to
-a recipient is a hard bounce (failed, and the address is suppressed); another 5xx is a failure.
-An internationalised address (RFC 6531) is sent with SMTPUTF8; to a server that does not offer
-it, that message fails (the address is not suppressed: it is valid). A server that cannot be
-reached after the retries stops the run: nothing more is attempted.
+Each message is one transaction, MAIL, RCPT, DATA, driven command by command so that a lost
+connection is known to be lost before or after the message could have been accepted:
+
+* before the end of the data was sent (connection refused, lost during MAIL or RCPT, a 4xx
+  reply to one of them or to DATA), the message was not sent: retried with exponential backoff;
+* once the end of the data was sent, a connection lost before the server's reply leaves the
+  outcome unknown, as a crash would: the message stays `pending`, is reported unknown and is not
+  sent again without --resend-unknown (the server may well have accepted it);
+* a reply to the end of the data is an answer: 250 sent, 4xx retried, 5xx failed.
+
+A 5xx reply to a recipient is a hard bounce (failed, and the address is suppressed); another 5xx
+is a failure. A 421 reply means the server closes the connection: it is never used again, and
+the message is retried on a new one. An internationalised address (RFC 6531) is sent with
+SMTPUTF8; to a server that does not offer it, that message fails (the address is not suppressed:
+it is valid). A server that cannot be reached after the retries stops the run: nothing more is
+attempted.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import queue
+import re
 import smtplib
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from email.message import Message
+from email.utils import parseaddr
 
 from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable, RateLimiter, backoff_delay
-from .outbox import build_email
 
 # A connection lost or not made (a server refusing it with its greeting: SMTPConnectError). Every
-# smtplib exception is an OSError: when sending, the replies of a live server (SMTPResponseException,
-# SMTPRecipientsRefused, SMTPNotSupportedError) are caught before these.
+# smtplib exception is an OSError: the replies of a live server are read as codes, not exceptions.
 _LOST = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError, OSError)
+_CLOSING = 421  # the server's reply before it closes the connection
 
 
 class _Unreachable(Exception):
-    """The server cannot be used: `reason`, and whether this message may have been transmitted."""
+    """The server cannot be used: `reason`. The message was not transmitted."""
 
-    def __init__(self, reason: str, transmitted: bool):
+    def __init__(self, reason: str):
         super().__init__(reason)
-        self.reason, self.transmitted = reason, transmitted
+        self.reason = reason
+
+
+class _Lost(Exception):
+    """The connection was lost during a transaction; `transmitted`: after the end of the data was sent."""
+
+    def __init__(self, error: Exception, transmitted: bool):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.transmitted = transmitted
+
+
+@dataclass
+class _Reply:
+    code: int  # 0: not asked (the server cannot take this message)
+    text: str
+    command: str  # what it answers: mail, rcpt, data (the DATA command), end (the end of the data)
 
 
 @dataclass
@@ -69,67 +99,68 @@ class Smtp(Provider):
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         futures = [self._workers.submit(self._send, message) for message in messages]
         outcomes = []
-        for message, future in zip(messages, futures):
+        for future in futures:
             try:
                 outcomes.append(future.result())
-            except _Unreachable as error:
-                if error.transmitted:  # the connection dropped while the message was being sent
-                    outcomes.append(Outcome(message.message_key, "unknown", error=error.reason))
+            except _Unreachable:  # not transmitted: the next run sends it
+                pass
         if self._down:
             raise ProviderUnavailable(f"{self.describe()} {self._down}", outcomes)
         return outcomes
 
     # -- one message, on one pooled connection ---------------------------------------------------
     def _send(self, message: OutgoingMessage) -> Outcome:
-        email = build_email(message, self.settings.get("from"), self.settings.get("reply_to"))
+        key = message.message_key
+        try:
+            content = _wire_bytes(message.email)
+        except Exception as error:  # its headers were checked when it was built: a defence, for this message only
+            return Outcome(key, "failed", 0, f"the email cannot be written: {type(error).__name__}: {error}")
+        sender = parseaddr(self.settings.get("from"))[1]
         retries = self.settings.get("retries")
-        attempt, data_started = 0, False
+        attempt = 0
         while True:
             attempt += 1
             if self._down:
-                raise _Unreachable(self._down, data_started)
+                raise _Unreachable(self._down)
             self._limiter.acquire()
             try:
                 connection = self._pool.get_nowait() if not self._pool.empty() else self._connect()
             except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
                 self._down = f"refused the login: {_text(getattr(error, 'smtp_code', ''))} " \
                              f"{_text(getattr(error, 'smtp_error', error))}".strip()
-                raise _Unreachable(self._down, False) from None
+                raise _Unreachable(self._down) from None
             except _LOST as error:
                 if attempt > retries:
                     self._down = f"is unreachable: {type(error).__name__}: {error}"
-                    raise _Unreachable(self._down, data_started) from None
+                    raise _Unreachable(self._down) from None
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
             try:
-                data_started = True
-                connection.send_message(email, to_addrs=[message.address])
-            except smtplib.SMTPRecipientsRefused as refused:
-                self._pool.put(connection)
-                code, reply = next(iter(refused.recipients.values()))
-                if 400 <= code < 500 and attempt <= retries:
-                    time.sleep(backoff_delay(self.settings, attempt))
-                    continue
-                return Outcome(message.message_key, "failed", attempt, f"{code} {_text(reply)}", bounce=code >= 500)
-            except smtplib.SMTPResponseException as error:
-                self._pool.put(connection)
-                if 400 <= error.smtp_code < 500 and attempt <= retries:
-                    time.sleep(backoff_delay(self.settings, attempt))
-                    continue
-                return Outcome(message.message_key, "failed", attempt, f"{error.smtp_code} {_text(error.smtp_error)}")
-            except smtplib.SMTPNotSupportedError:  # said by smtplib before MAIL FROM: the connection is intact
-                self._pool.put(connection)
-                return Outcome(message.message_key, "failed", attempt,
-                               "the server does not support SMTPUTF8, which this internationalised address needs")
-            except _LOST as error:
+                reply = _transaction(connection, sender, message.address, content)
+            except _Lost as lost:
                 _discard(connection)
+                if lost.transmitted:
+                    return Outcome(key, "unknown", attempt, "connection lost after the message was transmitted, "
+                                                            f"before the server's reply: {lost}")
                 if attempt > retries:
-                    self._down = f"is unreachable: {type(error).__name__}: {error}"
-                    raise _Unreachable(self._down, data_started) from None
+                    self._down = f"is unreachable: {lost}"
+                    raise _Unreachable(self._down) from None
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
-            self._pool.put(connection)
-            return Outcome(message.message_key, "sent", attempt)
+            if reply.code == _CLOSING or connection.sock is None:  # closed by the server, or lost on RSET
+                _discard(connection)
+            else:
+                self._pool.put(connection)
+            if reply.code == 0:
+                return Outcome(key, "failed", attempt,
+                               "the server does not support SMTPUTF8, which this internationalised address needs")
+            if reply.command == "end" and reply.code == 250:
+                return Outcome(key, "sent", attempt)
+            if 400 <= reply.code < 500 and attempt <= retries:
+                time.sleep(backoff_delay(self.settings, attempt))
+                continue
+            return Outcome(key, "failed", attempt, f"{reply.code} {reply.text}",
+                           bounce=reply.command == "rcpt" and reply.code >= 500)
 
     def _connect(self) -> smtplib.SMTP:
         host, port, timeout = self.settings.get("host"), self.settings.get("port"), self.settings.get("timeout")
@@ -144,6 +175,54 @@ class Smtp(Provider):
         if user and password:
             connection.login(os.environ[user], os.environ[password])
         return connection
+
+
+def _wire_bytes(email: Message) -> bytes:
+    """The email as sent: CRLF line endings (UTF-8 headers when it was built for SMTPUTF8)."""
+    with io.BytesIO() as buffer:
+        BytesGenerator(buffer, policy=email.policy.clone(linesep="\r\n")).flatten(email)
+        return buffer.getvalue()
+
+
+def _transaction(connection: smtplib.SMTP, sender: str, address: str, content: bytes) -> _Reply:
+    """MAIL, RCPT, DATA, the data: the reply that ends the transaction. Raises _Lost when the
+    connection is lost, saying whether the end of the data had been sent. A transaction refused
+    before the data is reset, so that the connection can take the next message."""
+    options = []
+    try:
+        connection.ehlo_or_helo_if_needed()
+        if not (sender + address).isascii():
+            if not connection.has_extn("smtputf8"):
+                return _Reply(0, "", "mail")
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        if connection.has_extn("size"):
+            options.append(f"SIZE={len(content)}")
+        for command, send in (("mail", lambda: connection.mail(sender, options)),
+                              ("rcpt", lambda: connection.rcpt(address)),
+                              ("data", lambda: connection.docmd("data"))):
+            code, text = send()
+            if code not in {"mail": (250,), "rcpt": (250, 251), "data": (354,)}[command]:
+                if code != _CLOSING:
+                    _reset(connection)
+                return _Reply(code, _text(text), command)
+        data = re.sub(rb"(?m)^\.", b"..", content)  # dot-stuffed (RFC 5321 4.5.2), then the line "." ends it
+        connection.send(data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    except _LOST as error:
+        raise _Lost(error, transmitted=False) from None
+    try:
+        code, text = connection.getreply()
+    except _LOST as error:  # the server may have accepted the message: no way to know
+        raise _Lost(error, transmitted=True) from None
+    return _Reply(code, _text(text), "end")
+
+
+def _reset(connection: smtplib.SMTP) -> None:
+    """RSET after a refused command; a connection lost meanwhile, or not reset, is closed (the reply stands)."""
+    try:
+        if connection.rset()[0] != 250:
+            connection.close()
+    except _LOST:
+        connection.close()
 
 
 def _discard(connection: smtplib.SMTP) -> None:

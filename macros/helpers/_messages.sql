@@ -134,15 +134,33 @@ from reasons as candidate
 
 
 {#- Whether an address can receive the channel's messages; a direct mail address must
-    also be `complete` (every column non-blank), which the compiler checks on its columns. -#}
+    also be `complete` (every column non-blank), which the compiler checks on its columns.
+    An email address has no space, control character or line break (CR, LF, U+0085, U+2028...):
+    none of them could be written in a header without breaking it. -#}
 {% macro _valid_address(channel, sql) -%}
   {%- if channel == 'email' -%}
-    {{ campaign_orchestration._regex_match(sql, '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$') }}
+    {%- set part = '[^@\\s' ~ campaign_orchestration._control_characters() ~ ']+' -%}
+    {{ campaign_orchestration._regex_match(sql, '^' ~ part ~ '@' ~ part ~ '\\.' ~ part ~ '$') }}
   {%- elif channel == 'sms' -%}
     {{ campaign_orchestration._regex_match(sql, '^\\+[1-9][0-9]{6,14}$') }}
   {%- else -%}
     {{ sql }} <> ''
   {%- endif -%}
+{%- endmacro %}
+
+
+{#- Inside a bracket expression of the engine's regular expressions: the C0 and C1 control
+    characters, DEL, and the Unicode line and paragraph separators. -#}
+{% macro _control_characters() -%}
+  {{ return(adapter.dispatch('_control_characters', 'campaign_orchestration')()) }}
+{%- endmacro %}
+
+{% macro default___control_characters() -%}
+\x00-\x1f\x7f-\x9f\x{2028}\x{2029}
+{%- endmacro %}
+
+{% macro postgres___control_characters() -%}
+\x01-\x1f\x7f-\x9f\u2028\u2029
 {%- endmacro %}
 
 
