@@ -198,3 +198,13 @@ def target(request):
     if request.param == "postgres":
         request.getfixturevalue("postgres")
     return request.param
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on loopback for the test."""
+    from servers import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()

@@ -17,16 +17,9 @@ import psycopg2
 import pytest
 from conftest import PG
 from send_project import make, message_id, messages_of, smtp, statuses
-from servers import SmtpServer
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 def _start_send(project, target: str, env: dict | None = None) -> subprocess.Popen:

@@ -22,12 +22,6 @@ from servers import MessagingApi, SmtpServer, free_port, self_signed_certificate
 
 pytestmark = pytest.mark.slow
 
-@pytest.fixture
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
 
 def test_a_flaky_smtp_server_gets_every_message_exactly_once(tmp_path, target, smtp_server):
     inbox = smtp_server.inbox

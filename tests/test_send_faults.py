@@ -10,16 +10,9 @@ import json
 import pytest
 from conftest import Project
 from send_project import CAMPAIGNS, edit_profiles, make, message_id, messages_of, smtp, statuses
-from servers import SmtpServer
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 def some(expected: list[tuple], remainder: int, modulo: int = 5) -> dict[str, str]:
