@@ -9,7 +9,7 @@ its lookups use first (a narrower index, too, where DuckDB keeps it in memory). 
 `pending` (intent recorded before delivery) to `sent` or `failed` (outcome recorded after), in
 batches; `simulated` for simulations. A `sent` row is never written again — every write of a
 row requires its status not to be `sent` — so whatever happens around it, a sent message is not
-sent twice. A `pending` row left by a crash is an unknown outcome.
+sent twice. A `pending` row left by a crash, or by a provider whose answer was lost, is an unknown outcome.
 
 One run per campaign at a time: an advisory lock on PostgreSQL, a file lock next to the DuckDB
 file (DuckDB itself admits one writing process). A lock can be lost behind the run's back (its
