@@ -257,8 +257,7 @@ class LoadFile(ActivityType):
             ctx.error(path, f'file not found: {display_path(csv_path)}')
             return None
         try:
-            problem = _csv_problem(csv_path)
-            header = _csv_header(csv_path) if problem is None else None
+            header, problem = _read_csv(csv_path)
         except OSError as error:
             ctx.error(path, f"cannot read {display_path(csv_path)}: {error.strerror or error}")
             return None
@@ -272,22 +271,16 @@ class LoadFile(ActivityType):
         return csv_path, header
 
 
-def _csv_header(path: Path) -> list[str] | None:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), None)
-    return header if header and any(h.strip() for h in header) else None
-
-
 class _Unloadable(Exception):
     """Where a CSV file stops being loadable: line, column and why."""
 
 
-def _csv_problem(path: Path) -> tuple[int, int, str] | None:
-    """(line, column, message) of the first thing in the file that compile or a warehouse could not load:
-    bytes that are not UTF-8, a NUL character (no warehouse stores it in text), a record the csv
-    module refuses (such as a field over its 128 KB limit). The whole file is read as compile reads
-    it, one line at a time."""
-    number = 0
+def _read_csv(path: Path) -> tuple[list[str] | None, tuple[int, int, str] | None]:
+    """The header of a CSV file (None without one), and the (line, column, message) of the first
+    thing in it that compile or a warehouse could not load: bytes that are not UTF-8, a NUL
+    character (no warehouse stores it in text), a record the csv module refuses (such as a field
+    over its 128 KB limit). The whole file is read as compile reads it, one line at a time."""
+    number, header = 0, None
 
     def lines(handle):
         nonlocal number
@@ -298,15 +291,17 @@ def _csv_problem(path: Path) -> tuple[int, int, str] | None:
 
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            for _ in csv.reader(lines(handle)):
+            records = csv.reader(lines(handle))
+            header = next(records, None)
+            for _ in records:
                 pass
     except _Unloadable as unloadable:
-        return unloadable.args
+        return None, unloadable.args
     except csv.Error as error:
-        return number, 1, f"invalid CSV: {error}"
+        return None, (number, 1, f"invalid CSV: {error}")
     except UnicodeDecodeError:
-        return _undecodable(path)
-    return None
+        return None, _undecodable(path)
+    return (header if header and any(h.strip() for h in header) else None), None
 
 
 def _undecodable(path: Path) -> tuple[int, int, str]:
