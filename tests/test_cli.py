@@ -7,7 +7,7 @@ import re
 
 import pytest
 from conftest import PG, REPO, Project, run_cli
-from validation_helpers import DATA_MODEL, run_in_process
+from validation_helpers import DATA_MODEL, PROFILES_CSV, run_in_process
 
 CAMPAIGN = """\
 campaign: fr
@@ -24,12 +24,7 @@ activities:
 @pytest.fixture
 def small(project: Project) -> Project:
     project.write("campaign_project.yml", DATA_MODEL)
-    project.write("seeds/profiles.csv", """\
-profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at
-1,Anna,anna@example.com,,FR,gold,true,2020-01-01 00:00:00
-2,Ben,,,FR,none,,2021-01-01 00:00:00
-3,Cleo,cleo@example.com,,DE,gold,false,2022-01-01 00:00:00
-""")
+    project.write("seeds/profiles.csv", PROFILES_CSV)
     project.write("seeds/bookings.csv", "booking_id,profile_id,hotel_id,status,amount,checkin_date\n")
     project.write("seeds/hotels.csv", "hotel_id,city\n")
     project.write("campaigns/fr.yml", CAMPAIGN)

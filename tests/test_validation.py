@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_cli
-from validation_helpers import DATA_MODEL, errors_of, run_in_process, with_data_model
+from validation_helpers import DATA_MODEL, PROFILES_CSV, errors_of, run_in_process, with_data_model
 
 C = "campaigns/c.yml"
 
@@ -1044,13 +1044,7 @@ def test_numbers_beyond_what_every_warehouse_accepts_are_refused(project, monkey
 @pytest.mark.slow
 def test_the_largest_numbers_accepted_build_on_every_warehouse(project, target):
     project.write("campaign_project.yml", DATA_MODEL)
-    project.write("seeds/profiles.csv", """\
-profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at
-1,Anna,anna@example.com,,FR,gold,true,2020-01-01 00:00:00
-2,Ben,,,FR,none,,2021-01-01 00:00:00
-3,Cleo,cleo@example.com,,DE,gold,false,2022-01-01 00:00:00
-4,Dan,dan@example.com,,DE,gold,true,2023-01-01 00:00:00
-""")
+    project.write("seeds/profiles.csv", PROFILES_CSV + "4,Dan,dan@example.com,,DE,gold,true,2023-01-01 00:00:00\n")
     project.write("seeds/bookings.csv", """\
 booking_id,profile_id,hotel_id,status,amount,checkin_date
 10,1,1,confirmed,100.50,2024-01-01

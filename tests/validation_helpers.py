@@ -34,6 +34,14 @@ entities:
     columns: {hotel_id: integer, city: text}
 """
 
+# three guests: gold in France and in Germany, and one in France without an email
+PROFILES_CSV = """\
+profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at
+1,Anna,anna@example.com,,FR,gold,true,2020-01-01 00:00:00
+2,Ben,,,FR,none,,2021-01-01 00:00:00
+3,Cleo,cleo@example.com,,DE,gold,false,2022-01-01 00:00:00
+"""
+
 SEEDS = {
     "profiles": "profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at\n",
     "bookings": "booking_id,profile_id,hotel_id,status,amount,checkin_date\n",
