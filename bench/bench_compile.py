@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    from campaign_compiler.emit import write_campaign
+    from campaign_compiler.compile.emit import write_campaign
     from campaign_compiler.errors import Diagnostics
     from campaign_compiler.workspace import Workspace
 

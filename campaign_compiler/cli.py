@@ -65,8 +65,8 @@ class Session:
     """One command's view of the project: workspace, dbt target, campaigns."""
 
     def __init__(self, options: Options):
-        from .dbt_runner import DbtTarget
-        from .dbtproject import default_profiles_dir
+        from .project.dbt import default_profiles_dir
+        from .run.dbt import DbtTarget
         from .workspace import Workspace
 
         self.workspace = Workspace(Path(options.project_dir or ".").resolve())
@@ -103,7 +103,7 @@ def validate(options: Options, campaigns) -> None:
 def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is called compile
     """Write the campaigns' dbt models, with their docs and tests (all of the project's when none is
     named; with each the campaigns whose saved audiences it reads)."""
-    from .emit import remove_orphans, write_campaigns
+    from .compile.emit import remove_orphans, write_campaigns
 
     session = Session(options)
     loaded = session.campaigns(campaigns)
@@ -131,8 +131,8 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
-    from .counts import build_and_count, render_channels, render_table
-    from .deliverylog import CampaignLock
+    from .run.counts import build_and_count, render_channels, render_table
+    from .send.log import CampaignLock
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
@@ -150,7 +150,7 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
 
 
 def _write_canvas(session: Session, result) -> None:
-    from .graph import write_page
+    from .canvas import write_page
 
     path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target)
     click.echo(f"Canvas of {result.campaign.name}: {display_path(path)}", err=True)
@@ -164,7 +164,7 @@ def _write_canvas(session: Session, result) -> None:
 @project_options
 def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> None:
     """Draw the campaign with the counts of its last build."""
-    from .graph import draw, measure, render_dot, render_mermaid, write_page
+    from .canvas import draw, measure, render_dot, render_mermaid, write_page
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
@@ -203,9 +203,9 @@ def send_options(command):
 def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
         retry_failed: bool) -> None:
     """Compile, build, show the counts, confirm, and send."""
-    from .counts import build_and_count, render_channels, render_table
-    from .deliverylog import CampaignLock
-    from .send import check_occurrence
+    from .run.counts import build_and_count, render_channels, render_table
+    from .send.log import CampaignLock
+    from .send.sender import check_occurrence
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
@@ -227,11 +227,11 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
 def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
          retry_failed: bool) -> None:
     """Send the messages of an already built campaign."""
-    from .builds import CampaignBuild
-    from .counts import channel_counts
-    from .deliverylog import CampaignLock
-    from .send import check_occurrence
-    from .warehouse import Warehouse
+    from .engines.warehouse import Warehouse
+    from .run.counts import channel_counts
+    from .run.state import CampaignBuild
+    from .send.log import CampaignLock
+    from .send.sender import check_occurrence
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
@@ -265,7 +265,7 @@ def _need_confirmation_means(yes: bool, simulate: bool, command: str) -> None:
 
 def _send(session: Session, lock, campaign, occurrence: str, simulate: bool, yes: bool, resend_unknown: bool,
           retry_failed: bool, channels: dict) -> None:
-    from .send import send_campaign
+    from .send.sender import send_campaign
 
     if not campaign.channel_activities():
         click.echo(f"{campaign.name} has no channel activity: nothing to send.", err=True)
@@ -347,8 +347,8 @@ def status(options: Options, campaign: str) -> None:
     """Runs and deliveries of a campaign, from the delivery log."""
     from rich.table import Table
 
-    from .deliverylog import DeliveryLog
-    from .warehouse import Warehouse
+    from .engines.warehouse import Warehouse
+    from .send.log import DeliveryLog
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from .campaign import AudienceSource, load_campaign
-from .datamodel import DataModel, load_data_model
-from .dbtproject import DbtProject
+from .compile.campaign import AudienceSource, load_campaign
+from .compile.plan import Campaign
 from .errors import Diagnostic, Diagnostics, InvalidInput, Location, RuntimeFailure, did_you_mean, display_path
-from .plan import Campaign
+from .project.datamodel import DataModel, load_data_model
+from .project.dbt import DbtProject
 from .yamlsrc import load_plain, load_yaml
 
 CAMPAIGNS_DIR = "campaigns"

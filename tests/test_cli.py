@@ -207,7 +207,7 @@ def test_a_compile_that_fails_leaves_every_generated_file_as_it_was(small, compi
 def test_models_dbt_cannot_parse_are_put_back_and_break_no_other_campaign(small, monkeypatch):
     """Should a generated model not parse, count puts the generated files back as they were: left in
     place, they would break the build of every campaign of the project."""
-    from campaign_compiler import emit
+    from campaign_compiler.compile import emit
 
     small.write("campaigns/de.yml", CAMPAIGN.replace("campaign: fr", "campaign: de").replace("'FR'", "'DE'"))
     assert small.count("de")["counts"]["fr"] == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from validation_helpers import with_data_model
 
-from campaign_compiler.conditions import Query, Scope
-from campaign_compiler.emit import jinja_string
+from campaign_compiler.compile.conditions import Query, Scope
+from campaign_compiler.compile.emit import jinja_string
 from campaign_compiler.errors import Diagnostics
 from campaign_compiler.workspace import Workspace
 from campaign_compiler.yamlsrc import Source

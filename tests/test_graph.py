@@ -12,8 +12,8 @@ import pytest
 from conftest import DBT_PROJECT, REPO, demo_copy
 from validation_helpers import run_in_process, with_data_model
 
+from campaign_compiler.canvas import NODE_H, NODE_W, canvas, render_dot, render_html, render_mermaid
 from campaign_compiler.errors import Diagnostics
-from campaign_compiler.graph import NODE_H, NODE_W, canvas, render_dot, render_html, render_mermaid
 from campaign_compiler.workspace import Workspace
 
 ARTIFACTS = REPO / "test-artifacts"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from campaign_compiler.providers.base import OutgoingMessage
-from campaign_compiler.providers.mime import InvalidEmail, build_email
-from campaign_compiler.templates import OutputTooLarge, Template
+from campaign_compiler.compile.templates import OutputTooLarge, Template
+from campaign_compiler.send.providers.base import OutgoingMessage
+from campaign_compiler.send.providers.mime import InvalidEmail, build_email
 
 HEADERS = {"Content-Type", "MIME-Version", "From", "To", "Subject", "Message-ID", "Date", "X-Campaign", "Reply-To"}
 

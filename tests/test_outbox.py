@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from campaign_compiler.providers import ChannelSettings
-from campaign_compiler.providers.base import OutgoingMessage
-from campaign_compiler.providers.outbox import ExtractFile, Outbox
+from campaign_compiler.send.providers import ChannelSettings
+from campaign_compiler.send.providers.base import OutgoingMessage
+from campaign_compiler.send.providers.outbox import ExtractFile, Outbox
 
 
 def messages(channel: str, count: int, start: int = 0) -> list[OutgoingMessage]:

@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from .conditions import DIMENSION_ALIAS, Query, Scope
-from .datamodel import COLUMN_TYPES, FILE_DIMENSION, DataModel, Entity
-from .dbtproject import DbtProject
-from .errors import Diagnostics, Location, did_you_mean, display_path
-from .plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
-from .reader import IDENTIFIER, MAX_SQL_INTEGER, Reader, describe, quoted
-from .yamlsrc import Path_
+from ...errors import Diagnostics, Location, did_you_mean, display_path
+from ...project.datamodel import COLUMN_TYPES, FILE_DIMENSION, DataModel, Entity
+from ...project.dbt import DbtProject
+from ...reader import IDENTIFIER, MAX_SQL_INTEGER, Reader, describe, quoted
+from ...yamlsrc import Path_
+from ..conditions import DIMENSION_ALIAS, Query, Scope
+from ..plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
 
 FILE_ROW = "file_row"
 # A split's percent is applied exactly, as rows * numerator // (100 * denominator) in 64-bit integers:

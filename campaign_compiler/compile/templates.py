@@ -20,9 +20,9 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import Diagnostics, MessageFailure, did_you_mean, display_path
-from .reader import Reader
-from .yamlsrc import Path_, Source, load_yaml
+from ..errors import Diagnostics, MessageFailure, did_you_mean, display_path
+from ..reader import Reader
+from ..yamlsrc import Path_, Source, load_yaml
 
 FIELDS = {  # channel -> (required, optional)
     "email": (("subject",), ("text", "html")),

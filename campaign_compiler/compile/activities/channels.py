@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from .activities import ActivityType, Context
-from .conditions import DIMENSION_ALIAS, WORKING_ALIAS, Query, Scope, column
-from .datamodel import Entity
-from .errors import did_you_mean
-from .plan import Dimension, Jinja, MessageSpec, ModelPlan, WorkingTable
-from .reader import MAX_SQL_INTEGER, quoted
-from .templates import Per, load_template
+from ...errors import did_you_mean
+from ...project.datamodel import Entity
+from ...reader import MAX_SQL_INTEGER, quoted
+from ..conditions import DIMENSION_ALIAS, WORKING_ALIAS, Query, Scope, column
+from ..plan import Dimension, Jinja, MessageSpec, ModelPlan, WorkingTable
+from ..templates import Per, load_template
+from . import ActivityType, Context
 
 PER_ALIAS = "per_row"
 CANDIDATE_ALIAS = "candidate"

@@ -29,17 +29,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .builds import CampaignBuild
-from .dbt_runner import DbtTarget
-from .dbtproject import DbtProject
-from .deliverylog import CampaignLock, Delivery, DeliveryLog, utc_now
-from .errors import Diagnostic, InvalidInput, MessageFailure, RuntimeFailure
-from .plan import Activity, Campaign
+from ..compile.plan import Activity, Campaign
+from ..engines.warehouse import Warehouse
+from ..errors import Diagnostic, InvalidInput, MessageFailure, RuntimeFailure
+from ..project.dbt import DbtProject
+from ..run.dbt import DbtTarget
+from ..run.state import CampaignBuild
+from ..workspace import Workspace
+from .log import CampaignLock, Delivery, DeliveryLog, utc_now
 from .providers import provider_for
 from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable
 from .providers.mime import build_email
-from .warehouse import Warehouse
-from .workspace import Workspace
 
 PAGE = 1000  # rows read from the warehouse at a time
 OCCURRENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")

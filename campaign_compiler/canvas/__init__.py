@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .plan import Campaign
+from ..compile.plan import Campaign
 
 CATEGORY_OF = {"build_audience": "targeting", "load_file": "targeting", "reconciliation": "targeting",
                "combine": "targeting", "split": "targeting", "deduplication": "targeting",
@@ -479,9 +479,9 @@ def compiled_sql(campaign: Campaign, project) -> dict[str, str]:
 
 def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict, str]:
     """Row counts of the campaign's models built on the target, its channels' messages, the target."""
-    from .builds import recorded
-    from .counts import channel_counts
-    from .warehouse import Warehouse, count_rows
+    from ..engines.warehouse import Warehouse, count_rows
+    from ..run.counts import channel_counts
+    from ..run.state import recorded
 
     with Warehouse.connect(where) as warehouse:
         built = recorded(warehouse, campaign.name)

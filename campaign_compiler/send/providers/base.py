@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
-from ..errors import RuntimeFailure
+from ...errors import RuntimeFailure
 
 
 @dataclass

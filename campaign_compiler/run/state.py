@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .emit import campaign_digests, model_refs
-from .errors import RuntimeFailure
-from .plan import Campaign
-from .warehouse import Warehouse
+from ..compile.emit import campaign_digests, model_refs
+from ..compile.plan import Campaign
+from ..engines.warehouse import Warehouse
+from ..errors import RuntimeFailure
 
 BUILDS_TABLE = "campaign_builds"
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .dbt_runner import DbtTarget
-from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean
+from ..errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean
+from ..run.dbt import DbtTarget
 
 SUPPORTED_TYPES = ("duckdb", "postgres")
 
@@ -265,7 +265,7 @@ def load_profile(where: DbtTarget):
 
 def _profile_location(where: DbtTarget):
     """Where the profile's targets are written in profiles.yml (the file itself when absent)."""
-    from .yamlsrc import load_yaml
+    from ..yamlsrc import load_yaml
 
     source = load_yaml(where.profiles_dir / "profiles.yml", Diagnostics())
     if source is None:

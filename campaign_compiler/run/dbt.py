@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dbtproject import PACKAGE_NAME, DbtProject
-from .errors import RuntimeFailure
+from ..errors import RuntimeFailure
+from ..project.dbt import PACKAGE_NAME, DbtProject
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from typing import Any
 
 import sqlglot
 
-from .dbtproject import DbtProject
-from .errors import Diagnostics, did_you_mean
-from .providers import CHANNELS, ChannelSettings, check_channels
-from .reader import Reader, quoted
-from .yamlsrc import Path_, Source, load_yaml
+from ..errors import Diagnostics, did_you_mean
+from ..reader import Reader, quoted
+from ..send.providers import CHANNELS, ChannelSettings, check_channels
+from ..yamlsrc import Path_, Source, load_yaml
+from .dbt import DbtProject
 
 PROJECT_FILE = "campaign_project.yml"
 COLUMN_TYPES = ("text", "integer", "number", "boolean", "date", "timestamp")

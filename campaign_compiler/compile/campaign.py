@@ -15,14 +15,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import activities, channels
-from .activities import PLANNED_TYPES, Context
-from .datamodel import DataModel
-from .dbtproject import DbtProject
-from .errors import Diagnostics, did_you_mean
+from ..errors import Diagnostics, did_you_mean
+from ..project.datamodel import DataModel
+from ..project.dbt import DbtProject
+from ..reader import Reader, quoted
+from ..yamlsrc import Source
+from . import activities
+from .activities import PLANNED_TYPES, Context, channels
 from .plan import Activity, Campaign, InputRef, WorkingTable
-from .reader import Reader, quoted
-from .yamlsrc import Source
 
 TYPES = {**activities.TYPES, **channels.TYPES}
 CAMPAIGN_KEYS = ("campaign", "description", "dimension", "owner", "schedule", "activities")

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datamodel import Entity
-from .yamlsrc import Path_, Source
+from ..project.datamodel import Entity
+from ..yamlsrc import Path_, Source
 
 MAX_RELATION_NAME = 63  # PostgreSQL truncates longer identifiers
 

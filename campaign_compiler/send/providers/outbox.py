@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import RuntimeFailure, display_path
+from ...errors import RuntimeFailure, display_path
 from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable
 
 SIMULATION_HEADER = "X-Campaign-Simulation"

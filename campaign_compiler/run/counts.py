@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..compile.plan import Campaign
+from ..engines.warehouse import Warehouse, count_rows
+from ..workspace import Workspace
 from .build import build_campaign
-from .builds import CampaignBuild
-from .dbt_runner import DbtTarget
-from .plan import Campaign
-from .warehouse import Warehouse, count_rows
-from .workspace import Workspace
+from .dbt import DbtTarget
+from .state import CampaignBuild
 
 
 @dataclass

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .dbt_runner import DbtTarget
-from .errors import RuntimeFailure, display_path
-from .warehouse import Warehouse, load_profile
+from ..engines.warehouse import Warehouse, load_profile
+from ..errors import RuntimeFailure, display_path
+from ..run.dbt import DbtTarget
 
 DELIVERY_COLUMNS = ("campaign", "activity", "channel", "occurrence", "recipient_key", "per_key", "message_key",
                     "address", "status", "attempts", "error", "sent_at", "run_id", "updated_at")

@@ -20,7 +20,7 @@ from email.policy import compat32
 from email.policy import default as default_policy
 from email.utils import formatdate, parseaddr
 
-from ..errors import MessageFailure
+from ...errors import MessageFailure
 from .base import OutgoingMessage
 
 LINE = 78  # the line length headers are folded to (RFC 5322 recommends it; 998 is the hard limit)

@@ -24,10 +24,10 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from .datamodel import DataModel, Entity, Relation
-from .errors import Diagnostics, did_you_mean
-from .reader import describe, quoted
-from .yamlsrc import Path_, Source
+from ..errors import Diagnostics, did_you_mean
+from ..project.datamodel import DataModel, Entity, Relation
+from ..reader import describe, quoted
+from ..yamlsrc import Path_, Source
 
 SUPPORTED_DIALECTS = ("duckdb", "postgres")
 

@@ -16,12 +16,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from .builds import CampaignBuild
-from .dbt_runner import DbtTarget, Progress, ProjectFailure, build, read_json
-from .emit import model_refs, remove_orphans, restore, write_campaigns
-from .plan import Campaign
-from .warehouse import Warehouse
-from .workspace import Workspace
+from ..compile.emit import model_refs, remove_orphans, restore, write_campaigns
+from ..compile.plan import Campaign
+from ..engines.warehouse import Warehouse
+from ..workspace import Workspace
+from .dbt import DbtTarget, Progress, ProjectFailure, build, read_json
+from .state import CampaignBuild
 
 STATE_FILE = "campaign_seeds.json"
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import Diagnostic, InvalidInput, Location
-from ..reader import Reader, quoted
+from ...errors import Diagnostic, InvalidInput, Location
+from ...reader import Reader, quoted
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
 

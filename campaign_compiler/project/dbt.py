@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import RuntimeFailure, display_path
-from .yamlsrc import LimitExceeded, load_plain
+from ..errors import RuntimeFailure, display_path
+from ..yamlsrc import LimitExceeded, load_plain
 
 PACKAGE_NAME = "campaign_orchestration"
 GENERATED_FOLDER = "campaigns"
