@@ -66,7 +66,7 @@ class Session:
 
     def __init__(self, options: Options):
         from .project.dbt import default_profiles_dir
-        from .run.dbt import DbtTarget
+        from .project.target import DbtTarget
         from .workspace import Workspace
 
         self.workspace = Workspace(Path(options.project_dir or ".").resolve())
@@ -132,7 +132,7 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
     from .run.counts import build_and_count, render_channels, render_table
-    from .send.log import CampaignLock
+    from .run.lock import CampaignLock
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
@@ -204,7 +204,7 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
         retry_failed: bool) -> None:
     """Compile, build, show the counts, confirm, and send."""
     from .run.counts import build_and_count, render_channels, render_table
-    from .send.log import CampaignLock
+    from .run.lock import CampaignLock
     from .send.sender import check_occurrence
 
     session = Session(options)
@@ -227,10 +227,10 @@ def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: 
 def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
          retry_failed: bool) -> None:
     """Send the messages of an already built campaign."""
-    from .engines.warehouse import Warehouse
+    from .project.target import connect
     from .run.counts import channel_counts
+    from .run.lock import CampaignLock
     from .run.state import CampaignBuild
-    from .send.log import CampaignLock
     from .send.sender import check_occurrence
 
     session = Session(options)
@@ -239,7 +239,7 @@ def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence:
     _need_confirmation_means(yes, simulate, "send")
     _check_credentials(session, loaded, simulate)
     with CampaignLock(session.where, loaded.name) as lock:
-        with Warehouse.connect(session.where) as warehouse:
+        with connect(session.where) as warehouse:
             models = [name for a in loaded.channel_activities() for name in (a.message.model, a.message.excluded_model)]
             built = CampaignBuild(loaded, warehouse, session.where.target).require(models)
             channels = channel_counts(warehouse, built, loaded)
@@ -347,13 +347,13 @@ def status(options: Options, campaign: str) -> None:
     """Runs and deliveries of a campaign, from the delivery log."""
     from rich.table import Table
 
-    from .engines.warehouse import Warehouse
+    from .project.target import connect
     from .send.log import DeliveryLog
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
     console = stdout_console()
-    with Warehouse.connect(session.where) as warehouse:
+    with connect(session.where) as warehouse:
         log = DeliveryLog(warehouse)
         runs, totals = (log.runs(loaded.name), log.totals(loaded.name)) if log.exists() else ([], [])
     table = Table(title=f"Runs of {loaded.name} (latest first)", title_justify="left")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from campaign_compiler.send.providers import ChannelSettings
+from campaign_compiler.project.channels import ChannelSettings
 from campaign_compiler.send.providers.base import OutgoingMessage
 from campaign_compiler.send.providers.outbox import ExtractFile, Outbox
 

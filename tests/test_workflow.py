@@ -117,7 +117,7 @@ def test_send_refuses_a_build_that_is_not_the_campaign_as_it_stands(tmp_path, ta
 def test_nothing_is_sent_when_the_messages_changed_since_they_were_announced(tmp_path, monkeypatch):
     from campaign_compiler.cli import Options, Session
     from campaign_compiler.errors import RuntimeFailure
-    from campaign_compiler.send.log import CampaignLock
+    from campaign_compiler.run.lock import CampaignLock
     from campaign_compiler.send.sender import send_campaign
 
     project = make(tmp_path / "p")

@@ -479,11 +479,12 @@ def compiled_sql(campaign: Campaign, project) -> dict[str, str]:
 
 def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict, str]:
     """Row counts of the campaign's models built on the target, its channels' messages, the target."""
-    from ..engines.warehouse import Warehouse, count_rows
+    from ..engines.warehouse import count_rows
+    from ..project.target import connect
     from ..run.counts import channel_counts
     from ..run.state import recorded
 
-    with Warehouse.connect(where) as warehouse:
+    with connect(where) as warehouse:
         built = recorded(warehouse, campaign.name)
         present = {m.name: built[m.name].relation for m in campaign.models() if m.name in built}
         rows = count_rows(warehouse, present)

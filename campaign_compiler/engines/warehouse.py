@@ -6,13 +6,12 @@ behave exactly as in `dbt build`. Used after dbt has finished (counts, and later
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, did_you_mean
-from ..run.dbt import DbtTarget
+from ..errors import RuntimeFailure
 
 SUPPORTED_TYPES = ("duckdb", "postgres")
 
@@ -26,9 +25,8 @@ class Warehouse:
         self._reconnect = reconnect  # a second PostgreSQL connection, for server-side cursors
 
     @classmethod
-    def connect(cls, where: DbtTarget) -> Warehouse:
-        profile = load_profile(where)
-        credentials = profile.credentials
+    def connect(cls, credentials, target_name: str, root: Path) -> Warehouse:
+        """A connection from dbt's credentials of a target; relative paths are read from `root`."""
         kind = credentials.type
         try:
             if kind == "duckdb":
@@ -36,7 +34,7 @@ class Warehouse:
 
                 path = credentials.path
                 if path not in (":memory:", ""):
-                    path = where.project.root / path  # as dbt, run in the project directory, sees it
+                    path = root / path  # as dbt, run in the project directory, sees it
                     path.parent.mkdir(parents=True, exist_ok=True)
                 connection = duckdb.connect(str(path))
                 reconnect = None
@@ -60,9 +58,9 @@ class Warehouse:
             raise
         except Exception as exc:  # the driver's own error types
             cause = str(exc).strip().splitlines()[0]
-            raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{profile.target_name}": '
+            raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{target_name}": '
                                  f"{cause}") from None
-        return cls(kind, profile.target_name, credentials.schema, connection, reconnect)
+        return cls(kind, target_name, credentials.schema, connection, reconnect)
 
     def _cursor(self):
         # a DuckDB cursor is a connection of its own: statements go to the connection itself, so
@@ -231,46 +229,6 @@ def _duckdb_rows(columns: tuple[str, ...], rows: list[tuple]) -> tuple[str, list
         selects[0] = f"unnest(?) as {columns[0]}"
         params[0] = [params[0]] * len(rows)
     return f"(select {', '.join(selects)})", params
-
-
-def load_profile(where: DbtTarget):
-    from argparse import Namespace
-
-    from dbt.config.profile import Profile, read_profile
-    from dbt.config.renderer import ProfileRenderer
-    from dbt.exceptions import DbtProfileError, DbtRuntimeError
-    from dbt.flags import set_from_args
-    from dbt_common.context import set_invocation_context
-
-    # dbt's defaults, and the profiles directory `{{ flags.PROFILES_DIR }}` names in profiles.yml (the
-    # demo's DuckDB file is next to its profiles.yml, wherever dbt runs from)
-    set_from_args(Namespace(PROFILES_DIR=str(where.profiles_dir)), None)
-    set_invocation_context(os.environ)  # what env_var() in profiles.yml reads
-    raw = None
-    try:
-        raw = read_profile(str(where.profiles_dir))
-        if not raw:
-            raise RuntimeFailure(f"no profiles.yml in {where.profiles_dir}")
-        return Profile.from_raw_profiles(raw, where.project.profile, ProfileRenderer({}),
-                                         target_override=where.target)
-    except (DbtProfileError, DbtRuntimeError) as exc:
-        # an unknown target or profile, a missing env_var(): the user's configuration, not a fault
-        message = " ".join(str(exc).split()).removeprefix("Runtime Error ")
-        outputs = ((raw or {}).get(where.project.profile) or {}).get("outputs")
-        if where.target and isinstance(outputs, dict) and where.target not in outputs:
-            hint = did_you_mean(where.target, outputs) or f" (targets: {', '.join(outputs)})"
-            message = f'profile "{where.project.profile}" has no target "{where.target}"{hint}'
-        raise InvalidInput([Diagnostic(_profile_location(where), message)]) from None
-
-
-def _profile_location(where: DbtTarget):
-    """Where the profile's targets are written in profiles.yml (the file itself when absent)."""
-    from ..yamlsrc import load_yaml
-
-    source = load_yaml(where.profiles_dir / "profiles.yml", Diagnostics())
-    if source is None:
-        return None
-    return source.key_at((where.project.profile, "outputs"))
 
 
 def count_rows(warehouse: Warehouse, relations: dict[str, str]) -> dict[str, int]:

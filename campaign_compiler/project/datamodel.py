@@ -10,8 +10,8 @@ import sqlglot
 
 from ..errors import Diagnostics, did_you_mean
 from ..reader import Reader, quoted
-from ..send.providers import CHANNELS, ChannelSettings, check_channels
 from ..yamlsrc import Path_, Source, load_yaml
+from .channels import CHANNELS, ChannelSettings, check_channels
 from .dbt import DbtProject
 
 PROJECT_FILE = "campaign_project.yml"

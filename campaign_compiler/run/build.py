@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ..compile.emit import model_refs, remove_orphans, restore, write_campaigns
 from ..compile.plan import Campaign
-from ..engines.warehouse import Warehouse
+from ..project.target import DbtTarget, connect
 from ..workspace import Workspace
-from .dbt import DbtTarget, Progress, ProjectFailure, build, read_json
+from .dbt import Progress, ProjectFailure, build, read_json
 from .state import CampaignBuild
 
 STATE_FILE = "campaign_seeds.json"
@@ -39,7 +39,7 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
     built = [campaign]
     state_path = dbt.target_dir / STATE_FILE
     state = read_json(state_path)
-    with Warehouse.connect(where) as warehouse:
+    with connect(where) as warehouse:
         for other, models in savers:
             problem = CampaignBuild(other, warehouse, where.target).problem(models)
             if problem is not None:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from ..compile.plan import Campaign
 from ..engines.warehouse import Warehouse, count_rows
+from ..project.target import DbtTarget, connect
 from ..workspace import Workspace
 from .build import build_campaign
-from .dbt import DbtTarget
 from .state import CampaignBuild
 
 
@@ -41,7 +41,7 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
             status.update(f"Building {campaign.name} with dbt… {finished} nodes done (last: {node}, {state})")
 
         build_campaign(campaign, workspace, where, progress, occurrence, notify=console.print)
-    with Warehouse.connect(where) as warehouse:
+    with connect(where) as warehouse:
         relation = CampaignBuild(campaign, warehouse, where.target).require([m.name for m in campaign.models()])
         rows = count_rows(warehouse, relation)
         channels = channel_counts(warehouse, relation, campaign)

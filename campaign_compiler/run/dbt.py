@@ -10,25 +10,11 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RuntimeFailure
-from ..project.dbt import PACKAGE_NAME, DbtProject
-
-
-@dataclass(frozen=True)
-class DbtTarget:
-    """Where dbt runs: a project, its profiles directory and a target (None: the profile's default)."""
-
-    project: DbtProject
-    profiles_dir: Path
-    target: str | None = None
-
-    def flags(self) -> list[str]:
-        flags = ["--project-dir", str(self.project.root), "--profiles-dir", str(self.profiles_dir)]
-        return flags + (["--target", self.target] if self.target else [])
-
+from ..project.dbt import PACKAGE_NAME
+from ..project.target import DbtTarget
 
 Progress = Callable[[str, str], None]  # (node name, status) after each node
 

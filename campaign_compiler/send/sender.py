@@ -33,10 +33,11 @@ from ..compile.plan import Activity, Campaign
 from ..engines.warehouse import Warehouse
 from ..errors import Diagnostic, InvalidInput, MessageFailure, RuntimeFailure
 from ..project.dbt import DbtProject
-from ..run.dbt import DbtTarget
+from ..project.target import DbtTarget, connect
+from ..run.lock import CampaignLock
 from ..run.state import CampaignBuild
 from ..workspace import Workspace
-from .log import CampaignLock, Delivery, DeliveryLog, utc_now
+from .log import Delivery, DeliveryLog, utc_now
 from .providers import provider_for
 from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable
 from .providers.mime import build_email
@@ -101,7 +102,7 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lo
     check_occurrence(occurrence)  # it names a folder of the outbox, and is put in the file provider's path
     activities = campaign.channel_activities()
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
-    with Warehouse.connect(where) as warehouse:
+    with connect(where) as warehouse:
         relation = CampaignBuild(campaign, warehouse, where.target).require([a.message.model for a in activities])
         log = DeliveryLog(lock.session or warehouse, lock)
         if not log.exists():

@@ -47,7 +47,7 @@ class Provider:
     harmlessly (its outcome after a crash is then settled by delivering it again). `exact` ones
     know everything they delivered: a message `delivered` does not find was not, and is sent again."""
 
-    settings: Any  # providers.ChannelSettings
+    settings: Any  # project.channels.ChannelSettings
     idempotent = False
     exact = False
     name = ""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import RuntimeFailure, display_path
+from ...project.channels import EXTRACT_COLUMNS, is_extract
 from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable
 
 SIMULATION_HEADER = "X-Campaign-Simulation"
@@ -143,20 +144,6 @@ def _after_failed_write(provider: Outbox | ExtractFile, messages: list[OutgoingM
     except OSError:
         return [Outcome(m.message_key, "unknown") for m in messages]
     return [Outcome(m.message_key, "sent") for m in messages if m.message_key in found]
-
-
-EXTRACT_COLUMNS = ["message_key", "address"]
-EXTRACT_HEADER = ",".join(EXTRACT_COLUMNS).encode()
-
-
-def is_extract(path: Path) -> bool:
-    """Whether a file is a direct-mail extract (or what a crash left of one): its first line is ours."""
-    if not path.is_file():
-        return False
-    with path.open("rb") as handle:
-        start = handle.read(len(EXTRACT_HEADER) + 1)
-    return start[:len(EXTRACT_HEADER)] == EXTRACT_HEADER and start[len(EXTRACT_HEADER):] in (b",", b"\n") \
-        or EXTRACT_HEADER.startswith(start)
 
 
 def write_extract(path: Path, messages: list[OutgoingMessage]) -> None:
