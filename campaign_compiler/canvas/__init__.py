@@ -18,13 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from ..compile.campaign import TYPES
 from ..compile.plan import Campaign
 
-CATEGORY_OF = {"build_audience": "targeting", "load_file": "targeting", "reconciliation": "targeting",
-               "combine": "targeting", "split": "targeting", "deduplication": "targeting",
-               "enrichment": "targeting", "change_dimension": "targeting", "save_audience": "targeting",
-               "fork": "flow", "and_join": "flow", "or_join": "flow", "test": "flow", "end": "flow",
-               "email": "channel", "sms": "channel", "push": "channel", "direct_mail": "channel"}
+CATEGORY_OF = {name: kind.category for name, kind in TYPES.items()}  # targeting, flow or channel
 # glyphs that common fonts (DejaVu, system UI fonts) all draw
 GLYPH = {"build_audience": "◎", "load_file": "⇪", "reconciliation": "⇄", "combine": "⋃", "split": "⇶",
          "deduplication": "≡", "enrichment": "⊕", "change_dimension": "↷", "save_audience": "⬇", "fork": "⋔",

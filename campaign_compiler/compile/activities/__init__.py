@@ -114,7 +114,7 @@ def first_holding(conditions: list[exp.Expression | None], index: int | None) ->
 
 class ActivityType:
     name = ""
-    category = "targeting"
+    category = "targeting"  # targeting, flow or channel: what the canvas draws it as
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     inputs_key: str | None = "input"  # "input", "inputs", or None for activities that start a flow
