@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..compile.contract import EXCLUSION_ORDER
 from ..compile.plan import Campaign
 from ..engines.warehouse import Warehouse, count_rows
 from ..project.target import DbtTarget, connect
@@ -46,9 +47,6 @@ def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, 
         rows = count_rows(warehouse, relation)
         channels = channel_counts(warehouse, relation, campaign)
         return CountResult(campaign, warehouse.target_name, warehouse.kind, rows, channels)
-
-
-EXCLUSION_ORDER = ("no_address", "no_consent", "suppressed", "frequency_cap", "control_group", "duplicate_address")
 
 
 def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Campaign) -> dict:

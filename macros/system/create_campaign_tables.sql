@@ -19,32 +19,3 @@
   {%- endfor %}
   {{- return('') -}}
 {%- endmacro %}
-
-
-{#- One of the tables above, in the target schema. -#}
-{% macro _campaign_table(name) -%}
-  {{- return(api.Relation.create(database=target.database, schema=target.schema, identifier=name)) -}}
-{%- endmacro %}
-
-
-{#- Their columns. A delivery is identified by (message_key, occurrence): the message key is a hash
-    of campaign, activity, recipient and linked row. -#}
-{% macro _campaign_table_columns() -%}
-  {{- return({
-    'campaign_runs': "run_id varchar primary key, campaign varchar not null, occurrence varchar not null,
-        started_at timestamp not null, finished_at timestamp, status varchar not null,
-        simulate boolean not null, counts varchar",
-    'campaign_deliveries': "campaign varchar not null, activity varchar not null, channel varchar not null,
-        occurrence varchar not null, recipient_key varchar not null, per_key varchar,
-        message_key varchar not null, address varchar, status varchar not null,
-        attempts integer not null, error varchar, sent_at timestamp, run_id varchar, updated_at timestamp,
-        primary key (message_key, occurrence)",
-    'campaign_suppressions': "address varchar not null, channel varchar not null, reason varchar not null,
-        \"at\" timestamp not null",
-    'campaign_events': "message_key varchar not null, event varchar not null, \"at\" timestamp not null",
-    'campaign_builds': "campaign varchar not null, node varchar not null, relation varchar not null,
-        relation_schema varchar not null, relation_name varchar not null, digest varchar not null,
-        built_at timestamp not null, invocation_id varchar,
-        primary key (campaign, node)",
-  }) -}}
-{%- endmacro %}

@@ -2,8 +2,7 @@
 
 A channel activity turns its input's recipients — or, with `per:`, each recipient *and* each
 matching linked row (one email per confirmed booking) — into candidate messages, then excludes
-candidates in a fixed order, the first reason winning: no_address, no_consent (marketing only),
-suppressed, frequency_cap, control_group, duplicate_address. Its models:
+candidates for the reasons of `contract.EXCLUSION_REASONS`, the first that applies winning. Its models:
 
 * `<campaign>__<activity>__candidates`: every candidate with its `exclusion_reason` (or NULL);
 * `<campaign>__<activity>`: one row per message — recipient key, linked-row key, `address`,
@@ -15,6 +14,7 @@ suppressed, frequency_cap, control_group, duplicate_address. Its models:
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
@@ -23,22 +23,32 @@ from ...errors import did_you_mean
 from ...project.datamodel import Entity
 from ...reader import MAX_SQL_INTEGER, quoted
 from ..conditions import DIMENSION_ALIAS, WORKING_ALIAS, Query, Scope, column
+from ..contract import ADDRESS_PATTERNS, EXCLUSION_ORDER, RESERVED_COLUMNS
 from ..plan import Dimension, Jinja, MessageSpec, ModelPlan, WorkingTable
 from ..templates import Per, load_template
 from . import ActivityType, Context
 
 PER_ALIAS = "per_row"
-CANDIDATE_ALIAS = "candidate"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
-# what a channel's candidates have besides the recipient key and the linked row's key: the columns
-# every message model has, and the working columns of _messages.sql
-OWN_COLUMNS = ("message_key", "address", "exclusion_reason", "_campaign_consent", "_campaign_complete",
-               "_campaign_reason")
 SYSTEM = Jinja("source('campaign_orchestration', 'campaign_suppressions')")
 DELIVERIES = Jinja("source('campaign_orchestration', 'campaign_deliveries')")
 # A frequency cap looks back at most a century: a longer interval overflows PostgreSQL's.
 MAX_CAP_DAYS = 36_500
+
+
+@dataclass
+class _Settings:
+    """A channel activity's settings, as read and checked."""
+
+    table: WorkingTable  # the input
+    recipient: Entity
+    category: str | None  # marketing or transactional
+    query: Query  # holds the link joins of per's condition
+    per: dict | None  # see Channel._per
+    address_columns: tuple[str, ...] | None
+    used: list[str] | None  # the names the message uses
+    template: Any
+    cap: dict | bool | None  # False: given but wrong
+    control: dict | bool | None
 
 
 class Channel(ActivityType):
@@ -47,47 +57,66 @@ class Channel(ActivityType):
     optional = ("template", "per", "category", "frequency_cap", "control_group")
 
     def resolve(self, activity, inputs, ctx):
-        spec, path, r = activity.spec, activity.path, ctx.reader
         errors = len(ctx.diagnostics)
-        table = inputs[0]
+        settings = self._settings(activity, inputs[0], ctx)
+        if settings is None or len(ctx.diagnostics) > errors:
+            return
+        per = settings.per
+        address_alias = PER_ALIAS if per and per["use_address"] else DIMENSION_ALIAS
+        per_key, columns, placed = self._columns(settings, address_alias)
+        candidates, messages, excluded = self._message_tables(activity, ctx, settings.table, per_key, columns)
+        args = self._candidate_args(activity, ctx, settings, address_alias, per_key, columns)
+        self._add_models(activity, settings, args, per_key, columns, (candidates, messages, excluded))
+        activity.message = MessageSpec(channel=self.channel, model=messages.model, excluded_model=excluded.model,
+                                       key=settings.table.key, per_key=per_key,
+                                       per_alias=per["alias"] if per else None, template=settings.template,
+                                       columns=placed, category=settings.category)
+
+    # -- parts -----------------------------------------------------------------------------------
+    def _settings(self, activity, table: WorkingTable, ctx: Context) -> _Settings | None:
+        """The activity's settings, checked; None when the channel cannot go on (errors are reported)."""
+        spec, path, r = activity.spec, activity.path, ctx.reader
         recipient = table.dimension.entity
         if recipient is None:
             ctx.error(activity.inputs[0].path, f'"{activity.inputs[0]}" is made of {table.dimension.name}: '
                                                "messages go to an entity of the data model")
-            return
-        base = f"{ctx.campaign}__{activity.id}"
-        # the input's rows that were messaged, whatever else is wrong: the activities reading them are
-        # checked too; output() checks the name `base`, the messages' model
-        recipients = ctx.output(activity, "out", table.dimension, dict(table.columns))
-        recipients.model_name = f"{base}__recipients"
-        for model in (f"{base}__candidates", f"{base}__excluded", recipients.model):
-            ctx.check_name(activity, model)
+            return None
+        self._recipients_output(activity, table, ctx)
         category = r.choice(path + ("category",), spec.get("category", "marketing"), "category",
                             ("marketing", "transactional"))
         query = ctx.query()
         per = self._per(activity, recipient, query, ctx) if "per" in spec else None
         if "per" in spec and per is None:
-            return  # what the message may read depends on the linked row
+            return None  # what the message may read depends on the linked row
         addressed = per["entity"] if per and per["use_address"] else recipient
         address_columns = addressed.addresses.get(self.channel)
         if not address_columns:
             where = path + ("per", "use_address") if per and per["use_address"] else path + ("type",)
             ctx.error(where, f'"{addressed.name}" declares no {self.channel} address in campaign_project.yml '
                              f"(addresses: {{{self.channel}: <column>}})")
-        names = self._names(table, recipient)
         per_view = Per(per["alias"], per["entity"].columns) if per else None
-        used, template = self._content(activity, ctx, names, per_view)
+        used, template = self._content(activity, ctx, self._names(table, recipient), per_view)
         cap = self._frequency_cap(activity, ctx) if category != "transactional" else None
         control = self._control_group(activity, ctx)
         if category == "transactional" and "frequency_cap" in spec:
             ctx.error(path + ("frequency_cap",), "transactional messages are not capped", at_key=True)
-        if len(ctx.diagnostics) > errors:
-            return
+        return _Settings(table, recipient, category, query, per, address_columns, used, template, cap, control)
 
-        address_alias = PER_ALIAS if per and per["use_address"] else DIMENSION_ALIAS
-        address_sql = self._address(address_columns, address_alias)
-        consent = recipient.consent.get(self.channel) if category == "marketing" else None
-        own: dict[str, exp.Expression | None] = dict.fromkeys(OWN_COLUMNS)
+    def _recipients_output(self, activity, table: WorkingTable, ctx: Context) -> None:
+        """The input's rows that were messaged, whatever else is wrong: the activities reading them are
+        checked too. Its model is `__recipients`; output() checks the name of the messages' model."""
+        base = f"{ctx.campaign}__{activity.id}"
+        recipients = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        recipients.model_name = f"{base}__recipients"
+        for model in (f"{base}__candidates", f"{base}__excluded", recipients.model):
+            ctx.check_name(activity, model)
+
+    def _columns(self, settings: _Settings, address_alias: str
+                 ) -> tuple[str | None, list[list[Any]], list[tuple[str, str]]]:
+        """(the linked row's key column, the columns the message uses as [name, SQL], the model column
+        of each name used)."""
+        table, per = settings.table, settings.per
+        own: dict[str, exp.Expression | None] = dict.fromkeys(RESERVED_COLUMNS)
         own[table.key] = column(table.key, WORKING_ALIAS)
         per_key = None
         if per:
@@ -95,50 +124,69 @@ class Channel(ActivityType):
             taken = {name.lower() for name in (*table.columns, *own)}
             per_key = target.key if target.key.lower() not in taken else f"{per['alias']}__{target.key}"
             own[per_key] = column(target.key, PER_ALIAS)
-        values = [_value(name, table) for name in used]
+        values = [_value(name, table) for name in settings.used]
         if self.channel == "direct_mail":  # the extract carries the address itself
             values += [(None, f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name,
-                        column(name, address_alias)) for name in address_columns]
+                        column(name, address_alias)) for name in settings.address_columns]
         columns, placed = _model_columns(values, own)
-        messages_dimension = Dimension(f"messages of {activity.id}", "message_key")
-        candidates = WorkingTable(ctx.campaign, activity.id, "candidates", messages_dimension,
+        return per_key, columns, placed
+
+    @staticmethod
+    def _message_tables(activity, ctx: Context, table: WorkingTable, per_key: str | None,
+                        columns: list[list[Any]]) -> tuple[WorkingTable, WorkingTable, WorkingTable]:
+        """The candidates, messages and excluded working tables."""
+        base = f"{ctx.campaign}__{activity.id}"
+        dimension = Dimension(f"messages of {activity.id}", "message_key")
+        candidates = WorkingTable(ctx.campaign, activity.id, "candidates", dimension,
                                   _message_columns(table, per_key, columns, with_reason=True),
                                   model_name=f"{base}__candidates")
-        messages = WorkingTable(ctx.campaign, activity.id, "out", messages_dimension,
+        messages = WorkingTable(ctx.campaign, activity.id, "out", dimension,
                                 _message_columns(table, per_key, columns), model_name=base)
-        excluded = WorkingTable(ctx.campaign, activity.id, "excluded", messages_dimension,
+        excluded = WorkingTable(ctx.campaign, activity.id, "excluded", dimension,
                                 _message_columns(table, per_key, columns, with_reason=True),
                                 model_name=f"{base}__excluded")
+        return candidates, messages, excluded
 
+    def _candidate_args(self, activity, ctx: Context, settings: _Settings, address_alias: str,
+                        per_key: str | None, columns: list[list[Any]]) -> dict[str, Any]:
+        """The arguments of the candidates model's macro call (see macros/macros.yml)."""
+        table, recipient, per, cap = settings.table, settings.recipient, settings.per, settings.cap
+        consent = recipient.consent.get(self.channel) if settings.category == "marketing" else None
         args: dict[str, Any] = dict(
-            channel=self.channel, campaign=ctx.campaign, activity=activity.id, input=table.ref(),
-            key=table.key, dimension=Jinja(recipient.relation.jinja()), address=address_sql,
-            complete=self._complete(address_columns, address_alias),
+            campaign=ctx.campaign, activity=activity.id, input=table.ref(),
+            key=table.key, dimension=Jinja(recipient.relation.jinja()),
+            address=self._address(settings.address_columns, address_alias),
+            complete=self._complete(settings.address_columns, address_alias),
             columns=columns, consent=column(consent, DIMENSION_ALIAS) if consent else None,
-            frequency_cap=cap, control_group=control, suppressions=SYSTEM,
+            frequency_cap=cap, control_group=settings.control, suppressions=SYSTEM,
             deliveries=DELIVERIES if cap else None,
         )
         if per:
             args["per"] = dict(relation=Jinja(per["entity"].relation.jinja()), key=per["entity"].key,
-                               key_as=per_key, on=per["on"], where=per["where"], links=query.links,
+                               key_as=per_key, on=per["on"], where=per["where"], links=settings.query.links,
                                use_address=per["use_address"])
-        macro = self.name
+        args.update(exclusion_reasons=list(EXCLUSION_ORDER), reserved_columns=list(RESERVED_COLUMNS),
+                    address_pattern=ADDRESS_PATTERNS.get(self.channel))
+        return args
+
+    def _add_models(self, activity, settings: _Settings, args: dict[str, Any], per_key: str | None,
+                    columns: list[list[Any]], tables: tuple[WorkingTable, WorkingTable, WorkingTable]) -> None:
+        """The four models of the channel, each one call of its macro."""
+        candidates, messages, excluded = tables
+        table, macro, names = settings.table, self.name, [c[0] for c in columns]
+        recipients = activity.tables["out"]
         activity.models += [
             ModelPlan(candidates, macro, {**args, "output": "candidates"}, counted=False),
             ModelPlan(messages, macro, {"output": "messages", "candidates": candidates.ref(), "key": table.key,
-                                        "per_key": per_key, "columns": [c[0] for c in columns]}),
+                                        "per_key": per_key, "columns": names}),
             ModelPlan(excluded, macro, {"output": "excluded", "candidates": candidates.ref(), "key": table.key,
-                                        "per_key": per_key, "columns": [c[0] for c in columns]},
+                                        "per_key": per_key, "columns": names},
                       materialized="view", counted=False),
             ModelPlan(recipients, macro, {"output": "recipients", "input": table.ref(), "key": table.key,
                                           "columns": list(table.columns), "messages": messages.ref()},
                       materialized="view", counted=False),
         ]
-        activity.message = MessageSpec(channel=self.channel, model=messages.model, excluded_model=excluded.model,
-                                       key=table.key, per_key=per_key, per_alias=per["alias"] if per else None,
-                                       template=template, columns=placed, category=category)
 
-    # -- parts -----------------------------------------------------------------------------------
     def _per(self, activity, recipient: Entity, query: Query, ctx: Context) -> dict | None:
         r, path = ctx.reader, activity.path + ("per",)
         spec = r.mapping(path, activity.spec["per"], "per", required=("link", "as"), optional=("where", "use_address"))
