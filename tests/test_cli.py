@@ -130,6 +130,8 @@ def test_the_product_cites_no_document_it_does_not_ship(small, monkeypatch):
     shipped = [REPO / "README.md", REPO / "dbt_project.yml", *REPO.glob("campaign_compiler/**/*.py"),
                *REPO.glob("macros/**/*.*"), *REPO.glob("models/**/*.*"), *REPO.glob("docs/**/*.*"),
                *REPO.glob("dbt_project/**/*.yml")]
+    # what git ships: not what dbt writes under target/ (where a test's folder is named after its .yml)
+    shipped = [path for path in shipped if path.is_file() and not {"target", "dbt_packages", "logs"} & set(path.parts)]
     cited = [f"{path.relative_to(REPO)}:{number}" for path in shipped
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
              if re.search(r"\bSPEC\b|§", line)]
