@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 
 from ...errors import Location, did_you_mean, display_path
-from ...project.datamodel import COLUMN_TYPES, FILE_DIMENSION
+from ...project.datamodel import COLUMN_TYPES, FILE_DIMENSION, Entity
 from ...reader import IDENTIFIER, quoted
 from ..conditions import Scope
 from ..plan import Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
@@ -217,33 +217,9 @@ class Reconciliation(ActivityType):
             return
         if not match:
             ctx.error(path + ("match",), "match needs at least one pair <incoming column>: <entity column>")
-        pairs, names_known = [], True
-        for incoming_col, entity_col in match.items():
-            mpath = path + ("match", incoming_col)
-            if known is not None and incoming_col not in known:
-                ctx.error(mpath, f'"{incoming_col}" is not a column of "{incoming.count_key}"'
-                                 f"{did_you_mean(incoming_col, known)}", at_key=True)
-            elif known is None and not IDENTIFIER.match(incoming_col):
-                r.identifier(mpath, incoming_col, "incoming column", at_key=True)
-                names_known = False  # it would name a column of the unmatched rows
-            target_col = entity.column(entity_col) if isinstance(entity_col, str) else None
-            if target_col is None:
-                ctx.error(mpath, f'{quoted(entity_col)} is not a column of "{entity.name}"'
-                                 f"{did_you_mean(str(entity_col), entity.columns)}")
-                continue
-            incoming_type = known.get(incoming_col) if known else None
-            cast = entity.columns[target_col] if incoming_type and incoming_type != entity.columns[target_col] else None
-            pairs.append([incoming_col, target_col, cast])
-        for i, column in enumerate(carry):
-            if known is not None and column not in known:
-                ctx.error(path + ("carry", i), f'"{column}" is not a column of "{incoming.count_key}"'
-                                               f"{did_you_mean(column, known)}")
-                names_known = False
-            elif entity.column(column):
-                ctx.error(path + ("carry", i), f'carried column "{column}" has the name of a column of '
-                                               f'"{entity.name}"; rename it in the file')
-                names_known = False
-        if not names_known:
+        pairs, match_named = self._pairs(activity, match, incoming, entity, ctx)
+        carry_named = self._carry_named(activity, carry, incoming, entity, ctx)
+        if not (match_named and carry_named):
             return
         # a wrong pair changes which rows match, not the columns they have
         out = ctx.output(activity, "out", entity_dimension(entity),
@@ -264,3 +240,45 @@ class Reconciliation(ActivityType):
         activity.models.append(ModelPlan(out, "reconciliation", common))
         if len(activity.outputs) > 1:
             activity.models.append(ModelPlan(unmatched, "reconciliation", {**common, "output": "unmatched"}))
+
+    @staticmethod
+    def _pairs(activity: Activity, match: dict, incoming: WorkingTable | None, entity: Entity,
+               ctx: Context) -> tuple[list[list], bool]:
+        """The [incoming column, entity column, cast or None] of each right pair of `match`, and
+        whether every incoming column has a name the unmatched rows can use."""
+        known = incoming.columns if incoming is not None else None
+        pairs, names_known = [], True
+        for incoming_col, entity_col in match.items():
+            mpath = activity.path + ("match", incoming_col)
+            if known is not None and incoming_col not in known:
+                ctx.error(mpath, f'"{incoming_col}" is not a column of "{incoming.count_key}"'
+                                 f"{did_you_mean(incoming_col, known)}", at_key=True)
+            elif known is None and not IDENTIFIER.match(incoming_col):
+                ctx.reader.identifier(mpath, incoming_col, "incoming column", at_key=True)
+                names_known = False  # it would name a column of the unmatched rows
+            target_col = entity.column(entity_col) if isinstance(entity_col, str) else None
+            if target_col is None:
+                ctx.error(mpath, f'{quoted(entity_col)} is not a column of "{entity.name}"'
+                                 f"{did_you_mean(str(entity_col), entity.columns)}")
+                continue
+            incoming_type = known.get(incoming_col) if known else None
+            cast = entity.columns[target_col] if incoming_type and incoming_type != entity.columns[target_col] else None
+            pairs.append([incoming_col, target_col, cast])
+        return pairs, names_known
+
+    @staticmethod
+    def _carry_named(activity: Activity, carry: list[str], incoming: WorkingTable | None, entity: Entity,
+                     ctx: Context) -> bool:
+        """Whether every carried column is one of the incoming rows and no column of the entity."""
+        known = incoming.columns if incoming is not None else None
+        names_known = True
+        for i, column in enumerate(carry):
+            if known is not None and column not in known:
+                ctx.error(activity.path + ("carry", i), f'"{column}" is not a column of "{incoming.count_key}"'
+                                                        f"{did_you_mean(column, known)}")
+                names_known = False
+            elif entity.column(column):
+                ctx.error(activity.path + ("carry", i), f'carried column "{column}" has the name of a column of '
+                                                        f'"{entity.name}"; rename it in the file')
+                names_known = False
+        return names_known
