@@ -84,14 +84,31 @@ def dimension_arg(query: Query, table: WorkingTable) -> Jinja | None:
 
 
 def holds(condition: exp.Expression | None) -> exp.Expression:
-    """`coalesce(condition, false)`: TRUE only where the condition is TRUE (NULL is not)."""
+    """`coalesce(condition, false)`: TRUE only where the condition is TRUE (NULL is not).
+
+    >>> from sqlglot import parse_one
+    >>> holds(parse_one("country = 'FR'")).sql()  # a customer without a country is not in France
+    "COALESCE((country = 'FR'), FALSE)"
+    """
     if condition is None:
         return exp.true()
     return exp.Coalesce(this=exp.Paren(this=condition), expressions=[exp.false()])
 
 
 def first_holding(conditions: list[exp.Expression | None], index: int | None) -> exp.Expression:
-    """Rows whose first TRUE condition is `conditions[index]` (or none is TRUE, for index None)."""
+    """Rows whose first TRUE condition is `conditions[index]` (or none is TRUE, for index None).
+
+    A split's subsets without `overlap`, a test's outputs: each row goes to the first that takes it.
+
+    >>> from sqlglot import parse_one
+    >>> conditions = [parse_one("vip"), parse_one("country = 'FR'"), None]
+    >>> first_holding(conditions, 1).sql()
+    "COALESCE((country = 'FR'), FALSE) AND NOT COALESCE((vip), FALSE)"
+    >>> first_holding(conditions, 2).sql()  # no condition: the rows the others leave
+    "NOT COALESCE((vip), FALSE) AND NOT COALESCE((country = 'FR'), FALSE)"
+    >>> first_holding(conditions, None).sql()  # rows none takes: none, the last takes every row
+    'FALSE'
+    """
     earlier = conditions if index is None else conditions[:index]
     if any(c is None for c in earlier):
         return exp.false()  # an earlier output without condition takes every row
