@@ -25,7 +25,14 @@ class Location:
 
 
 def display_path(path: Path) -> str:
-    """The path as the user would type it: relative to the working directory when below it."""
+    """The path as the user would type it: relative to the working directory when below it, or up to
+    two levels above it; absolute when further away.
+
+    >>> display_path(Path.cwd() / "campaigns" / "welcome.yml")
+    'campaigns/welcome.yml'
+    >>> display_path(Path.cwd().parent / "shared.csv")
+    '../shared.csv'
+    """
     path = Path(path).absolute()
     try:
         return str(path.relative_to(Path.cwd()))
@@ -80,7 +87,15 @@ class RuntimeFailure(Exception):
 
 
 def did_you_mean(word: str, candidates) -> str:
-    """' (did you mean "x"?)' when a candidate is close to `word`, else ''."""
+    """' (did you mean "x"?)' when a candidate is close to `word`, else ''.
+
+    Written right after the error, so that nothing is added when no candidate is close:
+
+    >>> "unknown dimension" + did_you_mean("custmer", ["customer", "booking"])
+    'unknown dimension (did you mean "customer"?)'
+    >>> "unknown dimension" + did_you_mean("hotel", ["customer", "booking"])
+    'unknown dimension'
+    """
     close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 

@@ -25,11 +25,22 @@ _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an inte
 
 
 def quoted(value: Any) -> str:
-    """A value as error messages show it: "text" in double quotes, anything else by its kind."""
+    """A value as error messages show it: "text" in double quotes, anything else by its kind.
+
+    >>> quoted("fr_gold"), quoted(3), quoted(None)
+    ('"fr_gold"', 'a number', 'nothing')
+    """
     return f'"{value}"' if isinstance(value, str) else describe(value)
 
 
 def describe(value: Any) -> str:
+    """What a value is, as "must be ..., not <this>" says it: its kind, never its content.
+
+    A boolean is not called a number, though Python's bool is an int:
+
+    >>> describe(True), describe(2.5), describe(["a"]), describe({})
+    ('a boolean', 'a number', 'a list', 'a mapping')
+    """
     if value is None:
         return "nothing"
     if isinstance(value, bool):

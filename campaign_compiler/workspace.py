@@ -145,43 +145,26 @@ class Workspace:
         (`campaigns` and those under campaigns/), the tables of saved audiences, and the project's
         own models and seeds. dbt refuses two models of one name, and two tables of one name in a
         schema are one table; each clash is reported at both definitions."""
-        loaded = {campaign.source.path.resolve(): campaign for campaign in campaigns}
-        for path in self.files():
-            if path not in loaded:
-                other, _ = self._load(path)  # its own errors are its own; its names are checked all the same
-                if other is not None:
-                    loaded[path] = other
         names: dict[str, list[_Named]] = {}
-        for campaign in loaded.values():
-            for activity in campaign.ordered():
-                location = activity.source.key_at(activity.path)
-                at = f'activity "{activity.id}" ({location})'
-                owner = f"campaign {campaign.name}, activity {activity.id}"
-                models = [table.model for table in activity.tables.values()] + [m.name for m in activity.models]
-                for name in dict.fromkeys(models):
-                    names.setdefault(name, []).append(_Named(location, f"the model of {at}", owner))
-                for seed in activity.seeds:
-                    names.setdefault(seed.name, []).append(_Named(location, f"the seed of {at}", owner))
-                for model in activity.models:
-                    if model.alias:
-                        names.setdefault(model.alias, []).append(_Named(
-                            location, f"the table of the audience saved by {at}", f"table {model.alias}"))
+        for campaign in self._with_all_files(campaigns):
+            _add_campaign_names(campaign, names)
         for name, path in self.dbt.own_nodes():
             kind = "seed" if path.suffix == ".csv" else "model"
             shown = display_path(path)
             names.setdefault(name.lower(), []).append(_Named(Location(shown, 1, 1), f"the project's {kind} {shown}",
                                                              str(path)))
         for name, defined in names.items():
-            first: dict[str, _Named] = {}
-            for named in sorted(defined, key=lambda n: n.location):
-                first.setdefault(named.owner, named)
-            if len(first) < 2:
-                continue
-            *others, last = first.values()
-            listed = ", ".join(n.what for n in others) + f" and {last.what}"
-            count = "two" if len(first) == 2 else str(len(first))
-            for named in first.values():
-                diagnostics.error(named.location, f'"{name}" names {count} dbt nodes: {listed}; rename one of them')
+            _report_clash(name, defined, diagnostics)
+
+    def _with_all_files(self, campaigns: list[Campaign]) -> list[Campaign]:
+        """`campaigns`, then every other campaign under campaigns/ that loads."""
+        loaded = {campaign.source.path.resolve(): campaign for campaign in campaigns}
+        for path in self.files():
+            if path not in loaded:
+                other, _ = self._load(path)  # its own errors are its own; its names are checked all the same
+                if other is not None:
+                    loaded[path] = other
+        return list(loaded.values())
 
     def _audience(self, name: str, requester: Path) -> AudienceSource | str:
         savers = [(path, raw) for path, raw in self._campaign_index() if name in _saved_audiences(raw)]
@@ -219,6 +202,37 @@ class Workspace:
 
         visit(campaign)
         return list(savers.values())
+
+
+def _add_campaign_names(campaign: Campaign, names: dict[str, list[_Named]]) -> None:
+    """The names a campaign gives dbt: its models, its seeds and the tables of the audiences it saves."""
+    for activity in campaign.ordered():
+        location = activity.source.key_at(activity.path)
+        at = f'activity "{activity.id}" ({location})'
+        owner = f"campaign {campaign.name}, activity {activity.id}"
+        models = [table.model for table in activity.tables.values()] + [m.name for m in activity.models]
+        for name in dict.fromkeys(models):
+            names.setdefault(name, []).append(_Named(location, f"the model of {at}", owner))
+        for seed in activity.seeds:
+            names.setdefault(seed.name, []).append(_Named(location, f"the seed of {at}", owner))
+        for model in activity.models:
+            if model.alias:
+                names.setdefault(model.alias, []).append(_Named(
+                    location, f"the table of the audience saved by {at}", f"table {model.alias}"))
+
+
+def _report_clash(name: str, defined: list[_Named], diagnostics: Diagnostics) -> None:
+    """An error at each definition of `name` when two owners or more define it (first place of each)."""
+    first: dict[str, _Named] = {}
+    for named in sorted(defined, key=lambda n: n.location):
+        first.setdefault(named.owner, named)
+    if len(first) < 2:
+        return
+    *others, last = first.values()
+    listed = ", ".join(n.what for n in others) + f" and {last.what}"
+    count = "two" if len(first) == 2 else str(len(first))
+    for named in first.values():
+        diagnostics.error(named.location, f'"{name}" names {count} dbt nodes: {listed}; rename one of them')
 
 
 def _saved_audiences(raw: dict) -> list[str]:

@@ -1,6 +1,6 @@
 """Campaign files: parsed, their transitions checked as a DAG, each activity resolved.
 
-Resolution walks the activities in topological order; each activity type (activities.py) checks
+Resolution walks the activities in topological order; each activity type (activities/) checks
 its parameters against the working tables it receives and produces its own working tables and
 the dbt models that build them. An activity with errors still produces the working tables whose
 columns it knows for certain (a split with a wrong condition: its input's columns), so the

@@ -466,12 +466,6 @@ class Query:
         self.diagnostics.error(source.key_at(path) if at_key else source.at(path), message)
 
 
-def all_links(links: list[LinkJoin]) -> Iterator[LinkJoin]:
-    for link in links:
-        yield link
-        yield from all_links(link.links)
-
-
 def _canonical(expression: exp.Expression | None, alias: str) -> str | None:
     """SQL text of `expression` with this join's own alias blanked, to recognise identical joins."""
     if expression is None:

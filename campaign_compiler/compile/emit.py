@@ -309,7 +309,11 @@ def link_literal(link: LinkJoin) -> dict[str, Any]:
 
 
 def jinja_string(text: str) -> str:
-    """A double-quoted Jinja string literal; Jinja never renders what is inside it."""
+    r"""A double-quoted Jinja string literal; Jinja never renders what is inside it.
+
+    >>> print(jinja_string('say "hi" to {{ name }}\n'))
+    "say \"hi\" to {{ name }}\n"
+    """
     escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
                .replace("\r", "\\r").replace("\t", "\\t"))
     return f'"{escaped}"'

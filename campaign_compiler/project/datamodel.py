@@ -72,9 +72,6 @@ class DataModel:
     entities: dict[str, Entity]
     channels: dict[str, ChannelSettings]
 
-    def location(self, path: Path_):
-        return self.source.at(path)
-
 
 def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel | None:
     source = load_yaml(project.root / PROJECT_FILE, diagnostics)

@@ -94,5 +94,10 @@ def read_json(path: Path) -> dict:
 
 
 def _one_line(message: str) -> str:
+    r"""dbt's message on one line for a RuntimeFailure, cut at 400 characters.
+
+    >>> _one_line("Database Error in model summer__target\n  relation does not exist\n")
+    'Database Error in model summer__target relation does not exist'
+    """
     text = re.sub(r"\s+", " ", message).strip()
     return text if len(text) <= 400 else text[:397] + "..."

@@ -100,5 +100,9 @@ class RateLimiter:
 
 
 def backoff_delay(settings, attempt: int) -> float:
-    """Exponential backoff: backoff, 2×backoff, 4×backoff... seconds, capped at a minute."""
+    """Exponential backoff: backoff, 2×backoff, 4×backoff... seconds, capped at a minute.
+
+    >>> [backoff_delay({"backoff": 2}, attempt) for attempt in (1, 2, 3, 6)]
+    [2.0, 4.0, 8.0, 60.0]
+    """
     return min(float(settings.get("backoff")) * 2 ** (attempt - 1), 60.0)

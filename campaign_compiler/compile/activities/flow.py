@@ -1,0 +1,112 @@
+"""Flow control: `fork`, `and_join`, `or_join`, `test` and `end` route rows without changing them."""
+
+from __future__ import annotations
+
+from ...reader import quoted
+from ..conditions import Scope
+from ..plan import ModelPlan
+from .base import ActivityType, first_holding, same_dimension
+
+
+class Fork(ActivityType):
+    name = "fork"
+    category = "flow"
+    required = ("outputs",)
+
+    def output_names(self, activity, r):
+        value = activity.spec.get("outputs")
+        if r.list_of(activity.path + ("outputs",), value, "outputs", min_items=1) is None:
+            return []
+        return self.named_outputs(activity, r, [(activity.path + ("outputs", i), v) for i, v in enumerate(value)],
+                                  with_out=False)
+
+    def resolve(self, activity, inputs, ctx):
+        table = inputs[0]
+        # each output whose name is right, even if another's is wrong
+        outputs = [ctx.output(activity, output, table.dimension, dict(table.columns)) for output in activity.outputs]
+        if not activity.outputs or len(activity.outputs) != len(activity.spec["outputs"]):
+            return  # an output name is wrong, reported when the file was read
+        for out in outputs:
+            activity.models.append(ModelPlan(out, "fork", dict(input=table.ref()), materialized="view"))
+
+
+class AndJoin(ActivityType):
+    name = "and_join"
+    category = "flow"
+    required = ("main",)
+    inputs_key = "inputs"
+
+    def resolve(self, activity, inputs, ctx):
+        main = activity.spec.get("main")
+        names = [str(i) for i in activity.inputs]
+        if main not in names:
+            ctx.error(activity.path + ("main",), f"main must be one of the inputs ({', '.join(names)}), not {quoted(main)}")
+            return
+        table = inputs[names.index(main)]
+        out = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        activity.models.append(ModelPlan(out, "and_join", dict(inputs=[i.ref() for i in inputs], main=table.ref()),
+                                         materialized="view"))
+
+
+class OrJoin(ActivityType):
+    name = "or_join"
+    category = "flow"
+    inputs_key = "inputs"
+
+    def resolve(self, activity, inputs, ctx):
+        if not same_dimension(activity, inputs, ctx):
+            return
+        first = inputs[0]
+        columns = {c: t for c, t in first.columns.items() if all(c in i.columns for i in inputs)}
+        out = ctx.output(activity, "out", first.dimension, columns)
+        activity.models.append(ModelPlan(out, "or_join", dict(
+            inputs=[i.ref() for i in inputs], key=first.key, columns=list(columns))))
+
+
+class Test(ActivityType):
+    name = "test"
+    category = "flow"
+    required = ("conditions",)
+    optional = ("default",)
+
+    def output_names(self, activity, r):
+        conditions = activity.spec.get("conditions")
+        names = []
+        if isinstance(conditions, list):
+            names = [(activity.path + ("conditions", i, "name"), c["name"])
+                     for i, c in enumerate(conditions) if isinstance(c, dict) and "name" in c]
+        if "default" in activity.spec:
+            names.append((activity.path + ("default",), activity.spec["default"]))
+        return self.named_outputs(activity, r, names, with_out=False)
+
+    def resolve(self, activity, inputs, ctx):
+        spec, path, r = activity.spec, activity.path, ctx.reader
+        errors = len(ctx.diagnostics)
+        table = inputs[0]
+        # every output has the input's columns, whatever else is wrong
+        outputs = [ctx.output(activity, output, table.dimension, dict(table.columns)) for output in activity.outputs]
+        conditions = r.list_of(path + ("conditions",), spec.get("conditions"), "conditions", min_items=1)
+        if conditions is None:
+            return
+        query = ctx.query()
+        whens = []
+        for i, condition in enumerate(conditions):
+            cpath = path + ("conditions", i)
+            if r.mapping(cpath, condition, "a test condition", required=("name", "when")) is not None:
+                whens.append(query.expression(activity.source, cpath + ("when",), condition["when"], Scope.count(),
+                                              what="when"))
+        if len(ctx.diagnostics) > errors or len(activity.outputs) != len(conditions) + ("default" in spec):
+            return  # an error above, or an output name reported wrong when the file was read
+        for index, out in enumerate(outputs):
+            when = first_holding(whens, index if index < len(whens) else None)
+            activity.models.append(ModelPlan(out, "test", dict(input=table.ref(), when=when)))
+
+
+class End(ActivityType):
+    name = "end"
+    category = "flow"
+
+    def resolve(self, activity, inputs, ctx):
+        table = inputs[0]
+        out = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        activity.models.append(ModelPlan(out, "end", dict(input=table.ref()), materialized="view"))
