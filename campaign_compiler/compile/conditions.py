@@ -472,7 +472,8 @@ def all_links(links: list[LinkJoin]) -> Iterator[LinkJoin]:
 
 
 def _canonical(expression: exp.Expression | None, alias: str) -> str | None:
-    """SQL text of `expression` with this join's own alias blanked, to recognise identical joins."""
+    """SQL text of `expression` (in one dialect, any would do) with this join's own alias blanked, to
+    recognise identical joins."""
     if expression is None:
         return None
     return generate(expression, DEFAULT_DIALECT).replace(f"{alias}_row.", "_row.")
