@@ -24,12 +24,11 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from ..engines import DEFAULT_DIALECT, DIALECTS
 from ..errors import Diagnostics, did_you_mean
 from ..project.datamodel import DataModel, Entity, Relation
 from ..reader import describe, quoted
 from ..yamlsrc import Path_, Source
-
-SUPPORTED_DIALECTS = ("duckdb", "postgres")
 
 WORKING_ALIAS = "wt"
 DIMENSION_ALIAS = "dim"
@@ -390,12 +389,12 @@ class Query:
                                "deterministic scalar function")
             elif isinstance(node, exp.Anonymous) and node.name.lower() not in _UNMODELED_PORTABLE_FUNCTIONS:
                 error_at(node, f'unknown function "{node.name}" in {what}: functions must exist, with the same '
-                               f"meaning, on every warehouse campaigns compile for ({', '.join(SUPPORTED_DIALECTS)})")
+                               f"meaning, on every warehouse campaigns compile for ({', '.join(DIALECTS)})")
             elif type(node) in _NOT_PORTABLE:
                 operators = {"similarto": "SIMILAR TO", "glob": "GLOB", "bracket": "A subscript"}
                 shown = operators[node.key] if node.key in operators else f"{node.sql_name()}()"
                 error_at(node, f"{shown} is not available alike on every warehouse campaigns compile for "
-                               f"({', '.join(SUPPORTED_DIALECTS)}): {_NOT_PORTABLE[type(node)]}")
+                               f"({', '.join(DIALECTS)}): {_NOT_PORTABLE[type(node)]}")
             elif isinstance(node, _PARAMETERS):
                 error_at(node, f"parameters are not allowed in {what}")
             elif isinstance(node, exp.Dot):
@@ -467,10 +466,11 @@ class Query:
 
 
 def _canonical(expression: exp.Expression | None, alias: str) -> str | None:
-    """SQL text of `expression` with this join's own alias blanked, to recognise identical joins."""
+    """SQL text of `expression` (in one dialect, any would do) with this join's own alias blanked, to
+    recognise identical joins."""
     if expression is None:
         return None
-    return generate(expression, "postgres").replace(f"{alias}_row.", "_row.")
+    return generate(expression, DEFAULT_DIALECT).replace(f"{alias}_row.", "_row.")
 
 
 def _ancestors(node: exp.Expression) -> Iterator[exp.Expression]:

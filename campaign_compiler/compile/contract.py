@@ -10,6 +10,8 @@ writes, the commands that count and describe messages read them from here.
 
 from __future__ import annotations
 
+from ..engines import ENGINES
+
 EXCLUSION_REASONS = {
     "no_address": "no address, or one the channel cannot use",
     "no_consent": "marketing messages only: the recipient did not opt in",
@@ -28,12 +30,6 @@ MESSAGE_COLUMNS = ("message_key", "address", "exclusion_reason")
 RESERVED_COLUMNS = (*MESSAGE_COLUMNS, "_campaign_consent", "_campaign_complete", "_campaign_reason")
 """The candidates' own columns: those above and the macro's working columns."""
 
-# Inside a bracket expression of each warehouse's regular expressions: the C0 and C1 control
-# characters, DEL, and the Unicode line and paragraph separators (PostgreSQL text never holds NUL).
-_CONTROL_CHARACTERS = {
-    "duckdb": r"\x00-\x1f\x7f-\x9f\x{2028}\x{2029}",
-    "postgres": r"\x01-\x1f\x7f-\x9f\u2028\u2029",
-}
 
 
 def _email_pattern(control: str) -> str:
@@ -44,7 +40,7 @@ def _email_pattern(control: str) -> str:
 
 
 ADDRESS_PATTERNS: dict[str, str | dict[str, str]] = {
-    "email": {dialect: _email_pattern(control) for dialect, control in _CONTROL_CHARACTERS.items()},
+    "email": {name: _email_pattern(engine.control_characters) for name, engine in ENGINES.items()},
     "sms": r"^\+[1-9][0-9]{6,14}$",  # E.164
 }
 """Channel -> the regular expression its addresses match: one, or one per warehouse type. A channel

@@ -31,10 +31,11 @@ import yaml
 from sqlglot import exp
 
 from .. import __version__
+from ..engines import DIALECTS
 from ..errors import RuntimeFailure
 from ..project.dbt import PACKAGE_NAME, DbtProject
 from ..yamlsrc import SAFE_DUMPER
-from .conditions import SUPPORTED_DIALECTS, LinkJoin, generate
+from .conditions import LinkJoin, generate
 from .contract import exclusion_reason_description
 from .plan import Campaign, Jinja, ModelPlan, SeedPlan
 
@@ -263,7 +264,7 @@ def literal(value: Any, depth: int = 0) -> str:
     if isinstance(value, Jinja):
         return value.code
     if isinstance(value, exp.Expression):
-        texts = {dialect: generate(value, dialect) for dialect in SUPPORTED_DIALECTS}
+        texts = {dialect: generate(value, dialect) for dialect in DIALECTS}
         if len(set(texts.values())) == 1:
             return jinja_string(next(iter(texts.values())))
         return literal(texts, depth)

@@ -9,88 +9,64 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from ..errors import RuntimeFailure
-
-SUPPORTED_TYPES = ("duckdb", "postgres")
+from . import engine_for
+from .base import Engine, EngineLock
 
 
 class Warehouse:
-    def __init__(self, kind: str, target_name: str, schema: str, connection: Any, reconnect=None):
-        self.kind = kind
+    """A connection to a target's warehouse, whatever its engine: SQL parameters are written %s, and
+    the driver's errors come out as RuntimeFailure."""
+
+    def __init__(self, engine: Engine, target_name: str, schema: str):
+        self.engine = engine
         self.target_name = target_name
         self.schema = schema
-        self._connection = connection
-        self._reconnect = reconnect  # a second PostgreSQL connection, for server-side cursors
+
+    @property
+    def kind(self) -> str:
+        """dbt's adapter type of the warehouse."""
+        return self.engine.name
 
     @classmethod
     def connect(cls, credentials, target_name: str, root: Path) -> Warehouse:
         """A connection from dbt's credentials of a target; relative paths are read from `root`."""
         kind = credentials.type
         try:
-            if kind == "duckdb":
-                import duckdb
-
-                path = credentials.path
-                if path not in (":memory:", ""):
-                    path = root / path  # as dbt, run in the project directory, sees it
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                connection = duckdb.connect(str(path))
-                reconnect = None
-            elif kind == "postgres":
-                import psycopg2
-
-                def reconnect():
-                    connection = psycopg2.connect(
-                        host=credentials.host, port=credentials.port, user=credentials.user,
-                        password=credentials.password, dbname=credentials.database,
-                        connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
-                    _keep_open(connection)
-                    return connection
-
-                connection = reconnect()
-                connection.autocommit = True
-            else:
-                supported = ", ".join(SUPPORTED_TYPES)
-                raise RuntimeFailure(f'adapter "{kind}" is not supported (supported: {supported})')
+            engine = engine_for(kind).connect(credentials, root)
         except RuntimeFailure:
             raise
         except Exception as exc:  # the driver's own error types
             cause = str(exc).strip().splitlines()[0]
             raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{target_name}": '
                                  f"{cause}") from None
-        return cls(kind, target_name, credentials.schema, connection, reconnect)
+        return cls(engine, target_name, credentials.schema)
 
-    def _cursor(self):
-        # a DuckDB cursor is a connection of its own: statements go to the connection itself, so
-        # that those of a transaction share it
-        return self._connection if self.kind == "duckdb" else self._connection.cursor()
-
-    def _done(self, cursor) -> None:
-        if cursor is not self._connection:
-            cursor.close()
+    @classmethod
+    def campaign_lock(cls, credentials, target_name: str, root: Path, campaign: str) -> EngineLock:
+        """The lock of `campaign` on a target's warehouse, not yet taken."""
+        return engine_for(credentials.type).campaign_lock(
+            credentials, root, campaign, lambda: cls.connect(credentials, target_name, root))
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of `sql`, whose parameters are written %s whatever the driver."""
-        if self.kind == "duckdb":
-            sql = sql.replace("%s", "?")
+        sql = self.engine.prepare(sql)
         try:
-            cursor = self._cursor()
+            cursor = self.engine.cursor()
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-            self._done(cursor)
+            self.engine.done(cursor)
             return rows
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} query failed: {str(exc).strip().splitlines()[0]}") from None
 
     def execute(self, sql: str, params: tuple = ()) -> None:
-        if self.kind == "duckdb":
-            sql = sql.replace("%s", "?")
+        sql = self.engine.prepare(sql)
         try:
-            cursor = self._cursor()
+            cursor = self.engine.cursor()
             cursor.execute(sql, params)
-            self._done(cursor)
+            self.engine.done(cursor)
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} statement failed: {str(exc).strip().splitlines()[0]}") from None
 
@@ -114,66 +90,29 @@ class Warehouse:
             return
         head = f"insert into {table} ({', '.join(columns)})"
         try:
-            cursor = self._cursor()
-            if self.kind == "duckdb":
-                derived, params = _duckdb_rows(columns, rows)
-                cursor.execute(f"{head} select * from {derived} {suffix}", params)
-            else:
-                from psycopg2.extras import execute_values
-
-                execute_values(cursor, f"{head} values %s {suffix}", rows, page_size=len(rows))
-            self._done(cursor)
+            cursor = self.engine.cursor()
+            self.engine.insert_rows(cursor, head, columns, rows, suffix)
+            self.engine.done(cursor)
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} insert failed: {str(exc).strip().splitlines()[0]}") from None
 
     def update(self, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...],
                where: str = "") -> None:
         """Set the other `columns` of the rows of `table` whose `keys` match one of `rows`, in one
-        statement (DuckDB only); `where` adds a condition."""
-        assert self.kind == "duckdb"
+        statement (only where the engine `updates_rows`); `where` adds a condition."""
+        assert self.engine.updates_rows
         if not rows:
             return
-        assignments = ", ".join(f"{c} = u.{c}" for c in columns if c not in keys)
-        matches = " and ".join(f"{table}.{k} = u.{k}" for k in keys)
         try:
-            cursor = self._cursor()
-            derived, params = _duckdb_rows(columns, rows)
-            cursor.execute(f"update {table} set {assignments} from {derived} as u "
-                           f"where {matches}{' and ' + where if where else ''}", params)
-            self._done(cursor)
+            cursor = self.engine.cursor()
+            self.engine.update_rows(cursor, table, columns, rows, keys, where)
+            self.engine.done(cursor)
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} update failed: {str(exc).strip().splitlines()[0]}") from None
 
     def stream(self, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
-        select = ", ".join(f'"{c}"' for c in columns)
-        if self.kind == "duckdb":
-            # a DuckDB result is held whole by the client: read ranges of the table's rowid instead
-            (last,) = self.query(f"select max(rowid) from {relation}")[0]
-            start = 0
-            while last is not None and start <= last:
-                rows = self.query(f"select {select} from {relation} where rowid >= %s and rowid < %s order by rowid",
-                                  (start, start + page))
-                start += page
-                if rows:
-                    yield [dict(zip(columns, row)) for row in rows]
-            return
-        import psycopg2
-
-        try:
-            connection = self._reconnect()
-        except psycopg2.Error as exc:
-            raise RuntimeFailure(f"cannot connect to the postgres warehouse: {_first_line(exc)}") from None
-        try:
-            with connection.cursor(name="campaign_stream") as cursor:  # server-side: rows come as read
-                cursor.itersize = page
-                cursor.execute(f"select {select} from {relation}")
-                while rows := cursor.fetchmany(page):
-                    yield [dict(zip(columns, row)) for row in rows]
-        except psycopg2.Error as exc:  # the connection lost, say
-            raise RuntimeFailure(f"reading {relation} failed: {_first_line(exc)}") from None
-        finally:
-            connection.close()
+        return self.engine.stream(self, relation, columns, page)
 
     def table(self, name: str) -> str:
         """A table of the target schema, quoted."""
@@ -185,50 +124,17 @@ class Warehouse:
 
     @property
     def closed(self) -> bool:
-        """Whether the connection is known to be gone (PostgreSQL notices it at its next statement)."""
-        return self.kind != "duckdb" and bool(self._connection.closed)
+        """Whether the connection is known to be gone (some engines notice it at their next statement)."""
+        return self.engine.closed
 
     def close(self) -> None:
-        self._connection.close()
+        self.engine.close()
 
     def __enter__(self) -> Warehouse:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _keep_open(connection) -> None:
-    """A send holds its PostgreSQL sessions open on purpose, idle while a provider works: a timeout
-    the server sets for forgotten sessions must not end them (with them a campaign's lock)."""
-    if connection.server_version >= 140000:
-        with connection.cursor() as cursor:
-            cursor.execute("set idle_session_timeout = 0; set idle_in_transaction_session_timeout = 0")
-            if not connection.autocommit:
-                connection.commit()
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _duckdb_rows(columns: tuple[str, ...], rows: list[tuple]) -> tuple[str, list]:
-    """`rows` as a DuckDB derived table and its parameters: one list per column, unnested side by
-    side (a value shared by every row is one parameter). Binding a few flat lists is several times
-    faster than a list of structs, and thousands of times faster than a parameter per value."""
-    selects, params = [], []
-    for name, values in zip(columns, zip(*rows)):
-        first = values[0]
-        if all(value == first and type(value) is type(first) for value in values):
-            selects.append(f"? as {name}")
-            params.append(first)
-        else:
-            selects.append(f"unnest(?) as {name}")
-            params.append(list(values))
-    if all(select.startswith("? ") for select in selects):  # one row, or identical rows: keep their number
-        selects[0] = f"unnest(?) as {columns[0]}"
-        params[0] = [params[0]] * len(rows)
-    return f"(select {', '.join(selects)})", params
 
 
 def count_rows(warehouse: Warehouse, relations: dict[str, str]) -> dict[str, int]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlglot
 
+from ..engines import DEFAULT_DIALECT
 from ..errors import Diagnostics, did_you_mean
 from ..reader import Reader, quoted
 from ..yamlsrc import Path_, Source, load_yaml
@@ -84,12 +85,12 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
         return None
     if "version" in raw and raw["version"] != 1:
         r.error(("version",), f"unsupported version {quoted(raw['version'])}; this compiler reads version 1")
-    dialect = raw.get("sql_dialect", "postgres")
+    dialect = raw.get("sql_dialect", DEFAULT_DIALECT)
     if not isinstance(dialect, str) or not _known_dialect(dialect):
         names = sorted(d for d in sqlglot.Dialect.classes if d)
         r.error(("sql_dialect",), f"unknown sql_dialect {quoted(dialect)}"
                                   f"{did_you_mean(dialect, names) if isinstance(dialect, str) else ''}")
-        dialect = "postgres"
+        dialect = DEFAULT_DIALECT
     entities: dict[str, Entity] = {}
     raw_entities = r.mapping(("entities",), raw.get("entities"), "entities")
     for name, spec in (raw_entities or {}).items():

@@ -11,13 +11,11 @@ batches; `simulated` for simulations. A `sent` row is never written again — ev
 row requires its status not to be `sent` — so whatever happens around it, a sent message is not
 sent twice. A `pending` row left by a crash, or by a provider whose answer was lost, is an unknown outcome.
 
-One run per campaign at a time: an advisory lock on PostgreSQL, a file lock next to the DuckDB
-file (DuckDB itself admits one writing process). A lock can be lost behind the run's back (its
-session ended by an administrator or a failover, its file removed): every write to the log is
-made in a transaction that first proves the lock still held — on PostgreSQL the log is written
-by the very session that holds it — so a run that lost its lock records no intent, hence sends
-nothing more, and the run that took the lock over finds the intents of the first one's last
-chunk `pending`: unknown, not sent again.
+One run per campaign at a time, under the campaign's lock (run/lock.py). A lock can be lost behind
+the run's back: every write to the log is made in a transaction that first proves the lock still
+held — when the lock belongs to a session (PostgreSQL) the log is written by that very session —
+so a run that lost its lock records no intent, hence sends nothing more, and the run that took the
+lock over finds the intents of the first one's last chunk `pending`: unknown, not sent again.
 """
 
 from __future__ import annotations
@@ -68,7 +66,7 @@ class Delivery:
 
 class DeliveryLog:
     """The log's tables on `warehouse`; with `lock`, every write first proves the lock still held
-    (on PostgreSQL, `warehouse` must then be the lock's own session)."""
+    (when the lock belongs to a session, `warehouse` must then be that session)."""
 
     def __init__(self, warehouse: Warehouse, lock: CampaignLock | None = None):
         self.warehouse, self.lock = warehouse, lock
@@ -114,7 +112,7 @@ class DeliveryLog:
         if not keys:
             return {}
         table = self.table("campaign_deliveries")
-        if self.warehouse.kind == "duckdb":  # a join: DuckDB scans the log once for the whole list
+        if self.warehouse.engine.joins_key_lists:  # a join: one scan of the log for the whole list
             sql = (f"select d.message_key, d.status from (select unnest(%s) as message_key) as k "
                    f"join {table} as d on d.message_key = k.message_key ")
         else:  # the primary key's index, one lookup per key
@@ -138,7 +136,8 @@ class DeliveryLog:
         """Insert or update deliveries in one statement per batch; a `sent` row is never changed.
 
         `logged`, when given, holds the message keys that already have a row for this occurrence:
-        DuckDB then inserts the others and updates those (several times faster than its upsert).
+        an engine that `updates_rows` (DuckDB) then inserts the others and updates those, several
+        times faster than its upsert.
         """
         now = utc_now()
         for delivery in deliveries:
@@ -147,7 +146,7 @@ class DeliveryLog:
             return
         table = self.table("campaign_deliveries")
         with self._write():
-            if self.warehouse.kind == "duckdb" and logged is not None:
+            if self.warehouse.engine.updates_rows and logged is not None:
                 fresh = [d.values() for d in deliveries if d.message_key not in logged]
                 known = [d.values() for d in deliveries if d.message_key in logged]
                 self.warehouse.insert(table, DELIVERY_COLUMNS, fresh)
