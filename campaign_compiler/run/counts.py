@@ -25,7 +25,7 @@ class CountResult:
         return {
             "campaign": self.campaign.name,
             "target": self.target,
-            "counts": {m.count_key: self.rows[m.name] for m in self.campaign.counted()},
+            "counts": {m.reference: self.rows[m.name] for m in self.campaign.counted()},
             "channels": self.channels,
         }
 
@@ -79,7 +79,7 @@ def render_table(result: CountResult, console) -> None:
         table.add_column(header, justify=justify)
     for model in result.campaign.counted():
         activity = result.campaign.activities[model.table.activity]
-        table.add_row(model.count_key, activity.type, model.table.dimension.label, model.name,
+        table.add_row(model.reference, activity.type, model.table.dimension.label, model.name,
                       f"{result.rows[model.name]:,}")
     console.print(table)
 
