@@ -7,10 +7,10 @@ nothing built), 1 a runtime failure (warehouse, dbt) with a one-line cause.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .console import Console, JsonConsole, TerminalConsole
 from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, display_path
 
 
@@ -91,10 +92,11 @@ class Session:
 @project_options
 def validate(options: Options, campaigns) -> None:
     """Parse and check campaigns (all of the project's when none is named); report every error."""
+    console = TerminalConsole()
     for campaign in Session(options).campaigns(campaigns):
         tables = campaign.tables()
-        click.echo(f"{campaign.name}: ok ({plural(len(campaign.activities), 'activity', 'activities')}, "
-                   f"{plural(len(tables), 'working table')})")
+        console.data(f"{campaign.name}: ok ({plural(len(campaign.activities), 'activity', 'activities')}, "
+                     f"{plural(len(tables), 'working table')})")
 
 
 @cli.command()
@@ -103,10 +105,15 @@ def validate(options: Options, campaigns) -> None:
 def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is called compile
     """Write the campaigns' dbt models, with their docs and tests (all of the project's when none is
     named; with each the campaigns whose saved audiences it reads)."""
+    session = Session(options)
+    _write_models(session, session.campaigns(campaigns), TerminalConsole())
+
+
+def _write_models(session: Session, loaded: list, console: Console) -> None:
+    """Write the campaigns and those whose saved audiences they read, remove the folders of campaigns
+    that no longer exist, and say what was written where."""
     from .compile.emit import remove_orphans, write_campaigns
 
-    session = Session(options)
-    loaded = session.campaigns(campaigns)
     dbt = session.workspace.dbt
     needed = {}
     for campaign in loaded:
@@ -115,14 +122,14 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
         needed[campaign.name] = (campaign, None)
     every = write_campaigns([campaign for campaign, _ in needed.values()], dbt)
     for folder in remove_orphans(dbt, set(session.workspace.names())):  # once the new files are in place
-        click.echo(f"removed {display_path(folder)}: its campaign no longer exists", err=True)
+        console.say(f"removed {display_path(folder)}: its campaign no longer exists")
     for (campaign, reader), written in zip(needed.values(), every):
         seeds = f", {plural(len(written.seeds), 'seed')} in {display_path(dbt.seeds_dir(campaign.name))}" \
             if written.seeds else ""
         removed = f"; removed {plural(len(written.removed), 'stale file')}" if written.removed else ""
         why = f" ({reader.name} reads an audience it saves)" if reader is not None else ""
-        click.echo(f"{campaign.name}: {plural(len(written.models), 'model')} in "
-                   f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}{why}", err=True)
+        console.say(f"{campaign.name}: {plural(len(written.models), 'model')} in "
+                    f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}{why}")
 
 
 @cli.command()
@@ -131,29 +138,31 @@ def compile(options: Options, campaigns) -> None:  # noqa: A001 - the command is
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
-    from .run.counts import build_and_count, render_channels, render_table
     from .run.lock import CampaignLock
 
+    console = JsonConsole() if as_json else TerminalConsole()
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
     started = time.monotonic()
     with CampaignLock(session.where, loaded.name):
-        result = build_and_count(loaded, session.workspace, session.where, stderr_console())
-    _write_canvas(session, result)
-    if as_json:
-        click.echo(json.dumps(result.as_json()))
-    else:
-        render_table(result, stdout_console())
-        render_channels(result, stdout_console())
-        stderr_console().print(f"Built and counted in {time.monotonic() - started:.1f} s "
-                               f"(target {result.target}, {result.adapter}).", style="dim")
+        result = _build_and_count(session, loaded, console)
+    _write_canvas(session, result, console)
+    console.counts(result)
+    console.built(result, time.monotonic() - started)
 
 
-def _write_canvas(session: Session, result) -> None:
+def _build_and_count(session: Session, campaign, console: Console, occurrence: str = "once"):
+    from .run.counts import build_and_count
+
+    return build_and_count(campaign, session.workspace, session.where, console.building, occurrence,
+                           notify=console.note)
+
+
+def _write_canvas(session: Session, result, console: Console) -> None:
     from .canvas import write_page
 
     path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target)
-    click.echo(f"Canvas of {result.campaign.name}: {display_path(path)}", err=True)
+    console.say(f"Canvas of {result.campaign.name}: {display_path(path)}")
 
 
 @cli.command()
@@ -164,25 +173,44 @@ def _write_canvas(session: Session, result) -> None:
 @project_options
 def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> None:
     """Draw the campaign with the counts of its last build."""
-    from .canvas import draw, measure, render_dot, render_mermaid, write_page
-
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
-    rows, channels, target = measure(loaded, session.workspace, session.where)
+    _draw(session, loaded, fmt, output, TerminalConsole())
+
+
+def _draw(session: Session, campaign, fmt: str, output: Path | None, console: Console) -> None:
+    """The canvas in `fmt`, to `output`: by default the HTML page in the project, the text formats on stdout."""
+    from .canvas import draw, measure, render_dot, render_mermaid, write_page
+
+    rows, channels, target = measure(campaign, session.workspace, session.where)
     if fmt == "html":
-        path = write_page(loaded, session.workspace, rows, channels, target, output.resolve() if output else None)
-        click.echo(f"Canvas of {loaded.name}: {display_path(path)}", err=True)
+        path = write_page(campaign, session.workspace, rows, channels, target, output.resolve() if output else None)
+        console.say(f"Canvas of {campaign.name}: {display_path(path)}")
         return
-    drawn = draw(loaded, session.workspace, rows, channels, target)
+    drawn = draw(campaign, session.workspace, rows, channels, target)
     text = render_mermaid(drawn) if fmt == "mermaid" else render_dot(drawn)
     if output is None:
-        click.echo(text, nl=False)
+        console.data(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        click.echo(f"{fmt} of {loaded.name}: {display_path(output)}", err=True)
+        console.say(f"{fmt} of {campaign.name}: {display_path(output)}")
+
+
+@dataclass
+class SendOptions:
+    simulate: bool = False
+    yes: bool = False
+    occurrence: str = "once"
+    resend_unknown: bool = False
+    retry_failed: bool = False
 
 
 def send_options(command):
+    """The options of `run` and `send`, given to the command as one SendOptions, `sending`."""
+    @functools.wraps(command)
+    def wrapper(*args, simulate, yes, occurrence, resend_unknown, retry_failed, **kwargs):
+        return command(*args, sending=SendOptions(simulate, yes, occurrence, resend_unknown, retry_failed), **kwargs)
+
     for decorator in reversed((
         click.option("--simulate", is_flag=True, help="Render every message into the outbox, deliver nothing."),
         click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
@@ -192,58 +220,65 @@ def send_options(command):
                           "connection lost after the message was transmitted)."),
         click.option("--retry-failed", is_flag=True, help="Send again the messages that failed in earlier runs."),
     )):
-        command = decorator(command)
-    return command
+        wrapper = decorator(wrapper)
+    return wrapper
 
 
 @cli.command()
 @click.argument("campaign")
 @send_options
 @project_options
-def run(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
-        retry_failed: bool) -> None:
+def run(options: Options, campaign: str, sending: SendOptions) -> None:
     """Compile, build, show the counts, confirm, and send."""
-    from .run.counts import build_and_count, render_channels, render_table
+    console = TerminalConsole()
+    with _ready_to_send(options, campaign, sending, "run", console) as (session, loaded, lock):
+        result = _build_and_count(session, loaded, console, sending.occurrence)
+        console.counts(result)
+        _write_canvas(session, result, console)
+        _send(session, lock, loaded, sending, result.channels, console)
+
+
+@cli.command()
+@click.argument("campaign")
+@send_options
+@project_options
+def send(options: Options, campaign: str, sending: SendOptions) -> None:
+    """Send the messages of an already built campaign."""
+    console = TerminalConsole()
+    with _ready_to_send(options, campaign, sending, "send", console) as (session, loaded, lock):
+        _send(session, lock, loaded, sending, _built_channels(session, loaded), console)
+
+
+@contextmanager
+def _ready_to_send(options: Options, campaign: str, sending: SendOptions, command: str,
+                   console: Console) -> Iterator[tuple]:
+    """The campaign, valid; the occurrence, the means to confirm and the credentials checked before
+    anything runs; then the campaign's lock, held. Gives (session, campaign, lock)."""
     from .run.lock import CampaignLock
     from .send.sender import check_occurrence
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
-    check_occurrence(occurrence)
-    _need_confirmation_means(yes, simulate, "run")
-    _check_credentials(session, loaded, simulate)
+    check_occurrence(sending.occurrence)
+    if not (sending.yes or sending.simulate or console.can_confirm()):
+        raise InvalidInput([Diagnostic(None, f"campaign {command} cannot ask for confirmation without a terminal: "
+                                             "add --yes to send, or --simulate")])
+    _check_credentials(session, loaded, sending.simulate)
     with CampaignLock(session.where, loaded.name) as lock:
-        result = build_and_count(loaded, session.workspace, session.where, stderr_console(), occurrence)
-        render_table(result, stdout_console())
-        render_channels(result, stdout_console())
-        _write_canvas(session, result)
-        _send(session, lock, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, result.channels)
+        yield session, loaded, lock
 
 
-@cli.command()
-@click.argument("campaign")
-@send_options
-@project_options
-def send(options: Options, campaign: str, simulate: bool, yes: bool, occurrence: str, resend_unknown: bool,
-         retry_failed: bool) -> None:
-    """Send the messages of an already built campaign."""
+def _built_channels(session: Session, campaign) -> dict:
+    """The messages and exclusions of each channel activity, as built on the target; RuntimeFailure
+    unless that build is the campaign as it stands."""
     from .project.target import connect
     from .run.counts import channel_counts
-    from .run.lock import CampaignLock
     from .run.state import CampaignBuild
-    from .send.sender import check_occurrence
 
-    session = Session(options)
-    (loaded,) = session.campaigns([campaign])
-    check_occurrence(occurrence)
-    _need_confirmation_means(yes, simulate, "send")
-    _check_credentials(session, loaded, simulate)
-    with CampaignLock(session.where, loaded.name) as lock:
-        with connect(session.where) as warehouse:
-            models = [name for a in loaded.channel_activities() for name in (a.message.model, a.message.excluded_model)]
-            built = CampaignBuild(loaded, warehouse, session.where.target).require(models)
-            channels = channel_counts(warehouse, built, loaded)
-        _send(session, lock, loaded, occurrence, simulate, yes, resend_unknown, retry_failed, channels)
+    with connect(session.where) as warehouse:
+        models = [name for a in campaign.channel_activities() for name in (a.message.model, a.message.excluded_model)]
+        built = CampaignBuild(campaign, warehouse, session.where.target).require(models)
+        return channel_counts(warehouse, built, campaign)
 
 
 def _check_credentials(session: Session, campaign, simulate: bool) -> None:
@@ -257,87 +292,45 @@ def _check_credentials(session: Session, campaign, simulate: bool) -> None:
         raise InvalidInput(missing)
 
 
-def _need_confirmation_means(yes: bool, simulate: bool, command: str) -> None:
-    if not (yes or simulate or sys.stdin.isatty()):
-        raise InvalidInput([Diagnostic(None, f"campaign {command} cannot ask for confirmation without a terminal: "
-                                             "add --yes to send, or --simulate")])
-
-
-def _send(session: Session, lock, campaign, occurrence: str, simulate: bool, yes: bool, resend_unknown: bool,
-          retry_failed: bool, channels: dict) -> None:
+def _send(session: Session, lock, campaign, sending: SendOptions, channels: dict, console: Console) -> None:
+    """Confirm what `channels` announces, send it, show the report; RuntimeFailure unless every message
+    handled was settled."""
     from .send.sender import send_campaign
 
     if not campaign.channel_activities():
-        click.echo(f"{campaign.name} has no channel activity: nothing to send.", err=True)
+        console.say(f"{campaign.name} has no channel activity: nothing to send.")
         return
     total = sum(c["messages"] for c in channels.values())
     what = ", ".join(f"{c['messages']:,} {c['channel']} ({activity})" for activity, c in channels.items())
-    if not (yes or simulate):
-        click.confirm(f"Send {what} for campaign {campaign.name}, occurrence {occurrence}?", abort=True, err=True)
-    progress = _Progress(stderr_console(), "Simulating" if simulate else "Sending")
+    if not (sending.yes or sending.simulate):
+        console.confirm(f"Send {what} for campaign {campaign.name}, occurrence {sending.occurrence}?")
+    progress = console.sending(sending.simulate)
     try:
-        report = send_campaign(campaign, session.workspace, session.where, lock, occurrence=occurrence, simulate=simulate,
-                               resend_unknown=resend_unknown, retry_failed=retry_failed, progress=progress,
+        report = send_campaign(campaign, session.workspace, session.where, lock, occurrence=sending.occurrence,
+                               simulate=sending.simulate, resend_unknown=sending.resend_unknown,
+                               retry_failed=sending.retry_failed, progress=progress,
                                announced={activity: c["messages"] for activity, c in channels.items()})
     finally:
         progress.stop()
-    _render_report(report, stdout_console())
+    console.send_report(report)
+    _check_settled(report)
+    if total == 0:
+        console.say("No message to send.")
+
+
+def _check_settled(report) -> None:
+    """RuntimeFailure when the send stopped early, or left messages failed or with an unknown outcome:
+    a run that did not settle all it handled is not a success for a script or a scheduler."""
     if report.stopped:
         raise RuntimeFailure(f"{report.stopped}; the messages it did not take are left for the next run")
     failed, lost = sum(a.failed for a in report.activities), sum(a.lost for a in report.activities)
-    if failed or lost:  # a run that did not settle all it handled is not a success for a script or a scheduler
+    if failed or lost:
         problems = [f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
-                    + ("" if simulate else "; --retry-failed sends them again") + ")"] if failed else []
+                    + ("" if report.simulate else "; --retry-failed sends them again") + ")"] if failed else []
         if lost:
             problems.append(f"{plural(lost, 'message')} may have been delivered, the provider's answer lost "
                             "(left unknown; --resend-unknown sends them again)")
         raise RuntimeFailure("; ".join(problems))
-    if total == 0:
-        click.echo("No message to send.", err=True)
-
-
-class _Progress:
-    """A progress bar on the terminal for long sends (nothing when output is not a terminal)."""
-
-    def __init__(self, console, label: str):
-        self.console, self.label, self._bar, self._task = console, label, None, None
-
-    def start(self, total: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self._bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), console=self.console, transient=True,
-                             disable=not self.console.is_terminal)
-        self._task = self._bar.add_task(self.label, total=total)
-        self._bar.start()
-
-    def advance(self, count: int) -> None:
-        self._bar.advance(self._task, count)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-def _render_report(report, console) -> None:
-    from rich.table import Table
-
-    title = f"{'Simulation' if report.simulate else 'Send'} {report.run_id[:8]}, occurrence {report.occurrence}"
-    table = Table(title=title, title_justify="left")
-    columns = ("activity", "channel", "provider", "messages", "simulated" if report.simulate else "sent",
-               "failed", "already sent", "unknown", "failed before")
-    for header in columns:
-        table.add_column(header, justify="left" if header in ("activity", "channel", "provider") else "right")
-    for a in report.activities:
-        done = a.simulated if report.simulate else a.sent
-        table.add_row(a.activity, a.channel, a.provider, f"{a.messages:,}", f"{done:,}", f"{a.failed:,}",
-                      f"{a.already_sent:,}", f"{a.unknown:,}", f"{a.failed_before:,}")
-    console.print(table)
-    unknown = sum(a.unknown for a in report.activities)
-    if unknown:
-        console.print(f"{unknown:,} messages have an unknown outcome (a run was interrupted, or the connection was "
-                      "lost after a message was transmitted) and were not sent again; check with the provider, "
-                      "then use --resend-unknown to send them.")
 
 
 @cli.command()
@@ -345,47 +338,19 @@ def _render_report(report, console) -> None:
 @project_options
 def status(options: Options, campaign: str) -> None:
     """Runs and deliveries of a campaign, from the delivery log."""
-    from rich.table import Table
-
     from .project.target import connect
     from .send.log import DeliveryLog
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
-    console = stdout_console()
     with connect(session.where) as warehouse:
         log = DeliveryLog(warehouse)
         runs, totals = (log.runs(loaded.name), log.totals(loaded.name)) if log.exists() else ([], [])
-    table = Table(title=f"Runs of {loaded.name} (latest first)", title_justify="left")
-    for header in ("run", "occurrence", "started (UTC)", "finished (UTC)", "status"):
-        table.add_column(header)
-    for run_id, occurrence, started, finished, state, _, _ in runs:
-        table.add_row(run_id[:8], occurrence, f"{started:%Y-%m-%d %H:%M:%S}",
-                      f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-", state)
-    console.print(table)
-    table = Table(title="Deliveries", title_justify="left")
-    for header in ("occurrence", "activity", "channel", "status", "messages"):
-        table.add_column(header, justify="right" if header == "messages" else "left")
-    for occurrence, activity, channel, state, number in totals:
-        table.add_row(occurrence, activity, channel, state, f"{number:,}")
-    console.print(table)
+    TerminalConsole().runs(loaded.name, runs, totals)
 
 
 def plural(count: int, singular: str, several: str | None = None) -> str:
     return f"{count} {singular if count == 1 else several or singular + 's'}"
-
-
-def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def stdout_console():
-    from rich.console import Console
-
-    # piped output is not cut to 80 columns
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 @contextmanager

@@ -53,8 +53,9 @@ class WorkingTable:
         return base if self.output == "out" else f"{base}__{self.output}"
 
     @property
-    def count_key(self) -> str:
-        """The name of this table in `count --json`: `<activity>` or `<activity>.<output>`."""
+    def reference(self) -> str:
+        """How a campaign names this table in `input:`, `<activity>` or `<activity>.<output>`; the
+        counts of `count` and `count --json` name it so too."""
         return self.activity if self.output == "out" else f"{self.activity}.{self.output}"
 
     @property
@@ -91,8 +92,8 @@ class ModelPlan:
         return self.table.model
 
     @property
-    def count_key(self) -> str:
-        return self.table.count_key
+    def reference(self) -> str:
+        return self.table.reference
 
 
 @dataclass

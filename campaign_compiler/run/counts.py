@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from ..compile.contract import EXCLUSION_ORDER
@@ -10,6 +12,7 @@ from ..engines.warehouse import Warehouse, count_rows
 from ..project.target import DbtTarget, connect
 from ..workspace import Workspace
 from .build import build_campaign
+from .dbt import Progress
 from .state import CampaignBuild
 
 
@@ -26,22 +29,25 @@ class CountResult:
         return {
             "campaign": self.campaign.name,
             "target": self.target,
-            "counts": {m.count_key: self.rows[m.name] for m in self.campaign.counted()},
+            "counts": {m.reference: self.rows[m.name] for m in self.campaign.counted()},
             "channels": self.channels,
         }
 
 
-def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget, console,
-                    occurrence: str = "once") -> CountResult:
-    finished = 0
+def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget,
+                    building: Callable[[str], AbstractContextManager[Progress]] | None = None,
+                    occurrence: str = "once", notify: Callable[[str], None] | None = None) -> CountResult:
+    """Build for `occurrence` (run.build), then count.
 
-    with console.status(f"Building {campaign.name} with dbt…") as status:
-        def progress(node: str, state: str) -> None:
-            nonlocal finished
-            finished += 1
-            status.update(f"Building {campaign.name} with dbt… {finished} nodes done (last: {node}, {state})")
+    The build runs in the context `building(campaign name)`, which gives the callable told of each
+    dbt node done; `notify(text)` is told of the other campaigns built along."""
+    with building(campaign.name) if building is not None else nullcontext() as progress:
+        build_campaign(campaign, workspace, where, progress, occurrence, notify=notify)
+    return count_built(campaign, where)
 
-        build_campaign(campaign, workspace, where, progress, occurrence, notify=console.print)
+
+def count_built(campaign: Campaign, where: DbtTarget) -> CountResult:
+    """The exact row count of every model of the campaign as built on the target, and its channels'."""
     with connect(where) as warehouse:
         relation = CampaignBuild(campaign, warehouse, where.target).require([m.name for m in campaign.models()])
         rows = count_rows(warehouse, relation)
@@ -66,32 +72,3 @@ def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Cam
             "excluded": {reason: int(reasons[reason]) for reason in EXCLUSION_ORDER if reason in reasons},
         }
     return result
-
-
-def render_table(result: CountResult, console) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"Campaign {result.campaign.name}", title_justify="left")
-    for header, justify in (("working table", "left"), ("activity", "left"), ("dimension", "left"),
-                            ("model", "left"), ("rows", "right")):
-        table.add_column(header, justify=justify)
-    for model in result.campaign.counted():
-        activity = result.campaign.activities[model.table.activity]
-        table.add_row(model.count_key, activity.type, model.table.dimension.label, model.name,
-                      f"{result.rows[model.name]:,}")
-    console.print(table)
-
-
-def render_channels(result: CountResult, console) -> None:
-    """Messages and exclusions of each channel activity."""
-    from rich.table import Table
-
-    if not result.channels:
-        return
-    table = Table(title="Messages", title_justify="left")
-    for header in ("activity", "channel", "messages", "recipients", *EXCLUSION_ORDER):
-        table.add_column(header.replace("_", " "), justify="left" if header in ("activity", "channel") else "right")
-    for activity, counts in result.channels.items():
-        table.add_row(activity, counts["channel"], f"{counts['messages']:,}", f"{counts['recipients']:,}",
-                      *(f"{counts['excluded'].get(reason, 0):,}" for reason in EXCLUSION_ORDER))
-    console.print(table)

@@ -205,7 +205,7 @@ class Reconciliation(ActivityType):
         incoming: WorkingTable | None = inputs[0] if inputs else None
         model = None
         if incoming is not None and incoming.dimension.entity is not None:
-            ctx.error(path + ("input",), f'reconciliation reads loaded rows, but "{incoming.count_key}" is made of '
+            ctx.error(path + ("input",), f'reconciliation reads loaded rows, but "{incoming.reference}" is made of '
                                          f"{incoming.dimension.name}; use change_dimension to move between entities")
             return
         if "model" in spec:
@@ -251,7 +251,7 @@ class Reconciliation(ActivityType):
         for incoming_col, entity_col in match.items():
             mpath = activity.path + ("match", incoming_col)
             if known is not None and incoming_col not in known:
-                ctx.error(mpath, f'"{incoming_col}" is not a column of "{incoming.count_key}"'
+                ctx.error(mpath, f'"{incoming_col}" is not a column of "{incoming.reference}"'
                                  f"{did_you_mean(incoming_col, known)}", at_key=True)
             elif known is None and not IDENTIFIER.match(incoming_col):
                 ctx.reader.identifier(mpath, incoming_col, "incoming column", at_key=True)
@@ -274,7 +274,7 @@ class Reconciliation(ActivityType):
         names_known = True
         for i, column in enumerate(carry):
             if known is not None and column not in known:
-                ctx.error(activity.path + ("carry", i), f'"{column}" is not a column of "{incoming.count_key}"'
+                ctx.error(activity.path + ("carry", i), f'"{column}" is not a column of "{incoming.reference}"'
                                                         f"{did_you_mean(column, known)}")
                 names_known = False
             elif entity.column(column):
