@@ -56,10 +56,13 @@ COUNTRIES = ["FR", "DE", "GB", "ES", "IT", "US", "NL", "BE", "CH", "JP"]
 
 def campaign_text(activities: int) -> str:
     blocks, extra = divmod(activities, BLOCK_SIZE)
-    body = "".join(BLOCK.format(n=f"{n:03d}", seed=n, country=COUNTRIES[n % len(COUNTRIES)], amount=500 + 10 * n)
-                   for n in range(blocks))
-    body += "".join(f"  extra{i}: {{type: build_audience, where: \"created_at > date '202{i}-01-01'\"}}\n"
-                    for i in range(extra))
+    body = "".join(
+        BLOCK.format(n=f"{n:03d}", seed=n, country=COUNTRIES[n % len(COUNTRIES)], amount=500 + 10 * n)
+        for n in range(blocks)
+    )
+    body += "".join(
+        f"  extra{i}: {{type: build_audience, where: \"created_at > date '202{i}-01-01'\"}}\n" for i in range(extra)
+    )
     return f"campaign: bench{activities}\ndimension: profiles\nactivities:\n{body}"
 
 
@@ -88,18 +91,25 @@ def main() -> None:
             written = write_campaign(campaign, Workspace(project).dbt)
             timings.append(time.perf_counter() - started)
             models = len(written.models)
-        print(f"in-process validate + compile, {len(campaign.activities)} activities, {models} models: "
-              f"median {statistics.median(timings) * 1000:.0f} ms, min {min(timings) * 1000:.0f} ms "
-              f"({args.runs} runs)")
+        print(
+            f"in-process validate + compile, {len(campaign.activities)} activities, {models} models: "
+            f"median {statistics.median(timings) * 1000:.0f} ms, min {min(timings) * 1000:.0f} ms "
+            f"({args.runs} runs)"
+        )
 
         walls = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), "compile", name],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), "compile", name],
+                check=True,
+                capture_output=True,
+            )
             walls.append(time.perf_counter() - started)
-        print(f"`campaign compile {name}` wall time: median {statistics.median(walls) * 1000:.0f} ms, "
-              f"min {min(walls) * 1000:.0f} ms ({args.runs} runs)")
+        print(
+            f"`campaign compile {name}` wall time: median {statistics.median(walls) * 1000:.0f} ms, "
+            f"min {min(walls) * 1000:.0f} ms ({args.runs} runs)"
+        )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,24 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
-        shutil.copytree(REPO / "dbt_project", project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs",
-                                                                                  "models", "*.duckdb*"))
+        shutil.copytree(
+            REPO / "dbt_project",
+            project,
+            ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*"),
+        )
         (project / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
-        command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project),
-                   "count", args.campaign, "--json", "--target", args.target]
+        command = [
+            sys.executable,
+            "-m",
+            "campaign_compiler",
+            "--project-dir",
+            str(project),
+            "count",
+            args.campaign,
+            "--json",
+            "--target",
+            args.target,
+        ]
 
         def timed() -> float:
             started = time.perf_counter()
@@ -42,8 +55,10 @@ def main() -> None:
 
         first = timed()
         walls = [timed() for _ in range(args.runs)]
-        print(f"campaign count {args.campaign} --target {args.target}: first run (with dbt deps) {first:.1f} s; "
-              f"then median {statistics.median(walls):.1f} s, min {min(walls):.1f} s ({args.runs} runs)")
+        print(
+            f"campaign count {args.campaign} --target {args.target}: first run (with dbt deps) {first:.1f} s; "
+            f"then median {statistics.median(walls):.1f} s, min {min(walls):.1f} s ({args.runs} runs)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,18 +22,22 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PG = dict(host=os.environ.get("PGHOST", "127.0.0.1"), port=int(os.environ.get("PGPORT", "5432")),
-          user=os.environ.get("PGUSER", "postgres"), password=os.environ.get("PGPASSWORD", ""),
-          dbname=os.environ.get("PGDATABASE", "postgres"))
+PG = dict(
+    host=os.environ.get("PGHOST", "127.0.0.1"),
+    port=int(os.environ.get("PGPORT", "5432")),
+    user=os.environ.get("PGUSER", "postgres"),
+    password=os.environ.get("PGPASSWORD", ""),
+    dbname=os.environ.get("PGDATABASE", "postgres"),
+)
 RAW = "bench_raw"
 BUILT = "bench_built"
 
 TABLES = {
     "profiles": "profile_id bigint, first_name text, last_name text, email text, phone text, push_token text, "
-                "email_opt_in boolean, sms_opt_in boolean, country text, city text, street text, "
-                "postal_code text, loyalty_tier text, birth_date date, created_at timestamp",
+    "email_opt_in boolean, sms_opt_in boolean, country text, city text, street text, "
+    "postal_code text, loyalty_tier text, birth_date date, created_at timestamp",
     "bookings": "booking_id bigint, profile_id bigint, hotel_id bigint, status text, amount decimal(12,2), "
-                "nights integer, booked_at timestamp, checkin_date date, booking_channel text",
+    "nights integer, booked_at timestamp, checkin_date date, booking_channel text",
     "hotels": "hotel_id bigint, name text, brand text, city text, country text, stars integer",
 }
 
@@ -144,8 +148,9 @@ class Database:
                 self.run(f"copy {RAW}.{table} from '{path}' (header true)")
             else:
                 with path.open() as handle:
-                    self.connection.cursor().copy_expert(f"copy {RAW}.{table} from stdin with (format csv, header true)",
-                                                         handle)
+                    self.connection.cursor().copy_expert(
+                        f"copy {RAW}.{table} from stdin with (format csv, header true)", handle
+                    )
         if self.target == "postgres":
             self.run("analyze")
 
@@ -165,12 +170,15 @@ def write_project(root: Path, target: str, database_path: Path) -> None:
     (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
     (root / "models").mkdir()
     (root / "models" / "sources.yml").write_text(
-        f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}, {{name: hotels}}]\n")
+        f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}, {{name: hotels}}]\n"
+    )
     if target == "duckdb":
         output = f"type: duckdb\n      path: {database_path}\n      schema: {BUILT}\n      threads: 1"
     else:
-        output = (f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
-                  f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {BUILT}\n      threads: 1")
+        output = (
+            f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
+            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {BUILT}\n      threads: 1"
+        )
     (root / "profiles.yml").write_text(f"bench:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n")
     (root / "campaign_project.yml").write_text(DATA_MODEL)
     (root / "campaigns").mkdir()
@@ -186,8 +194,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run([sys.executable, str(REPO / "bench" / "generate_data.py"), "--profiles", str(args.profiles),
-                        "--out", str(tmp / "data")], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "bench" / "generate_data.py"),
+                "--profiles",
+                str(args.profiles),
+                "--out",
+                str(tmp / "data"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         database_path = tmp / "bench.duckdb"
         database = Database(args.target, database_path)
         database.load(tmp / "data")
@@ -197,8 +215,11 @@ def main() -> None:
         write_project(project, args.target, database_path)
         in_dbt: dict[str, float] = {}
         for _ in range(args.runs):
-            done = subprocess.run([sys.executable, "-m", "campaign_compiler", "--project-dir", str(project),
-                                   "count", "bench", "--json"], capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), "count", "bench", "--json"],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode:
                 sys.exit(done.stderr)
             for result in json.loads((project / "target" / "run_results.json").read_text())["results"]:
@@ -218,8 +239,10 @@ def main() -> None:
             rows = database.run(f"select count(*) from {BUILT}.hand_{model}")[0][0]
             built = counts[model.split("__", 1)[1]]
             check = "" if rows == built else f"  ROWS DIFFER: by hand {rows:,}"
-            print(f"{model:24} {built:>10,} {compiled:>9.3f} {hand:>8.3f} {compiled / hand:>6.2f} "
-                  f"{in_dbt[model]:>7.3f}{check}")
+            print(
+                f"{model:24} {built:>10,} {compiled:>9.3f} {hand:>8.3f} {compiled / hand:>6.2f} "
+                f"{in_dbt[model]:>7.3f}{check}"
+            )
         others = {m: t for m, t in in_dbt.items() if m not in HAND_WRITTEN}
         print("other models in dbt (no hand-written twin): " + ", ".join(f"{m} {t:.2f}" for m, t in others.items()))
         if args.target == "postgres":

@@ -88,8 +88,7 @@ REFERENCE_DATE = date(2026, 11, 1)  # "today" for the whole dataset
 
 DAY = 86_400
 _FIRST_DAY = date(1930, 1, 1).toordinal()
-_DAY_TEXT = [date.fromordinal(o).isoformat()
-             for o in range(_FIRST_DAY, date(2028, 1, 1).toordinal())]
+_DAY_TEXT = [date.fromordinal(o).isoformat() for o in range(_FIRST_DAY, date(2028, 1, 1).toordinal())]
 
 TODAY = REFERENCE_DATE.toordinal()
 PROFILES_FROM = date(2015, 1, 1).toordinal() * DAY
@@ -126,48 +125,243 @@ class Weighted:
 
 CULTURES = {
     "french": (
-        ("Jean", "Marie", "Pierre", "Sophie", "Camille", "Louis", "Chloé", "Hélène", "Jérôme",
-         "Françoise", "Léa", "Noël", "Anne-Sophie", "Jean-Pierre", "Amélie", "Théo", "Zoé",
-         "Gaëlle", "Benoît", "Céline"),
-        ("Martin", "Bernard", "Dubois", "Durand", "Lefèvre", "Moreau", "Girard", "Rousseau",
-         "Mercier", "Dupont", "Lambert", "Fontaine", "Chevalier", "Lemaître", "N'Diaye",
-         "Lévêque", "Gauthier", "Faure", "D'Arcy"),
+        (
+            "Jean",
+            "Marie",
+            "Pierre",
+            "Sophie",
+            "Camille",
+            "Louis",
+            "Chloé",
+            "Hélène",
+            "Jérôme",
+            "Françoise",
+            "Léa",
+            "Noël",
+            "Anne-Sophie",
+            "Jean-Pierre",
+            "Amélie",
+            "Théo",
+            "Zoé",
+            "Gaëlle",
+            "Benoît",
+            "Céline",
+        ),
+        (
+            "Martin",
+            "Bernard",
+            "Dubois",
+            "Durand",
+            "Lefèvre",
+            "Moreau",
+            "Girard",
+            "Rousseau",
+            "Mercier",
+            "Dupont",
+            "Lambert",
+            "Fontaine",
+            "Chevalier",
+            "Lemaître",
+            "N'Diaye",
+            "Lévêque",
+            "Gauthier",
+            "Faure",
+            "D'Arcy",
+        ),
     ),
     "german": (
-        ("Anna", "Lukas", "Jürgen", "Sabine", "Günter", "Jörg", "Maximilian", "Lena",
-         "Katharina", "Uwe", "Heike", "Fynn", "Mia", "Jonas", "Käthe"),
-        ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker",
-         "Schäfer", "Köhler", "Groß", "Hoffmann", "Krüger", "Weiß", "Zimmermann"),
+        (
+            "Anna",
+            "Lukas",
+            "Jürgen",
+            "Sabine",
+            "Günter",
+            "Jörg",
+            "Maximilian",
+            "Lena",
+            "Katharina",
+            "Uwe",
+            "Heike",
+            "Fynn",
+            "Mia",
+            "Jonas",
+            "Käthe",
+        ),
+        (
+            "Müller",
+            "Schmidt",
+            "Schneider",
+            "Fischer",
+            "Weber",
+            "Meyer",
+            "Wagner",
+            "Becker",
+            "Schäfer",
+            "Köhler",
+            "Groß",
+            "Hoffmann",
+            "Krüger",
+            "Weiß",
+            "Zimmermann",
+        ),
     ),
     "british": (
-        ("Oliver", "Amelia", "Harry", "Isla", "George", "Emily", "Jack", "Charlotte",
-         "William", "Siobhán", "Niamh", "James", "Grace", "Seán", "Zoë"),
-        ("Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Evans", "Thomas",
-         "O'Brien", "O'Connor", "McDonald", "Fitzgerald", "Wright", "Walker", "O'Neill"),
+        (
+            "Oliver",
+            "Amelia",
+            "Harry",
+            "Isla",
+            "George",
+            "Emily",
+            "Jack",
+            "Charlotte",
+            "William",
+            "Siobhán",
+            "Niamh",
+            "James",
+            "Grace",
+            "Seán",
+            "Zoë",
+        ),
+        (
+            "Smith",
+            "Jones",
+            "Taylor",
+            "Brown",
+            "Williams",
+            "Wilson",
+            "Evans",
+            "Thomas",
+            "O'Brien",
+            "O'Connor",
+            "McDonald",
+            "Fitzgerald",
+            "Wright",
+            "Walker",
+            "O'Neill",
+        ),
     ),
     "spanish": (
-        ("José", "María", "Lucía", "Javier", "Sofía", "Iñaki", "Begoña", "Álvaro", "Inés",
-         "Pablo", "Carmen", "Raúl", "Ángela", "Nuria", "Íñigo"),
-        ("García", "Fernández", "González", "Rodríguez", "López", "Martínez", "Sánchez",
-         "Pérez", "Núñez", "Peña", "Muñoz", "Ibáñez", "Castillo", "Ortega", "Del Río"),
+        (
+            "José",
+            "María",
+            "Lucía",
+            "Javier",
+            "Sofía",
+            "Iñaki",
+            "Begoña",
+            "Álvaro",
+            "Inés",
+            "Pablo",
+            "Carmen",
+            "Raúl",
+            "Ángela",
+            "Nuria",
+            "Íñigo",
+        ),
+        (
+            "García",
+            "Fernández",
+            "González",
+            "Rodríguez",
+            "López",
+            "Martínez",
+            "Sánchez",
+            "Pérez",
+            "Núñez",
+            "Peña",
+            "Muñoz",
+            "Ibáñez",
+            "Castillo",
+            "Ortega",
+            "Del Río",
+        ),
     ),
     "italian": (
-        ("Giuseppe", "Giulia", "Francesco", "Chiara", "Alessandro", "Sofia", "Niccolò",
-         "Lorenzo", "Beatrice", "Matteo", "Federica", "Nicolò", "Elena", "Andrea"),
-        ("Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci",
-         "D'Angelo", "D'Amico", "Galli", "Conti", "De Luca", "Mancini", "Fabbri"),
+        (
+            "Giuseppe",
+            "Giulia",
+            "Francesco",
+            "Chiara",
+            "Alessandro",
+            "Sofia",
+            "Niccolò",
+            "Lorenzo",
+            "Beatrice",
+            "Matteo",
+            "Federica",
+            "Nicolò",
+            "Elena",
+            "Andrea",
+        ),
+        (
+            "Rossi",
+            "Russo",
+            "Ferrari",
+            "Esposito",
+            "Bianchi",
+            "Romano",
+            "Colombo",
+            "Ricci",
+            "D'Angelo",
+            "D'Amico",
+            "Galli",
+            "Conti",
+            "De Luca",
+            "Mancini",
+            "Fabbri",
+        ),
     ),
     "dutch": (
-        ("Daan", "Emma", "Sem", "Julia", "Lieke", "Bram", "Sanne", "Thijs", "Noor", "Joris",
-         "Femke", "Maarten", "Anouk", "Ruud"),
-        ("de Jong", "Jansen", "de Vries", "van den Berg", "van Dijk", "Bakker", "Visser",
-         "Smit", "Meijer", "de Boer", "Mulder", "Bos", "van der Meer", "Berg"),
+        (
+            "Daan",
+            "Emma",
+            "Sem",
+            "Julia",
+            "Lieke",
+            "Bram",
+            "Sanne",
+            "Thijs",
+            "Noor",
+            "Joris",
+            "Femke",
+            "Maarten",
+            "Anouk",
+            "Ruud",
+        ),
+        (
+            "de Jong",
+            "Jansen",
+            "de Vries",
+            "van den Berg",
+            "van Dijk",
+            "Bakker",
+            "Visser",
+            "Smit",
+            "Meijer",
+            "de Boer",
+            "Mulder",
+            "Bos",
+            "van der Meer",
+            "Berg",
+        ),
     ),
     "japanese": (
-        ("Haruto", "Yui", "Sōta", "Hina", "Ren", "Aoi", "Yūki", "Sakura", "Kenji", "Yūko",
-         "Daiki", "Mei"),
-        ("Satō", "Suzuki", "Takahashi", "Tanaka", "Itō", "Watanabe", "Yamamoto", "Nakamura",
-         "Kobayashi", "Katō", "Ōno", "Saitō"),
+        ("Haruto", "Yui", "Sōta", "Hina", "Ren", "Aoi", "Yūki", "Sakura", "Kenji", "Yūko", "Daiki", "Mei"),
+        (
+            "Satō",
+            "Suzuki",
+            "Takahashi",
+            "Tanaka",
+            "Itō",
+            "Watanabe",
+            "Yamamoto",
+            "Nakamura",
+            "Kobayashi",
+            "Katō",
+            "Ōno",
+            "Saitō",
+        ),
     ),
     # No country of its own: only reached by the 15% of profiles named from any culture.
     "nordic": (
@@ -192,62 +386,201 @@ class Country(NamedTuple):
 
 
 COUNTRIES = (
-    Country("FR", ("french",), "33", ("6", "7"), 8, "0# ## ## ## ##",
-            (("Paris", ("75001", "75008", "75011", "75016")), ("Lyon", ("69001", "69002", "69003")),
-             ("Marseille", ("13001", "13008")), ("Nice", ("06000", "06300")), ("Bordeaux", ("33000",)),
-             ("Toulouse", ("31000",)), ("Lille", ("59000",)), ("Nantes", ("44000",)),
-             ("Strasbourg", ("67000",)), ("Montpellier", ("34000",))),
-            ("rue de la Paix", "avenue Victor Hugo", "boulevard Haussmann",
-             "rue du Faubourg Saint-Honoré", "place Bellecour", "quai des Chartrons", "rue d'Alésia"),
-            "{n} {s}"),
-    Country("DE", ("german",), "49", ("151", "160", "170", "171", "176"), 7, "0### #######",
-            (("Berlin", ("10115", "10178", "10435")), ("München", ("80331", "80469")),
-             ("Hamburg", ("20095", "20354")), ("Köln", ("50667",)), ("Frankfurt am Main", ("60311",)),
-             ("Düsseldorf", ("40213",)), ("Stuttgart", ("70173",)), ("Leipzig", ("04109",))),
-            ("Hauptstraße", "Bahnhofstraße", "Schillerstraße", "Goethestraße", "Königsallee",
-             "Friedrichstraße"),
-            "{s} {n}"),
-    Country("GB", ("british",), "44", ("7700", "7911", "7400", "7500"), 6, "0#### ######",
-            (("London", ("SW1A 1AA", "EC1A 1BB", "W1D 3QU", "N1 9GU")), ("Manchester", ("M1 1AE",)),
-             ("Edinburgh", ("EH1 1YZ",)), ("Bristol", ("BS1 4DJ",)), ("Birmingham", ("B1 1BB",)),
-             ("Liverpool", ("L1 8JQ",)), ("Glasgow", ("G1 1XQ",))),
-            ("High Street", "Station Road", "King's Road", "Church Lane", "Victoria Road", "Queen's Gate"),
-            "{n} {s}"),
-    Country("ES", ("spanish",), "34", ("6", "7"), 8, "### ## ## ##",
-            (("Madrid", ("28001", "28013")), ("Barcelona", ("08001", "08002")), ("Valencia", ("46001",)),
-             ("Sevilla", ("41001",)), ("Málaga", ("29001",)), ("Bilbao", ("48001",)), ("Palma", ("07001",))),
-            ("Calle Mayor", "Gran Vía", "Calle de Alcalá", "Paseo de Gràcia", "Avenida de la Constitución"),
-            "{s}, {n}"),
-    Country("IT", ("italian",), "39", ("32", "33", "34", "36"), 8, "### #######",
-            (("Roma", ("00184", "00186")), ("Milano", ("20121", "20122")), ("Napoli", ("80132",)),
-             ("Firenze", ("50122",)), ("Torino", ("10121",)), ("Venezia", ("30124",)), ("Bologna", ("40121",))),
-            ("Via Roma", "Via Garibaldi", "Corso Vittorio Emanuele II", "Via dei Condotti", "Piazza Navona"),
-            "{s}, {n}"),
-    Country("US", ("british",), "1", ("212", "415", "312", "617", "305", "213", "206"), 7, "(###) ###-####",
-            (("New York", ("10001", "10013")), ("San Francisco", ("94103",)), ("Chicago", ("60601",)),
-             ("Boston", ("02108",)), ("Miami", ("33131",)), ("Los Angeles", ("90012",)), ("Seattle", ("98101",))),
-            ("Main St", "Broadway", "Market Street", "5th Avenue", "Ocean Drive"),
-            "{n}{m} {s}"),
-    Country("NL", ("dutch",), "31", ("6",), 8, "0#-########",
-            (("Amsterdam", ("1012 AB", "1017 CT")), ("Rotterdam", ("3011 AD",)), ("Den Haag", ("2511 CV",)),
-             ("Utrecht", ("3511 AX",)), ("Eindhoven", ("5611 AB",))),
-            ("Kerkstraat", "Prinsengracht", "Damrak", "Coolsingel", "Oudegracht"),
-            "{s} {n}"),
-    Country("BE", ("french", "dutch"), "32", ("470", "475", "485", "495"), 6, "0### ## ## ##",
-            (("Bruxelles", ("1000", "1050")), ("Antwerpen", ("2000",)), ("Gent", ("9000",)),
-             ("Liège", ("4000",)), ("Brugge", ("8000",))),
-            ("Rue Neuve", "Meir", "Korenmarkt", "Avenue Louise"),
-            "{s} {n}"),
-    Country("CH", ("german", "french", "italian"), "41", ("76", "77", "78", "79"), 7, "0## ### ## ##",
-            (("Zürich", ("8001", "8005")), ("Genève", ("1201",)), ("Basel", ("4051",)), ("Bern", ("3011",)),
-             ("Lausanne", ("1003",)), ("Luzern", ("6004",))),
-            ("Bahnhofstrasse", "Rue du Rhône", "Marktgasse", "Freie Strasse"),
-            "{s} {n}"),
-    Country("JP", ("japanese",), "81", ("70", "80", "90"), 8, "0##-####-####",
-            (("Tokyo", ("100-0005", "150-0002", "160-0022")), ("Osaka", ("530-0001",)),
-             ("Kyoto", ("600-8216",)), ("Yokohama", ("220-0011",)), ("Sapporo", ("060-0001",))),
-            ("Ginza", "Shibuya", "Shinjuku", "Umeda", "Gion"),
-            "{s} {m}-{n}"),
+    Country(
+        "FR",
+        ("french",),
+        "33",
+        ("6", "7"),
+        8,
+        "0# ## ## ## ##",
+        (
+            ("Paris", ("75001", "75008", "75011", "75016")),
+            ("Lyon", ("69001", "69002", "69003")),
+            ("Marseille", ("13001", "13008")),
+            ("Nice", ("06000", "06300")),
+            ("Bordeaux", ("33000",)),
+            ("Toulouse", ("31000",)),
+            ("Lille", ("59000",)),
+            ("Nantes", ("44000",)),
+            ("Strasbourg", ("67000",)),
+            ("Montpellier", ("34000",)),
+        ),
+        (
+            "rue de la Paix",
+            "avenue Victor Hugo",
+            "boulevard Haussmann",
+            "rue du Faubourg Saint-Honoré",
+            "place Bellecour",
+            "quai des Chartrons",
+            "rue d'Alésia",
+        ),
+        "{n} {s}",
+    ),
+    Country(
+        "DE",
+        ("german",),
+        "49",
+        ("151", "160", "170", "171", "176"),
+        7,
+        "0### #######",
+        (
+            ("Berlin", ("10115", "10178", "10435")),
+            ("München", ("80331", "80469")),
+            ("Hamburg", ("20095", "20354")),
+            ("Köln", ("50667",)),
+            ("Frankfurt am Main", ("60311",)),
+            ("Düsseldorf", ("40213",)),
+            ("Stuttgart", ("70173",)),
+            ("Leipzig", ("04109",)),
+        ),
+        ("Hauptstraße", "Bahnhofstraße", "Schillerstraße", "Goethestraße", "Königsallee", "Friedrichstraße"),
+        "{s} {n}",
+    ),
+    Country(
+        "GB",
+        ("british",),
+        "44",
+        ("7700", "7911", "7400", "7500"),
+        6,
+        "0#### ######",
+        (
+            ("London", ("SW1A 1AA", "EC1A 1BB", "W1D 3QU", "N1 9GU")),
+            ("Manchester", ("M1 1AE",)),
+            ("Edinburgh", ("EH1 1YZ",)),
+            ("Bristol", ("BS1 4DJ",)),
+            ("Birmingham", ("B1 1BB",)),
+            ("Liverpool", ("L1 8JQ",)),
+            ("Glasgow", ("G1 1XQ",)),
+        ),
+        ("High Street", "Station Road", "King's Road", "Church Lane", "Victoria Road", "Queen's Gate"),
+        "{n} {s}",
+    ),
+    Country(
+        "ES",
+        ("spanish",),
+        "34",
+        ("6", "7"),
+        8,
+        "### ## ## ##",
+        (
+            ("Madrid", ("28001", "28013")),
+            ("Barcelona", ("08001", "08002")),
+            ("Valencia", ("46001",)),
+            ("Sevilla", ("41001",)),
+            ("Málaga", ("29001",)),
+            ("Bilbao", ("48001",)),
+            ("Palma", ("07001",)),
+        ),
+        ("Calle Mayor", "Gran Vía", "Calle de Alcalá", "Paseo de Gràcia", "Avenida de la Constitución"),
+        "{s}, {n}",
+    ),
+    Country(
+        "IT",
+        ("italian",),
+        "39",
+        ("32", "33", "34", "36"),
+        8,
+        "### #######",
+        (
+            ("Roma", ("00184", "00186")),
+            ("Milano", ("20121", "20122")),
+            ("Napoli", ("80132",)),
+            ("Firenze", ("50122",)),
+            ("Torino", ("10121",)),
+            ("Venezia", ("30124",)),
+            ("Bologna", ("40121",)),
+        ),
+        ("Via Roma", "Via Garibaldi", "Corso Vittorio Emanuele II", "Via dei Condotti", "Piazza Navona"),
+        "{s}, {n}",
+    ),
+    Country(
+        "US",
+        ("british",),
+        "1",
+        ("212", "415", "312", "617", "305", "213", "206"),
+        7,
+        "(###) ###-####",
+        (
+            ("New York", ("10001", "10013")),
+            ("San Francisco", ("94103",)),
+            ("Chicago", ("60601",)),
+            ("Boston", ("02108",)),
+            ("Miami", ("33131",)),
+            ("Los Angeles", ("90012",)),
+            ("Seattle", ("98101",)),
+        ),
+        ("Main St", "Broadway", "Market Street", "5th Avenue", "Ocean Drive"),
+        "{n}{m} {s}",
+    ),
+    Country(
+        "NL",
+        ("dutch",),
+        "31",
+        ("6",),
+        8,
+        "0#-########",
+        (
+            ("Amsterdam", ("1012 AB", "1017 CT")),
+            ("Rotterdam", ("3011 AD",)),
+            ("Den Haag", ("2511 CV",)),
+            ("Utrecht", ("3511 AX",)),
+            ("Eindhoven", ("5611 AB",)),
+        ),
+        ("Kerkstraat", "Prinsengracht", "Damrak", "Coolsingel", "Oudegracht"),
+        "{s} {n}",
+    ),
+    Country(
+        "BE",
+        ("french", "dutch"),
+        "32",
+        ("470", "475", "485", "495"),
+        6,
+        "0### ## ## ##",
+        (
+            ("Bruxelles", ("1000", "1050")),
+            ("Antwerpen", ("2000",)),
+            ("Gent", ("9000",)),
+            ("Liège", ("4000",)),
+            ("Brugge", ("8000",)),
+        ),
+        ("Rue Neuve", "Meir", "Korenmarkt", "Avenue Louise"),
+        "{s} {n}",
+    ),
+    Country(
+        "CH",
+        ("german", "french", "italian"),
+        "41",
+        ("76", "77", "78", "79"),
+        7,
+        "0## ### ## ##",
+        (
+            ("Zürich", ("8001", "8005")),
+            ("Genève", ("1201",)),
+            ("Basel", ("4051",)),
+            ("Bern", ("3011",)),
+            ("Lausanne", ("1003",)),
+            ("Luzern", ("6004",)),
+        ),
+        ("Bahnhofstrasse", "Rue du Rhône", "Marktgasse", "Freie Strasse"),
+        "{s} {n}",
+    ),
+    Country(
+        "JP",
+        ("japanese",),
+        "81",
+        ("70", "80", "90"),
+        8,
+        "0##-####-####",
+        (
+            ("Tokyo", ("100-0005", "150-0002", "160-0022")),
+            ("Osaka", ("530-0001",)),
+            ("Kyoto", ("600-8216",)),
+            ("Yokohama", ("220-0011",)),
+            ("Sapporo", ("060-0001",)),
+        ),
+        ("Ginza", "Shibuya", "Shinjuku", "Umeda", "Gion"),
+        "{s} {m}-{n}",
+    ),
 )
 COUNTRY_MIX = Weighted(dict(zip(COUNTRIES, (24, 16, 14, 10, 10, 8, 6, 5, 4, 3))))
 
@@ -255,15 +588,23 @@ BRANDS = {"Maison Azur": (4, 5), "Nordlys": (3, 4), "Casa Sol": (3, 5), "Alpenro
 BRAND_NAMES = tuple(BRANDS)
 NIGHTLY_RATE = {3: (80, 160), 4: (140, 280), 5: (260, 650)}  # euros, by stars
 
-EMAIL_DOMAINS = Weighted({"example.com": 40, "example.org": 15, "example.net": 15,
-                          "mail.example": 10, "inbox.example": 10, "post.example": 10})
+EMAIL_DOMAINS = Weighted(
+    {
+        "example.com": 40,
+        "example.org": 15,
+        "example.net": 15,
+        "mail.example": 10,
+        "inbox.example": 10,
+        "post.example": 10,
+    }
+)
 EMAIL_LOCAL_PARTS = ("{f}.{l}{n}", "{f}{l}{n}", "{i}{l}{n}", "{l}.{f}{n}", "{f}_{l}{n}")
 JUNK_EMAILS = ("n/a", "no-email", "none", "-", "noemail@", "x", "?")
 JUNK_PHONES = ("unknown", "n/a", "0000000000", "-", "tbd", "123")
 
 
 def _ascii_slug(name: str) -> str:
-    """"Jérôme" -> "jerome", "D'Angelo" -> "dangelo", "van der Meer" -> "vandermeer"."""
+    """ "Jérôme" -> "jerome", "D'Angelo" -> "dangelo", "van der Meer" -> "vandermeer"."""
     name = name.lower().replace("ø", "o").replace("ß", "ss").replace("'", "").replace(" ", "")
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
 
@@ -283,8 +624,9 @@ SMS_OPT_IN = Weighted({"true": 45, "false": 40, None: 15})
 LOYALTY_TIER = Weighted({"none": 55, "silver": 25, "gold": 15, "platinum": 5})
 
 BOOKINGS_PER_PROFILE = Weighted({0: 30, 1: 28, 2: 17.5, 3: 9.1, 4: 6.3, 5: 4.2, 6: 2.8, 7: 1.4, 8: 0.7})
-NIGHTS = Weighted({1: 18, 2: 22, 3: 18, 4: 12, 5: 8, 6: 6, 7: 7, 8: 2, 9: 1.5, 10: 1.5,
-                   11: 1, 12: 0.8, 13: 0.6, 14: 1.6})
+NIGHTS = Weighted(
+    {1: 18, 2: 22, 3: 18, 4: 12, 5: 8, 6: 6, 7: 7, 8: 2, 9: 1.5, 10: 1.5, 11: 1, 12: 0.8, 13: 0.6, 14: 1.6}
+)
 BOOKING_CHANNEL = Weighted({"web": 45, "app": 30, "agency": 15, "phone": 10})
 BOOKING_CANCELLED, BOOKING_PENDING = 0.15, 0.03
 BOOKING_NO_AMOUNT, BOOKING_ORPHAN, HOME_COUNTRY_HOTEL = 0.02, 0.01, 0.6
@@ -337,14 +679,16 @@ class EmailMaker:
     def _invalid(self, first: str, last: str) -> str:
         rng = self.rng
         local = f"{SLUGS[first]}.{SLUGS[last]}"
-        return rng.choice((
-            rng.choice(JUNK_EMAILS),
-            f"{local}@",
-            f"{SLUGS[first]}@@example.com",
-            f"{local}.example.com",
-            f"{local}@example",
-            f"{first} {last}@example.com",
-        ))
+        return rng.choice(
+            (
+                rng.choice(JUNK_EMAILS),
+                f"{local}@",
+                f"{SLUGS[first]}@@example.com",
+                f"{local}.example.com",
+                f"{local}@example",
+                f"{first} {last}@example.com",
+            )
+        )
 
     def _variant(self, email: str, family: str) -> tuple[str, str, bool]:
         r = self.rng.random()
@@ -367,16 +711,18 @@ def draw_phone(rng: Random, country: Country) -> str | None:
     if r < PHONE_MISSING:
         return None
     prefix = rng.choice(country.mobile_prefixes)
-    subscriber = f"{rng.randrange(10 ** country.subscriber_digits):0{country.subscriber_digits}d}"
+    subscriber = f"{rng.randrange(10**country.subscriber_digits):0{country.subscriber_digits}d}"
     if r >= PHONE_MISSING + PHONE_NOT_E164:
         return f"+{country.calling_code}{prefix}{subscriber}"
     if rng.random() < PHONE_JUNK_SHARE:
         return rng.choice(JUNK_PHONES)
-    return rng.choice((
-        _fill(country.national_format, prefix + subscriber),
-        f"00{country.calling_code} {prefix} {subscriber}",
-        f"+{country.calling_code} {prefix} {subscriber}",
-    ))
+    return rng.choice(
+        (
+            _fill(country.national_format, prefix + subscriber),
+            f"00{country.calling_code} {prefix} {subscriber}",
+            f"+{country.calling_code} {prefix} {subscriber}",
+        )
+    )
 
 
 def _fill(pattern: str, digits: str) -> str:
@@ -427,6 +773,7 @@ def make_hotels(rng: Random, count: int) -> list[Hotel]:
 
 class Person(NamedTuple):
     """What the other tables need to know about a profile."""
+
     id: int
     country: Country  # the home country, even when the profile's country column is empty
     culture: str
@@ -436,9 +783,23 @@ class Person(NamedTuple):
 
 
 class Profiles:
-    columns = ("profile_id", "first_name", "last_name", "email", "phone", "push_token", "email_opt_in",
-               "sms_opt_in", "country", "city", "street", "postal_code", "loyalty_tier", "birth_date",
-               "created_at")
+    columns = (
+        "profile_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "push_token",
+        "email_opt_in",
+        "sms_opt_in",
+        "country",
+        "city",
+        "street",
+        "postal_code",
+        "loyalty_tier",
+        "birth_date",
+        "created_at",
+    )
 
     def __init__(self, rng: Random, count: int):
         self.rng, self.count = rng, count
@@ -455,25 +816,46 @@ class Profiles:
         if rng.random() < ADDRESS_MISSING:
             street = postal_code = None
         else:
-            street = country.street_format.format(s=rng.choice(country.streets), n=rng.randint(1, 120),
-                                                  m=rng.randint(1, 30))
+            street = country.street_format.format(
+                s=rng.choice(country.streets), n=rng.randint(1, 120), m=rng.randint(1, 30)
+            )
             postal_code = rng.choice(postal_codes)
         # Profiles are created in id order, evenly over the period.
         period = PROFILES_UNTIL - PROFILES_FROM
         created = PROFILES_FROM + int((profile_id - 1 + rng.random()) * period / self.count)
         birth_day = TODAY - int(rng.triangular(18, 90, 40) * 365.25)
         row = [
-            profile_id, first, last, email, draw_phone(rng, country), draw_push_token(rng),
-            EMAIL_OPT_IN.pick(rng), SMS_OPT_IN.pick(rng),
-            None if rng.random() < COUNTRY_MISSING else country.code, city, street, postal_code,
-            LOYALTY_TIER.pick(rng), day_text(birth_day), timestamp_text(created),
+            profile_id,
+            first,
+            last,
+            email,
+            draw_phone(rng, country),
+            draw_push_token(rng),
+            EMAIL_OPT_IN.pick(rng),
+            SMS_OPT_IN.pick(rng),
+            None if rng.random() < COUNTRY_MISSING else country.code,
+            city,
+            street,
+            postal_code,
+            LOYALTY_TIER.pick(rng),
+            day_text(birth_day),
+            timestamp_text(created),
         ]
         return Person(profile_id, country, culture, first, last, created), row
 
 
 class Bookings:
-    columns = ("booking_id", "profile_id", "hotel_id", "status", "amount", "nights", "booked_at",
-               "checkin_date", "booking_channel")
+    columns = (
+        "booking_id",
+        "profile_id",
+        "hotel_id",
+        "status",
+        "amount",
+        "nights",
+        "booked_at",
+        "checkin_date",
+        "booking_channel",
+    )
 
     def __init__(self, rng: Random, profile_count: int, hotels: list[Hotel]):
         self.rng, self.profile_count, self.hotels = rng, profile_count, hotels
@@ -490,8 +872,9 @@ class Bookings:
             nights = NIGHTS.pick(rng)
             # Check in after the profile exists; book at most a year ahead, and not after today.
             checkin = rng.randint(max(CHECKIN_FROM, person.created // DAY + 1), CHECKIN_UNTIL)
-            booked_at = rng.randint(max(person.created, (checkin - BOOKING_LEAD_DAYS) * DAY),
-                                    min(checkin * DAY, PROFILES_UNTIL))
+            booked_at = rng.randint(
+                max(person.created, (checkin - BOOKING_LEAD_DAYS) * DAY), min(checkin * DAY, PROFILES_UNTIL)
+            )
             r = rng.random()
             if r < BOOKING_CANCELLED:
                 status = "cancelled"
@@ -505,8 +888,17 @@ class Bookings:
             profile_id = person.id
             if rng.random() < BOOKING_ORPHAN:
                 profile_id = self.profile_count + 1 + rng.randrange(self.profile_count)
-            yield [self.next_id, profile_id, hotel.id, status, amount, nights, timestamp_text(booked_at),
-                   day_text(checkin), BOOKING_CHANNEL.pick(rng)]
+            yield [
+                self.next_id,
+                profile_id,
+                hotel.id,
+                status,
+                amount,
+                nights,
+                timestamp_text(booked_at),
+                day_text(checkin),
+                BOOKING_CHANNEL.pick(rng),
+            ]
             self.next_id += 1
 
 
@@ -525,15 +917,20 @@ class ContactAddresses:
             first = rng.choice(CULTURES[person.culture][0]) if kind == "partner" else person.first_name
             # Serials above the profile ids keep these emails apart from the profiles' own.
             email, _, clean = self.emails.draw(first, person.last_name, self.profile_count + self.next_id)
-            yield [self.next_id, person.id, kind, email, draw_phone(rng, person.country),
-                   "true" if position == 0 else "false",
-                   "true" if clean and rng.random() < CONTACT_VERIFIED else "false"]
+            yield [
+                self.next_id,
+                person.id,
+                kind,
+                email,
+                draw_phone(rng, person.country),
+                "true" if position == 0 else "false",
+                "true" if clean and rng.random() < CONTACT_VERIFIED else "false",
+            ]
             self.next_id += 1
 
 
 class Subscriptions:
-    columns = ("subscription_id", "profile_id", "product", "status", "started_at", "renewal_date",
-               "monthly_price")
+    columns = ("subscription_id", "profile_id", "product", "status", "started_at", "renewal_date", "monthly_price")
 
     def __init__(self, rng: Random):
         self.rng = rng
@@ -545,8 +942,15 @@ class Subscriptions:
             started = rng.randint(person.created // DAY, TODAY)
             status = SUBSCRIPTION_STATUS.pick(rng)
             renewal = _next_monthly_anniversary(started) if status == "active" else None
-            yield [self.next_id, person.id, product, status, day_text(started), renewal,
-                   rng.choice(MONTHLY_PRICES[product])]
+            yield [
+                self.next_id,
+                person.id,
+                product,
+                status,
+                day_text(started),
+                renewal,
+                rng.choice(MONTHLY_PRICES[product]),
+            ]
             self.next_id += 1
 
 
@@ -613,8 +1017,9 @@ def generate(profile_count: int, seed: int, out: Path) -> list[CsvTable]:
     """Write the five files into `out` and return them (closed), for their row counts."""
     out.mkdir(parents=True, exist_ok=True)
     # One stream per table: changing how one table is drawn leaves the others as they were.
-    streams = {name: Random(f"{seed}/{name}")
-               for name in ("hotels", "profiles", "bookings", "contacts", "subscriptions")}
+    streams = {
+        name: Random(f"{seed}/{name}") for name in ("hotels", "profiles", "bookings", "contacts", "subscriptions")
+    }
     hotels = make_hotels(streams["hotels"], hotel_count(profile_count))
     profiles = Profiles(streams["profiles"], profile_count)
     bookings = Bookings(streams["bookings"], profile_count, hotels)
@@ -622,6 +1027,7 @@ def generate(profile_count: int, seed: int, out: Path) -> list[CsvTable]:
     subscriptions = Subscriptions(streams["subscriptions"])
 
     with ExitStack() as stack:
+
         def table(name: str, columns: tuple[str, ...], padded: tuple[str, ...] = ()) -> CsvTable:
             opened = CsvTable(out, name, columns, padded)
             stack.callback(opened.close)

@@ -38,16 +38,17 @@ _OPTIONS = (
 
 def project_options(command):
     """Accept --project-dir, --profiles-dir and --target after the command as well as before it."""
+
     @functools.wraps(command)
     def wrapper(*args, project_dir=None, profiles_dir=None, target=None, **kwargs):
         group: Options = click.get_current_context().find_object(Options) or Options()
-        options = Options(project_dir or group.project_dir, profiles_dir or group.profiles_dir,
-                          target or group.target)
+        options = Options(project_dir or group.project_dir, profiles_dir or group.profiles_dir, target or group.target)
         return command(options, *args, **kwargs)
 
     for flag, name, help_text in reversed(_OPTIONS):
-        wrapper = click.option(flag, name, default=None, metavar="PATH" if "dir" in flag else "NAME",
-                               help=help_text)(wrapper)
+        wrapper = click.option(flag, name, default=None, metavar="PATH" if "dir" in flag else "NAME", help=help_text)(
+            wrapper
+        )
     return wrapper
 
 
@@ -71,8 +72,11 @@ class Session:
         from .workspace import Workspace
 
         self.workspace = Workspace(Path(options.project_dir or ".").resolve())
-        profiles = Path(options.profiles_dir).resolve() if options.profiles_dir else \
-            default_profiles_dir(self.workspace.dbt.root)
+        profiles = (
+            Path(options.profiles_dir).resolve()
+            if options.profiles_dir
+            else default_profiles_dir(self.workspace.dbt.root)
+        )
         self.where = DbtTarget(self.workspace.dbt, profiles, options.target)
 
     def campaigns(self, names) -> list:
@@ -95,8 +99,10 @@ def validate(options: Options, campaigns) -> None:
     console = TerminalConsole()
     for campaign in Session(options).campaigns(campaigns):
         tables = campaign.tables()
-        console.data(f"{campaign.name}: ok ({plural(len(campaign.activities), 'activity', 'activities')}, "
-                     f"{plural(len(tables), 'working table')})")
+        console.data(
+            f"{campaign.name}: ok ({plural(len(campaign.activities), 'activity', 'activities')}, "
+            f"{plural(len(tables), 'working table')})"
+        )
 
 
 @cli.command()
@@ -124,17 +130,27 @@ def _write_models(session: Session, loaded: list, console: Console) -> None:
     for folder in remove_orphans(dbt, set(session.workspace.names())):  # once the new files are in place
         console.say(f"removed {display_path(folder)}: its campaign no longer exists")
     for (campaign, reader), written in zip(needed.values(), every):
-        seeds = f", {plural(len(written.seeds), 'seed')} in {display_path(dbt.seeds_dir(campaign.name))}" \
-            if written.seeds else ""
+        seeds = (
+            f", {plural(len(written.seeds), 'seed')} in {display_path(dbt.seeds_dir(campaign.name))}"
+            if written.seeds
+            else ""
+        )
         removed = f"; removed {plural(len(written.removed), 'stale file')}" if written.removed else ""
         why = f" ({reader.name} reads an audience it saves)" if reader is not None else ""
-        console.say(f"{campaign.name}: {plural(len(written.models), 'model')} in "
-                    f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}{why}")
+        console.say(
+            f"{campaign.name}: {plural(len(written.models), 'model')} in "
+            f"{display_path(dbt.models_dir(campaign.name))}{seeds}{removed}{why}"
+        )
 
 
 @cli.command()
 @click.argument("campaign")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (campaign, target, counts, channels) instead of tables.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (campaign, target, counts, channels) instead of tables.",
+)
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
@@ -154,8 +170,9 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
 def _build_and_count(session: Session, campaign, console: Console, occurrence: str = "once"):
     from .run.counts import build_and_count
 
-    return build_and_count(campaign, session.workspace, session.where, console.building, occurrence,
-                           notify=console.note)
+    return build_and_count(
+        campaign, session.workspace, session.where, console.building, occurrence, notify=console.note
+    )
 
 
 def _write_canvas(session: Session, result, console: Console) -> None:
@@ -167,8 +184,12 @@ def _write_canvas(session: Session, result, console: Console) -> None:
 
 @cli.command()
 @click.argument("campaign")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write it (default: target/canvas/<target>/<campaign>.html; stdout for mermaid and dot).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it (default: target/canvas/<target>/<campaign>.html; stdout for mermaid and dot).",
+)
 @click.option("--format", "fmt", type=click.Choice(["html", "mermaid", "dot"]), default="html", show_default=True)
 @project_options
 def graph(options: Options, campaign: str, output: Path | None, fmt: str) -> None:
@@ -207,19 +228,25 @@ class SendOptions:
 
 def send_options(command):
     """The options of `run` and `send`, given to the command as one SendOptions, `sending`."""
+
     @functools.wraps(command)
     def wrapper(*args, simulate, yes, occurrence, resend_unknown, retry_failed, **kwargs):
         return command(*args, sending=SendOptions(simulate, yes, occurrence, resend_unknown, retry_failed), **kwargs)
 
-    for decorator in reversed((
-        click.option("--simulate", is_flag=True, help="Render every message into the outbox, deliver nothing."),
-        click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
-        click.option("--occurrence", default="once", show_default=True, help="The occurrence being sent."),
-        click.option("--resend-unknown", is_flag=True,
-                     help="Send again the messages whose outcome was left unknown (an interrupted run, a "
-                          "connection lost after the message was transmitted)."),
-        click.option("--retry-failed", is_flag=True, help="Send again the messages that failed in earlier runs."),
-    )):
+    for decorator in reversed(
+        (
+            click.option("--simulate", is_flag=True, help="Render every message into the outbox, deliver nothing."),
+            click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
+            click.option("--occurrence", default="once", show_default=True, help="The occurrence being sent."),
+            click.option(
+                "--resend-unknown",
+                is_flag=True,
+                help="Send again the messages whose outcome was left unknown (an interrupted run, a "
+                "connection lost after the message was transmitted).",
+            ),
+            click.option("--retry-failed", is_flag=True, help="Send again the messages that failed in earlier runs."),
+        )
+    ):
         wrapper = decorator(wrapper)
     return wrapper
 
@@ -250,8 +277,9 @@ def send(options: Options, campaign: str, sending: SendOptions) -> None:
 
 
 @contextmanager
-def _ready_to_send(options: Options, campaign: str, sending: SendOptions, command: str,
-                   console: Console) -> Iterator[tuple]:
+def _ready_to_send(
+    options: Options, campaign: str, sending: SendOptions, command: str, console: Console
+) -> Iterator[tuple]:
     """The campaign, valid; the occurrence, the means to confirm and the credentials checked before
     anything runs; then the campaign's lock, held. Gives (session, campaign, lock)."""
     from .run.lock import CampaignLock
@@ -261,8 +289,15 @@ def _ready_to_send(options: Options, campaign: str, sending: SendOptions, comman
     (loaded,) = session.campaigns([campaign])
     check_occurrence(sending.occurrence)
     if not (sending.yes or sending.simulate or console.can_confirm()):
-        raise InvalidInput([Diagnostic(None, f"campaign {command} cannot ask for confirmation without a terminal: "
-                                             "add --yes to send, or --simulate")])
+        raise InvalidInput(
+            [
+                Diagnostic(
+                    None,
+                    f"campaign {command} cannot ask for confirmation without a terminal: "
+                    "add --yes to send, or --simulate",
+                )
+            ]
+        )
     _check_credentials(session, loaded, sending.simulate)
     with CampaignLock(session.where, loaded.name) as lock:
         yield session, loaded, lock
@@ -306,10 +341,18 @@ def _send(session: Session, lock, campaign, sending: SendOptions, channels: dict
         console.confirm(f"Send {what} for campaign {campaign.name}, occurrence {sending.occurrence}?")
     progress = console.sending(sending.simulate)
     try:
-        report = send_campaign(campaign, session.workspace, session.where, lock, occurrence=sending.occurrence,
-                               simulate=sending.simulate, resend_unknown=sending.resend_unknown,
-                               retry_failed=sending.retry_failed, progress=progress,
-                               announced={activity: c["messages"] for activity, c in channels.items()})
+        report = send_campaign(
+            campaign,
+            session.workspace,
+            session.where,
+            lock,
+            occurrence=sending.occurrence,
+            simulate=sending.simulate,
+            resend_unknown=sending.resend_unknown,
+            retry_failed=sending.retry_failed,
+            progress=progress,
+            announced={activity: c["messages"] for activity, c in channels.items()},
+        )
     finally:
         progress.stop()
     console.send_report(report)
@@ -325,11 +368,20 @@ def _check_settled(report) -> None:
         raise RuntimeFailure(f"{report.stopped}; the messages it did not take are left for the next run")
     failed, lost = sum(a.failed for a in report.activities), sum(a.lost for a in report.activities)
     if failed or lost:
-        problems = [f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
-                    + ("" if report.simulate else "; --retry-failed sends them again") + ")"] if failed else []
+        problems = (
+            [
+                f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
+                + ("" if report.simulate else "; --retry-failed sends them again")
+                + ")"
+            ]
+            if failed
+            else []
+        )
         if lost:
-            problems.append(f"{plural(lost, 'message')} may have been delivered, the provider's answer lost "
-                            "(left unknown; --resend-unknown sends them again)")
+            problems.append(
+                f"{plural(lost, 'message')} may have been delivered, the provider's answer lost "
+                "(left unknown; --resend-unknown sends them again)"
+            )
         raise RuntimeFailure("; ".join(problems))
 
 

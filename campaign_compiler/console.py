@@ -113,6 +113,7 @@ class TerminalConsole(Console):
     def building(self, campaign: str) -> Iterator[Callable[[str, str], None]]:
         finished = 0
         with self.stderr.status(f"Building {campaign} with dbt…") as status:
+
             def progress(node: str, state: str) -> None:
                 nonlocal finished
                 finished += 1
@@ -121,8 +122,9 @@ class TerminalConsole(Console):
             yield progress
 
     def built(self, result: CountResult, seconds: float) -> None:
-        self.stderr.print(f"Built and counted in {seconds:.1f} s (target {result.target}, {result.adapter}).",
-                          style="dim")
+        self.stderr.print(
+            f"Built and counted in {seconds:.1f} s (target {result.target}, {result.adapter}).", style="dim"
+        )
 
     def counts(self, result: CountResult) -> None:
         self.stdout.print(_counts_table(result))
@@ -136,9 +138,11 @@ class TerminalConsole(Console):
         self.stdout.print(_report_table(report))
         unknown = sum(a.unknown for a in report.activities)
         if unknown:
-            self.stdout.print(f"{unknown:,} messages have an unknown outcome (a run was interrupted, or the connection "
-                              "was lost after a message was transmitted) and were not sent again; check with the "
-                              "provider, then use --resend-unknown to send them.")
+            self.stdout.print(
+                f"{unknown:,} messages have an unknown outcome (a run was interrupted, or the connection "
+                "was lost after a message was transmitted) and were not sent again; check with the "
+                "provider, then use --resend-unknown to send them."
+            )
 
     def runs(self, campaign: str, runs: list[tuple], totals: list[tuple]) -> None:
         from rich.table import Table
@@ -147,8 +151,13 @@ class TerminalConsole(Console):
         for header in ("run", "occurrence", "started (UTC)", "finished (UTC)", "status"):
             table.add_column(header)
         for run_id, occurrence, started, finished, state, _, _ in runs:
-            table.add_row(run_id[:8], occurrence, f"{started:%Y-%m-%d %H:%M:%S}",
-                          f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-", state)
+            table.add_row(
+                run_id[:8],
+                occurrence,
+                f"{started:%Y-%m-%d %H:%M:%S}",
+                f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-",
+                state,
+            )
         self.stdout.print(table)
         table = Table(title="Deliveries", title_justify="left")
         for header in ("occurrence", "activity", "channel", "status", "messages"):
@@ -179,9 +188,15 @@ class _Bar(SendProgress):
         from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar
 
-        self._bar = Bar("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=self.console, transient=True,
-                        disable=not self.console.is_terminal)
+        self._bar = Bar(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            disable=not self.console.is_terminal,
+        )
         self._task = self._bar.add_task(self.label, total=total)
         self._bar.start()
 
@@ -197,13 +212,19 @@ def _counts_table(result: CountResult):
     from rich.table import Table
 
     table = Table(title=f"Campaign {result.campaign.name}", title_justify="left")
-    for header, justify in (("working table", "left"), ("activity", "left"), ("dimension", "left"),
-                            ("model", "left"), ("rows", "right")):
+    for header, justify in (
+        ("working table", "left"),
+        ("activity", "left"),
+        ("dimension", "left"),
+        ("model", "left"),
+        ("rows", "right"),
+    ):
         table.add_column(header, justify=justify)
     for model in result.campaign.counted():
         activity = result.campaign.activities[model.table.activity]
-        table.add_row(model.reference, activity.type, model.table.dimension.label, model.name,
-                      f"{result.rows[model.name]:,}")
+        table.add_row(
+            model.reference, activity.type, model.table.dimension.label, model.name, f"{result.rows[model.name]:,}"
+        )
     return table
 
 
@@ -217,8 +238,13 @@ def _channels_table(result: CountResult):
     for header in ("activity", "channel", "messages", "recipients", *EXCLUSION_ORDER):
         table.add_column(header.replace("_", " "), justify="left" if header in ("activity", "channel") else "right")
     for activity, counts in result.channels.items():
-        table.add_row(activity, counts["channel"], f"{counts['messages']:,}", f"{counts['recipients']:,}",
-                      *(f"{counts['excluded'].get(reason, 0):,}" for reason in EXCLUSION_ORDER))
+        table.add_row(
+            activity,
+            counts["channel"],
+            f"{counts['messages']:,}",
+            f"{counts['recipients']:,}",
+            *(f"{counts['excluded'].get(reason, 0):,}" for reason in EXCLUSION_ORDER),
+        )
     return table
 
 
@@ -227,12 +253,30 @@ def _report_table(report):
 
     title = f"{'Simulation' if report.simulate else 'Send'} {report.run_id[:8]}, occurrence {report.occurrence}"
     table = Table(title=title, title_justify="left")
-    columns = ("activity", "channel", "provider", "messages", "simulated" if report.simulate else "sent",
-               "failed", "already sent", "unknown", "failed before")
+    columns = (
+        "activity",
+        "channel",
+        "provider",
+        "messages",
+        "simulated" if report.simulate else "sent",
+        "failed",
+        "already sent",
+        "unknown",
+        "failed before",
+    )
     for header in columns:
         table.add_column(header, justify="left" if header in ("activity", "channel", "provider") else "right")
     for a in report.activities:
         done = a.simulated if report.simulate else a.sent
-        table.add_row(a.activity, a.channel, a.provider, f"{a.messages:,}", f"{done:,}", f"{a.failed:,}",
-                      f"{a.already_sent:,}", f"{a.unknown:,}", f"{a.failed_before:,}")
+        table.add_row(
+            a.activity,
+            a.channel,
+            a.provider,
+            f"{a.messages:,}",
+            f"{done:,}",
+            f"{a.failed:,}",
+            f"{a.already_sent:,}",
+            f"{a.unknown:,}",
+            f"{a.failed_before:,}",
+        )
     return table

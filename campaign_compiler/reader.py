@@ -19,7 +19,9 @@ IDENTIFIER_RULE = "lowercase letters, digits and _, starting with a letter, at m
 # Integers written into SQL (counts, ranks, seeds) stay within the integer type of every warehouse,
 # so that a campaign that builds on one builds on all.
 MAX_SQL_INTEGER = 2_147_483_647
-NAME_PART_RULE = 'may not contain "__" nor end with "_": generated model names join campaign, activity and output names with "__"'
+NAME_PART_RULE = (
+    'may not contain "__" nor end with "_": generated model names join campaign, activity and output names with "__"'
+)
 
 _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
 
@@ -62,8 +64,9 @@ class Reader:
         location = self.source.key_at(path) if at_key else self.source.at(path)
         self.diagnostics.error(location, message)
 
-    def mapping(self, path: Path_, value: Any, what: str, *, required: Iterable[str] = (),
-                optional: Iterable[str] = ()) -> dict | None:
+    def mapping(
+        self, path: Path_, value: Any, what: str, *, required: Iterable[str] = (), optional: Iterable[str] = ()
+    ) -> dict | None:
         """A mapping; when keys are listed, exactly those (unknown ones get a "did you mean").
 
         Returns None when it is not a mapping or lacks a required key: there is nothing to check further.
@@ -75,8 +78,7 @@ class Reader:
         allowed = required + optional
         for key in value if allowed else ():
             if key not in allowed:
-                self.error(path + (key,), f'unknown key "{key}" in {what}{did_you_mean(key, allowed)}',
-                           at_key=True)
+                self.error(path + (key,), f'unknown key "{key}" in {what}{did_you_mean(key, allowed)}', at_key=True)
         missing = [key for key in required if key not in value]
         for key in missing:
             self.error(path, f'{what} needs "{key}"')
@@ -104,8 +106,9 @@ class Reader:
             return None
         return name
 
-    def integer(self, path: Path_, value: Any, what: str, *, minimum: int | None = None,
-                maximum: int | None = None) -> int | None:
+    def integer(
+        self, path: Path_, value: Any, what: str, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, f"{what} must be an integer, not {describe(value)}")
             return None
@@ -126,8 +129,11 @@ class Reader:
     def choice(self, path: Path_, value: Any, what: str, choices: Iterable[str]) -> str | None:
         choices = tuple(choices)
         if value not in choices:
-            self.error(path, f"{what} must be one of {', '.join(choices)}, not {quoted(value)}"
-                             f"{did_you_mean(value, choices) if isinstance(value, str) else ''}")
+            self.error(
+                path,
+                f"{what} must be one of {', '.join(choices)}, not {quoted(value)}"
+                f"{did_you_mean(value, choices) if isinstance(value, str) else ''}",
+            )
             return None
         return value
 

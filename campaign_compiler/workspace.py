@@ -95,8 +95,15 @@ class Workspace:
             stem = self.campaigns_dir / f"{campaign}.yml"
             if stem.is_file():
                 return stem.resolve()
-            raise InvalidInput([Diagnostic(None, f'no campaign named "{campaign}" in {display_path(self.campaigns_dir)}/'
-                                                 f"{did_you_mean(campaign, self.names())}")])
+            raise InvalidInput(
+                [
+                    Diagnostic(
+                        None,
+                        f'no campaign named "{campaign}" in {display_path(self.campaigns_dir)}/'
+                        f"{did_you_mean(campaign, self.names())}",
+                    )
+                ]
+            )
         return matches[0]
 
     # -- loading --------------------------------------------------------------------------------
@@ -117,8 +124,9 @@ class Workspace:
             if source is not None:  # checked even when the data model has errors: all errors in one run
                 self._loading.append(path)
                 try:
-                    campaign = load_campaign(source, model, self.dbt, diagnostics,
-                                             lambda name: self._audience(name, path))
+                    campaign = load_campaign(
+                        source, model, self.dbt, diagnostics, lambda name: self._audience(name, path)
+                    )
                 finally:
                     self._loading.pop()
                 if campaign is not None:
@@ -132,13 +140,16 @@ class Workspace:
             if path == source.path.resolve():
                 continue
             if raw.get("campaign") == campaign.name:
-                diagnostics.error(source.at(("campaign",)),
-                                  f'campaign "{campaign.name}" is also defined in {display_path(path)}')
+                diagnostics.error(
+                    source.at(("campaign",)), f'campaign "{campaign.name}" is also defined in {display_path(path)}'
+                )
             for saved in _saved_audiences(raw):
                 for activity in campaign.ordered():
                     if activity.type == "save_audience" and activity.spec.get("name") == saved:
-                        diagnostics.error(source.at(activity.path + ("name",)),
-                                          f'audience "{saved}" is also saved by {display_path(path)}')
+                        diagnostics.error(
+                            source.at(activity.path + ("name",)),
+                            f'audience "{saved}" is also saved by {display_path(path)}',
+                        )
 
     def check_names(self, campaigns: list[Campaign], diagnostics: Diagnostics) -> None:
         """Each name dbt sees is given once in the project: the models and seeds of every campaign
@@ -151,8 +162,9 @@ class Workspace:
         for name, path in self.dbt.own_nodes():
             kind = "seed" if path.suffix == ".csv" else "model"
             shown = display_path(path)
-            names.setdefault(name.lower(), []).append(_Named(Location(shown, 1, 1), f"the project's {kind} {shown}",
-                                                             str(path)))
+            names.setdefault(name.lower(), []).append(
+                _Named(Location(shown, 1, 1), f"the project's {kind} {shown}", str(path))
+            )
         for name, defined in names.items():
             _report_clash(name, defined, diagnostics)
 
@@ -176,14 +188,18 @@ class Workspace:
             return f'audience "{name}" is saved by several campaigns ({files})'
         path, raw = savers[0]
         if path == requester:
-            return (f'audience "{name}" is saved by this campaign: read the save_audience activity '
-                    "through a transition instead")
+            return (
+                f'audience "{name}" is saved by this campaign: read the save_audience activity '
+                "through a transition instead"
+            )
         if path in self._loading:
-            return f'saved audiences form a cycle between {display_path(requester)} and {display_path(path)}'
+            return f"saved audiences form a cycle between {display_path(requester)} and {display_path(path)}"
         other, errors = self._load(path)
         if other is None or errors:
-            return (f'audience "{name}" is saved by {display_path(path)}, which has errors '
-                    f"(run: campaign validate {raw.get('campaign')})")
+            return (
+                f'audience "{name}" is saved by {display_path(path)}, which has errors '
+                f"(run: campaign validate {raw.get('campaign')})"
+            )
         activity = next(a for a in other.ordered() if a.type == "save_audience" and a.spec.get("name") == name)
         table = activity.tables["out"]
         return AudienceSource(campaign=other, model=table.model, table=table)
@@ -217,8 +233,9 @@ def _add_campaign_names(campaign: Campaign, names: dict[str, list[_Named]]) -> N
             names.setdefault(seed.name, []).append(_Named(location, f"the seed of {at}", owner))
         for model in activity.models:
             if model.alias:
-                names.setdefault(model.alias, []).append(_Named(
-                    location, f"the table of the audience saved by {at}", f"table {model.alias}"))
+                names.setdefault(model.alias, []).append(
+                    _Named(location, f"the table of the audience saved by {at}", f"table {model.alias}")
+                )
 
 
 def _report_clash(name: str, defined: list[_Named], diagnostics: Diagnostics) -> None:
@@ -239,5 +256,8 @@ def _saved_audiences(raw: dict) -> list[str]:
     activities = raw.get("activities")
     if not isinstance(activities, dict):
         return []
-    return [a["name"] for a in activities.values()
-            if isinstance(a, dict) and a.get("type") == "save_audience" and isinstance(a.get("name"), str)]
+    return [
+        a["name"]
+        for a in activities.values()
+        if isinstance(a, dict) and a.get("type") == "save_audience" and isinstance(a.get("name"), str)
+    ]

@@ -56,8 +56,11 @@ def read_text(path: Path) -> str:
         size = os.fstat(handle.fileno()).st_size
         text = handle.read(MAX_FILE_BYTES + 1) if size <= MAX_FILE_BYTES else ""
         if size > MAX_FILE_BYTES or len(text) > MAX_FILE_BYTES:  # a special file has no size
-            raise LimitExceeded(f"the file is {max(size, len(text)):,} bytes; the compiler reads files of at most "
-                                f"{MAX_FILE_BYTES:,} bytes (1 MB)", yaml.Mark(str(path), 0, 0, 0, None, None))
+            raise LimitExceeded(
+                f"the file is {max(size, len(text)):,} bytes; the compiler reads files of at most "
+                f"{MAX_FILE_BYTES:,} bytes (1 MB)",
+                yaml.Mark(str(path), 0, 0, 0, None, None),
+            )
     return text
 
 
@@ -88,8 +91,12 @@ def check_limits(text: str) -> None:
             total += sizes.get(event.anchor, 1)  # an unknown anchor is reported by the composer
         elif isinstance(event, yaml.ScalarEvent):
             total += 1
-            if not event.style and len(event.value) > MAX_DIGITS and _DIGITS.match(event.value) \
-                    and len(event.value.lstrip("+-").replace("_", "")) > MAX_DIGITS:
+            if (
+                not event.style
+                and len(event.value) > MAX_DIGITS
+                and _DIGITS.match(event.value)
+                and len(event.value.lstrip("+-").replace("_", "")) > MAX_DIGITS
+            ):
                 raise LimitExceeded(f"number of more than {MAX_DIGITS:,} digits", event.start_mark)
             if event.anchor:
                 sizes[event.anchor] = 1
@@ -103,8 +110,9 @@ def check_limits(text: str) -> None:
             if anchor:
                 sizes[anchor] = total - before
         if total > MAX_VALUES:
-            raise LimitExceeded(f"this file holds more than {MAX_VALUES:,} values once its aliases are expanded",
-                                event.start_mark)
+            raise LimitExceeded(
+                f"this file holds more than {MAX_VALUES:,} values once its aliases are expanded", event.start_mark
+            )
 
 
 def load_plain(path: Path) -> Any:
@@ -162,7 +170,7 @@ class Source:
         node = self.nodes.get(path)
         if node is None or not token:
             return self.at(path)
-        raw = self.text[node.mark.index:node.end.index]
+        raw = self.text[node.mark.index : node.end.index]
         nth = value.count(token, 0, offset)
         position = -1
         for _ in range(nth + 1):

@@ -19,9 +19,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PG = dict(host=os.environ.get("PGHOST", "127.0.0.1"), port=int(os.environ.get("PGPORT", "5432")),
-          user=os.environ.get("PGUSER", "postgres"), password=os.environ.get("PGPASSWORD", ""),
-          dbname=os.environ.get("PGDATABASE", "postgres"))
+PG = dict(
+    host=os.environ.get("PGHOST", "127.0.0.1"),
+    port=int(os.environ.get("PGPORT", "5432")),
+    user=os.environ.get("PGUSER", "postgres"),
+    password=os.environ.get("PGPASSWORD", ""),
+    dbname=os.environ.get("PGDATABASE", "postgres"),
+)
 SCHEMA_PREFIX = f"campaign_test_{uuid.uuid4().hex[:8]}"
 # doctests import every module they find: full_disk.py is a script the send tests run, not one to import
 collect_ignore = ["full_disk.py"]
@@ -69,8 +73,14 @@ class CliResult:
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> CliResult:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1", **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "campaign_compiler", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "campaign_compiler", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
@@ -146,8 +156,11 @@ class Project:
 
 def demo_copy(root: Path) -> Project:
     """A copy of the demo project (dbt_project/), without what its runs leave, using this package."""
-    shutil.copytree(REPO / "dbt_project", root, ignore=shutil.ignore_patterns(
-        "target", "dbt_packages", "logs", "models", "*.duckdb*"))
+    shutil.copytree(
+        REPO / "dbt_project",
+        root,
+        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*"),
+    )
     project = Project.__new__(Project)
     project.root, project.schema = root, ""
     project.write("packages.yml", f"packages:\n  - local: {REPO}\n")
@@ -190,8 +203,7 @@ def project(tmp_path) -> Project:
 
 def warehouse_params():
     """Parametrize a test over both warehouses, with their markers."""
-    return [pytest.param("duckdb", marks=pytest.mark.duckdb),
-            pytest.param("postgres", marks=pytest.mark.postgres)]
+    return [pytest.param("duckdb", marks=pytest.mark.duckdb), pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=warehouse_params())

@@ -27,7 +27,7 @@ class _Filling:
     def write(self, data) -> int:
         global room
         data = bytes(data)
-        taken = data[:max(room, 0)]
+        taken = data[: max(room, 0)]
         self._handle.write(taken)
         room -= len(taken)
         if len(taken) < len(data):

@@ -30,6 +30,7 @@ SEED_TYPES = """\
                       verified: boolean}
 """
 
+
 def write_platinum_list(project: Project) -> None:
     """Keys for build_audience's `model:` (a seed): platinum guests, twice, and two unknown keys."""
     with (project.root / "seeds" / "profiles.csv").open(newline="", encoding="utf-8") as handle:
@@ -60,14 +61,23 @@ def write_attendees(project: Project) -> None:
             writer.writerow([email, name, badge, "2026-10-15"])
 
 
-
 def make_project(root: Path) -> Project:
     """The project with its data: generated guests, a visitors file, a list of keys."""
     project = Project(root)
     shutil.copytree(PROJECT, project.root, dirs_exist_ok=True)
     project.write("dbt_project.yml", DBT_PROJECT + SEED_TYPES)
-    subprocess.run([sys.executable, str(REPO / "bench" / "generate_data.py"), "--profiles", str(PROFILES),
-                    "--out", str(project.root / "seeds")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "generate_data.py"),
+            "--profiles",
+            str(PROFILES),
+            "--out",
+            str(project.root / "seeds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     write_attendees(project)
     write_platinum_list(project)
     return project

@@ -74,13 +74,21 @@ TEMPLATES = {
     "news": 'subject: "News for {{ first_name }}"\ntext: "Hello {{ first_name }} {{ last_name }}"\n',
     "alert": 'body: "Hi {{ first_name }}, your {{ loyalty_tier }} status"\n',
     "stay": 'subject: "Booking {{ booking.booking_id }} on {{ booking.checkin_date }}"\n'
-            'text: "{{ first_name }}: {{ booking.nights }} nights from {{ booking.checkin_date }}, {{ booking.amount }}"\n',
+    'text: "{{ first_name }}: {{ booking.nights }} nights from {{ booking.checkin_date }}, {{ booking.amount }}"\n',
 }
 
 
 def smtp(port: int, **extra) -> str:
-    settings = {"provider": "smtp", "host": "127.0.0.1", "port": port, "from": "news@hotel.example",
-                "retries": 3, "backoff": 0.05, "connections": 2, **extra}
+    settings = {
+        "provider": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "from": "news@hotel.example",
+        "retries": 3,
+        "backoff": 0.05,
+        "connections": 2,
+        **extra,
+    }
     return "  email: " + json.dumps(settings) + "\n"
 
 
@@ -92,8 +100,18 @@ def make(root: Path, channels: str = "", profiles: int = 60) -> Project:
         project.write(f"campaigns/{name}.yml", text)
     for name, text in TEMPLATES.items():
         project.write(f"templates/{name}.yml", text)
-    subprocess.run([sys.executable, str(REPO / "bench" / "generate_data.py"), "--profiles", str(profiles),
-                    "--out", str(project.root / "seeds")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "generate_data.py"),
+            "--profiles",
+            str(profiles),
+            "--out",
+            str(project.root / "seeds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     for extra in ("hotels", "contact_addresses", "subscriptions"):
         (project.root / "seeds" / f"{extra}.csv").unlink()
     return project
@@ -122,8 +140,11 @@ def edit_profiles(project: Project, changes: list[dict]) -> list[dict]:
 
 
 def statuses(project: Project, target: str, campaign: str) -> dict:
-    return dict(project.query(target, f"select status, count(*) from campaign_deliveries "
-                                      f"where campaign = '{campaign}' group by status"))
+    return dict(
+        project.query(
+            target, f"select status, count(*) from campaign_deliveries where campaign = '{campaign}' group by status"
+        )
+    )
 
 
 def messages_of(project: Project, target: str, model: str) -> list[tuple]:
@@ -142,9 +163,10 @@ def outbox(project: Project, target: str, campaign: str, activity: str, occurren
 def written(folder: Path) -> list[str]:
     """The message keys written in an outbox folder or extract file, once per message written
     (a line a crash cut is not written)."""
+
     def lines(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8", errors="replace")
-        return text[:text.rfind("\n") + 1].splitlines()
+        return text[: text.rfind("\n") + 1].splitlines()
 
     if folder.suffix == ".csv":
         return [row[0] for row in list(csv.reader(lines(folder)))[1:]] if folder.exists() else []

@@ -91,8 +91,9 @@ class SmtpServer:
     """aiosmtpd on loopback; with `tls`: "starttls" (required before AUTH) or "ssl" (implicit TLS),
     `login` (user, password) to require authentication, and `smtputf8` to offer SMTPUTF8 (RFC 6531)."""
 
-    def __init__(self, tls: str = "none", certificate: tuple | None = None, login: tuple | None = None,
-                 smtputf8: bool = False):
+    def __init__(
+        self, tls: str = "none", certificate: tuple | None = None, login: tuple | None = None, smtputf8: bool = False
+    ):
         self.inbox = Inbox()
         self.port = free_port()
         options: dict = {"enable_SMTPUTF8": smtputf8}
@@ -112,8 +113,9 @@ class SmtpServer:
 
             # over implicit TLS, aiosmtpd would not offer AUTH unless told the session is safe
             options.update(authenticator=authenticate, auth_required=True, auth_require_tls=tls != "ssl")
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
-                                     ssl_context=context if tls == "ssl" else None, **options)
+        self.controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, ssl_context=context if tls == "ssl" else None, **options
+        )
 
     def start(self) -> SmtpServer:
         self.controller.start()
@@ -198,7 +200,26 @@ class MessagingApi:
 def self_signed_certificate(folder) -> tuple[str, str]:
     """A certificate for localhost and 127.0.0.1 (trusted by clients through SSL_CERT_FILE)."""
     cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key

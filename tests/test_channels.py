@@ -41,30 +41,54 @@ def built(request, tmp_path_factory):
         request.getfixturevalue("postgres")
     project = make_project(tmp_path_factory.mktemp(f"channels_{target}") / "project")
     project.count("channels", target)  # creates the delivery log
-    emails = [row[0] for row in project.query(target, """
-        select email from profiles where email like '%@%.%' order by profile_id""")]
+    emails = [
+        row[0]
+        for row in project.query(
+            target,
+            """
+        select email from profiles where email like '%@%.%' order by profile_id""",
+        )
+    ]
     phones = [row[0] for row in project.query(target, "select phone from profiles where phone like '+%' order by 1")]
     now = datetime.now(UTC).replace(tzinfo=None)
     suppressions = [(emails[0].upper(), "email"), (f"  {emails[1]} ", "email"), (phones[0], "sms"), (emails[2], "sms")]
     deliveries = []  # (address, days ago): twice in the week caps, once or long ago does not
-    for i, (address, days) in enumerate([(emails[10], 1), (emails[10], 3), (emails[11], 2), (emails[12], 9),
-                                         (emails[12], 10), (emails[13].upper(), 1), (emails[13], 6)]):
+    for i, (address, days) in enumerate(
+        [
+            (emails[10], 1),
+            (emails[10], 3),
+            (emails[11], 2),
+            (emails[12], 9),
+            (emails[12], 10),
+            (emails[13].upper(), 1),
+            (emails[13], 6),
+        ]
+    ):
         deliveries.append((f"k{i}", address, now - timedelta(days=days)))
     schema = project.schema_of(target)
     values = ", ".join(f"('{a}', '{c}', 'test', timestamp '{now:%Y-%m-%d %H:%M:%S}')" for a, c in suppressions)
     project.query_write(target, f'insert into "{schema}".campaign_suppressions values {values}')
-    values = ", ".join(f"('other', 'mail', 'email', 'once', '0', null, '{k}', '{a}', 'sent', 1, null, "
-                       f"timestamp '{t:%Y-%m-%d %H:%M:%S}', 'r', null)" for k, a, t in deliveries)
+    values = ", ".join(
+        f"('other', 'mail', 'email', 'once', '0', null, '{k}', '{a}', 'sent', 1, null, "
+        f"timestamp '{t:%Y-%m-%d %H:%M:%S}', 'r', null)"
+        for k, a, t in deliveries
+    )
     project.query_write(target, f'insert into "{schema}".campaign_deliveries values {values}')
     result = project.count("channels", target)
     return project, target, result, suppressions, deliveries, now
 
 
 def expected_channels(project, target, suppressions, deliveries, now) -> dict:
-    profiles = project.query(target, """select profile_id, email, phone, push_token, email_opt_in, sms_opt_in,
-                                               street, postal_code, city, country from profiles""")
-    bookings = project.query(target, """select booking_id, profile_id from bookings
-                                        where status = 'confirmed' and profile_id is not null""")
+    profiles = project.query(
+        target,
+        """select profile_id, email, phone, push_token, email_opt_in, sms_opt_in,
+                                               street, postal_code, city, country from profiles""",
+    )
+    bookings = project.query(
+        target,
+        """select booking_id, profile_id from bookings
+                                        where status = 'confirmed' and profile_id is not null""",
+    )
     contacts = project.query(target, "select contact_id, profile_id, phone from contact_addresses where verified")
     suppressed = {(trimmed(a).lower() if c == "email" else trimmed(a), c) for a, c in suppressions}
     recent = Counter(trimmed(a).lower() for _, a, t in deliveries if t >= now - timedelta(days=7, minutes=30))
@@ -88,29 +112,43 @@ def expected_channels(project, target, suppressions, deliveries, now) -> dict:
                 reasons["suppressed"] += 1
             elif cap and recent[norm] >= cap:
                 reasons["frequency_cap"] += 1
-            elif control and hashlib.md5(f"{control[0]}:{key}".encode()).hexdigest()[:8] < \
-                    f"{int(control[1] / 100 * 16 ** 8):08x}":
+            elif (
+                control
+                and hashlib.md5(f"{control[0]}:{key}".encode()).hexdigest()[:8] < f"{int(control[1] / 100 * 16**8):08x}"
+            ):
                 reasons["control_group"] += 1
             elif place in kept:
                 reasons["duplicate_address"] += 1
             else:
                 kept[place] = key
-        return {"channel": channel, "messages": len(kept), "recipients": len(set(kept.values())),
-                "excluded": {r: reasons[r] for r in ORDER if reasons[r]}}
+        return {
+            "channel": channel,
+            "messages": len(kept),
+            "recipients": len(set(kept.values())),
+            "excluded": {r: reasons[r] for r in ORDER if reasons[r]},
+        }
 
     def everyone(column, consent_column=None):
         return [(p[0], None, p[column], p[consent_column] if consent_column else None, True) for p in profiles]
 
-    letters = [(p[0], None, ", ".join(trimmed(v) for v in p[6:10] if not blank(v)), None,
-                not any(blank(v) for v in p[6:10])) for p in profiles]
+    letters = [
+        (p[0], None, ", ".join(trimmed(v) for v in p[6:10] if not blank(v)), None, not any(blank(v) for v in p[6:10]))
+        for p in profiles
+    ]
     return {
         "mail": decide("email", everyone(1, 4), consent=True, cap=2, control=(3, 10)),
-        "booking_mail": decide("email", [(pid, bid, by_id[pid][1], by_id[pid][4], True)
-                                         for bid, pid in bookings if pid in by_id], consent=True),
+        "booking_mail": decide(
+            "email",
+            [(pid, bid, by_id[pid][1], by_id[pid][4], True) for bid, pid in bookings if pid in by_id],
+            consent=True,
+        ),
         "transactional_sms": decide("sms", everyone(2), consent=False),
-        "contact_sms": decide("sms", [(pid, cid, phone, by_id[pid][5], True)
-                                      for cid, pid, phone in contacts if pid in by_id], consent=True,
-                              use_address=True),
+        "contact_sms": decide(
+            "sms",
+            [(pid, cid, phone, by_id[pid][5], True) for cid, pid, phone in contacts if pid in by_id],
+            consent=True,
+            use_address=True,
+        ),
         "push": decide("push", everyone(3), consent=False),
         "letter": decide("direct_mail", letters, consent=False),
     }
@@ -120,8 +158,9 @@ def test_every_exclusion_and_message_count_matches_the_specification(built):
     project, target, result, suppressions, deliveries, now = built
     expected = expected_channels(project, target, suppressions, deliveries, now)
     assert result["channels"] == expected
-    assert {k: v for k, v in result["counts"].items() if k in expected} == \
-        {k: v["messages"] for k, v in expected.items()}
+    assert {k: v for k, v in result["counts"].items() if k in expected} == {
+        k: v["messages"] for k, v in expected.items()
+    }
     # every reason occurs in this data, so that each is really checked
     seen = {reason for counts in expected.values() for reason in counts["excluded"]}
     assert seen == set(ORDER)
@@ -129,15 +168,23 @@ def test_every_exclusion_and_message_count_matches_the_specification(built):
 
 def test_message_keys_and_template_columns(built):
     project, target, *_ = built
-    rows = project.query(target, "select message_key, profile_id, booking_id, first_name, booking__booking_id "
-                                 "from channels__booking_mail")
+    rows = project.query(
+        target,
+        "select message_key, profile_id, booking_id, first_name, booking__booking_id from channels__booking_mail",
+    )
     assert rows
     for key, profile_id, booking_id, _, per_booking in rows:
         assert key == hashlib.md5(f"channels|booking_mail|{profile_id}|{booking_id}".encode()).hexdigest()
         assert per_booking == booking_id
-    columns = [row[0] for row in project.query(target, f"""
+    columns = [
+        row[0]
+        for row in project.query(
+            target,
+            f"""
         select column_name from information_schema.columns
-        where table_schema = '{project.schema_of(target)}' and table_name = 'channels__mail' order by ordinal_position""")]
+        where table_schema = '{project.schema_of(target)}' and table_name = 'channels__mail' order by ordinal_position""",
+        )
+    ]
     assert columns == ["message_key", "profile_id", "address", "first_name", "last_name", "country"]
 
 
@@ -179,28 +226,42 @@ def test_templates_may_use_the_columns_a_message_model_has_of_its_own(project, t
     """The recipient key, the linked row's key and `address` are columns of the message models; a
     template or an extract that uses them (or an entity column named `address`) gets the right
     value, and every model has each column once."""
-    project.write("dbt_project.yml", DBT_PROJECT + """\
+    project.write(
+        "dbt_project.yml",
+        DBT_PROJECT
+        + """\
     customers:
       +column_types: {customer_id: integer}
     orders:
       +column_types: {order_id: integer, customer_id: integer}
-""")
+""",
+    )
     project.write("campaign_project.yml", KEYS_DATA_MODEL)
-    project.write("seeds/customers.csv", "customer_id,name,push_token,address,city\n"
-                                         "1,Ann,tok-a,1 Main St,Paris\n2,Bob,tok-b,2 High St,Lyon\n")
+    project.write(
+        "seeds/customers.csv",
+        "customer_id,name,push_token,address,city\n1,Ann,tok-a,1 Main St,Paris\n2,Bob,tok-b,2 High St,Lyon\n",
+    )
     project.write("seeds/orders.csv", "order_id,customer_id\n11,1\n12,1\n21,2\n")
     project.write("campaigns/keys.yml", KEYS_CAMPAIGN)
-    project.write("templates/note.yml", 'title: "Hi {{ name }}"\nbody: "{{ address }}"\n'
-                                        'data: {customer: "{{ customer_id }}"}\n')
-    project.write("templates/receipt.yml", 'title: "Order {{ order.order_id }}"\n'
-                                           'body: "{{ order_id }} for {{ customer_id }}"\n')
+    project.write(
+        "templates/note.yml", 'title: "Hi {{ name }}"\nbody: "{{ address }}"\ndata: {customer: "{{ customer_id }}"}\n'
+    )
+    project.write(
+        "templates/receipt.yml", 'title: "Order {{ order.order_id }}"\nbody: "{{ order_id }} for {{ customer_id }}"\n'
+    )
     counts = project.count("keys", target)["counts"]
     assert (counts["note"], counts["receipt"], counts["letter"]) == (2, 3, 2)
 
     def columns(model):
-        return [row[0] for row in project.query(target, f"""
+        return [
+            row[0]
+            for row in project.query(
+                target,
+                f"""
             select column_name from information_schema.columns
-            where table_schema = '{project.schema_of(target)}' and table_name = '{model}' order by ordinal_position""")]
+            where table_schema = '{project.schema_of(target)}' and table_name = '{model}' order by ordinal_position""",
+            )
+        ]
 
     assert columns("keys__note") == ["message_key", "customer_id", "address", "name", "recipient__address"]
     assert columns("keys__receipt") == ["message_key", "customer_id", "order__order_id", "address", "order_id"]
@@ -219,18 +280,23 @@ def test_templates_may_use_the_columns_a_message_model_has_of_its_own(project, t
         return hashlib.md5(f"keys|{activity}|{customer}|{order}".encode()).hexdigest()
 
     def sent(activity):
-        return {m["message_key"]: (m["to"], m["title"], m["body"], m.get("data"))
-                for m in map(json.loads, (outbox / activity / "messages.jsonl").read_text().splitlines())}
+        return {
+            m["message_key"]: (m["to"], m["title"], m["body"], m.get("data"))
+            for m in map(json.loads, (outbox / activity / "messages.jsonl").read_text().splitlines())
+        }
 
-    assert sent("note") == {key("note", c): (token, f"Hi {name}", address, {"customer": str(c)})
-                            for c, name, token, address, _ in customers}
+    assert sent("note") == {
+        key("note", c): (token, f"Hi {name}", address, {"customer": str(c)}) for c, name, token, address, _ in customers
+    }
     tokens = {c: token for c, _, token, _, _ in customers}
-    assert sent("receipt") == {key("receipt", c, o): (tokens[c], f"Order {o}", f"{c * 100} for {c}", None)
-                               for o, c in orders}
+    assert sent("receipt") == {
+        key("receipt", c, o): (tokens[c], f"Order {o}", f"{c * 100} for {c}", None) for o, c in orders
+    }
     with (outbox / "letter" / "extract.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))[1:]
-    assert sorted(rows) == sorted([key("letter", c), f"{address}, {city}", str(c), address, name]
-                                  for c, name, _, address, city in customers)
+    assert sorted(rows) == sorted(
+        [key("letter", c), f"{address}, {city}", str(c), address, name] for c, name, _, address, city in customers
+    )
 
 
 PHONES_DATA_MODEL = """\
@@ -276,46 +342,72 @@ def test_a_phone_of_the_linked_rows_gets_one_message(project, target):
     """With use_address the address alone makes a duplicate: a guest with the same phone on two
     contact rows, or two guests sharing a contact phone, get one SMS — the lowest guest key's, then
     the lowest contact key's. Without it, one email per booking still goes to the guest's address."""
-    project.write("dbt_project.yml", DBT_PROJECT + """\
+    project.write(
+        "dbt_project.yml",
+        DBT_PROJECT
+        + """\
     guests:
       +column_types: {guest_id: integer}
     contacts:
       +column_types: {contact_id: integer, guest_id: integer, phone: text}
     bookings:
       +column_types: {booking_id: integer, guest_id: integer}
-""")
+""",
+    )
     project.write("campaign_project.yml", PHONES_DATA_MODEL)
-    project.write("seeds/guests.csv", "guest_id,name,email\n1,Ann,ann@example.com\n2,Bob,bob@example.com\n"
-                                      "3,Cid,cid@example.com\n4,Dee,dee@example.com\n")
+    project.write(
+        "seeds/guests.csv",
+        "guest_id,name,email\n1,Ann,ann@example.com\n2,Bob,bob@example.com\n"
+        "3,Cid,cid@example.com\n4,Dee,dee@example.com\n",
+    )
     # Ann's phone twice (the higher contact key first, once padded); Bob and Cid share a phone, Cid's row first
-    project.write("seeds/contacts.csv", "contact_id,guest_id,phone\n11,1,\"+33600000001 \"\n10,1,+33600000001\n"
-                                        "20,3,+33600000002\n21,2,+33600000002\n30,4,+33600000003\n")
+    project.write(
+        "seeds/contacts.csv",
+        'contact_id,guest_id,phone\n11,1,"+33600000001 "\n10,1,+33600000001\n'
+        "20,3,+33600000002\n21,2,+33600000002\n30,4,+33600000003\n",
+    )
     project.write("seeds/bookings.csv", "booking_id,guest_id\n100,1\n101,1\n102,2\n")
     project.write("campaigns/phones.yml", PHONES_CAMPAIGN)
     project.write("templates/sms.yml", 'body: "Hi {{ name }}"\n')
     project.write("templates/mail.yml", 'subject: "Booking {{ booking.booking_id }}"\ntext: "Hi {{ name }}"\n')
     result = project.count("phones", target)
 
-    kept = project.query(target, """
+    kept = project.query(
+        target,
+        """
         select contact.guest_id, min(contact.contact_id), trim(contact.phone)
         from contacts as contact
         where contact.guest_id = (select min(other.guest_id) from contacts as other
                                   where trim(other.phone) = trim(contact.phone))
-        group by contact.guest_id, trim(contact.phone)""")
+        group by contact.guest_id, trim(contact.phone)""",
+    )
     assert sorted(kept) == [(1, 10, "+33600000001"), (2, 21, "+33600000002"), (4, 30, "+33600000003")]
-    assert sorted(project.query(target, "select guest_id, contact_id, address from phones__contact_sms")) == \
-        sorted(kept)
-    duplicates = project.query(target, f"""
+    assert sorted(project.query(target, "select guest_id, contact_id, address from phones__contact_sms")) == sorted(
+        kept
+    )
+    duplicates = project.query(
+        target,
+        f"""
         select contact_id, 'duplicate_address' from contacts
-        where contact_id not in ({", ".join(str(row[1]) for row in kept)})""")
-    assert sorted(project.query(target, "select contact_id, exclusion_reason from phones__contact_sms__excluded")) \
-        == sorted(duplicates)
-    assert result["channels"]["contact_sms"] == {"channel": "sms", "messages": len(kept), "recipients": len(kept),
-                                                 "excluded": {"duplicate_address": len(duplicates)}}
+        where contact_id not in ({", ".join(str(row[1]) for row in kept)})""",
+    )
+    assert sorted(
+        project.query(target, "select contact_id, exclusion_reason from phones__contact_sms__excluded")
+    ) == sorted(duplicates)
+    assert result["channels"]["contact_sms"] == {
+        "channel": "sms",
+        "messages": len(kept),
+        "recipients": len(kept),
+        "excluded": {"duplicate_address": len(duplicates)},
+    }
 
-    bookings = project.query(target, """
+    bookings = project.query(
+        target,
+        """
         select booking.guest_id, booking.booking_id, guest.email
-        from bookings as booking join guests as guest on guest.guest_id = booking.guest_id""")
-    assert sorted(project.query(target, "select guest_id, booking_id, address from phones__booking_mail")) == \
-        sorted(bookings)
+        from bookings as booking join guests as guest on guest.guest_id = booking.guest_id""",
+    )
+    assert sorted(project.query(target, "select guest_id, booking_id, address from phones__booking_mail")) == sorted(
+        bookings
+    )
     assert result["channels"]["booking_mail"]["messages"] == len(bookings) == 3

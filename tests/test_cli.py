@@ -41,11 +41,12 @@ def test_project_options_are_accepted_before_and_after_the_command(small, tmp_pa
 
 
 def test_errors_name_files_relative_to_where_the_user_is(small, tmp_path):
-    small.write("campaigns/bad.yml", "campaign: bad\nactivities:\n  a: {type: build_audience, where: \"x = 1\"}\n")
+    small.write("campaigns/bad.yml", 'campaign: bad\nactivities:\n  a: {type: build_audience, where: "x = 1"}\n')
     result = run_cli("--project-dir", "project", "validate", "bad", cwd=small.root.parent)
     assert result.code == 2
-    assert result.errors == ['project/campaigns/bad.yml:3:37: error: unknown column "x" in condition: '
-                             'not a column of "profiles"']
+    assert result.errors == [
+        'project/campaigns/bad.yml:3:37: error: unknown column "x" in condition: not a column of "profiles"'
+    ]
 
 
 @pytest.mark.slow
@@ -55,7 +56,8 @@ def test_count_json_is_one_object_on_stdout_and_the_table_lists_every_working_ta
     assert result.code == 0, result.stderr
     assert result.stdout.count("\n") == 1
     assert json.loads(result.stdout) == {
-        "campaign": "fr", "target": "duckdb",
+        "campaign": "fr",
+        "target": "duckdb",
         "counts": {"fr": 2, "split.gold": 1, "split.others": 1},
         "channels": {},
     }
@@ -73,8 +75,9 @@ def test_count_json_is_one_object_on_stdout_and_the_table_lists_every_working_ta
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_warehouse_that_is_down_is_one_line_and_exit_1(small, postgres):
-    small.write("profiles.yml", small.root.joinpath("profiles.yml").read_text().replace(
-        f"port: {PG['port']}", "port: 1"))
+    small.write(
+        "profiles.yml", small.root.joinpath("profiles.yml").read_text().replace(f"port: {PG['port']}", "port: 1")
+    )
     result = small.run("count", "fr", "--target", "postgres")
     assert result.code == 1
     assert result.stderr.startswith('error: cannot connect to the postgres warehouse of target "postgres": ')
@@ -84,15 +87,20 @@ def test_a_warehouse_that_is_down_is_one_line_and_exit_1(small, postgres):
 def test_an_unknown_target_is_bad_input_located_in_profiles_yml(small):
     result = small.run("count", "fr", "--target", "postgre")
     assert result.code == 2
-    assert result.errors == ['profiles.yml:3:3: error: profile "test_project" has no target "postgre" '
-                             '(did you mean "postgres"?)']
+    assert result.errors == [
+        'profiles.yml:3:3: error: profile "test_project" has no target "postgre" (did you mean "postgres"?)'
+    ]
     assert not small.root.joinpath("target", "warehouse.duckdb").exists()
 
 
 def test_a_missing_environment_variable_in_the_profile_is_bad_input(small, monkeypatch):
     monkeypatch.delenv("CAMPAIGN_TEST_DB_PATH", raising=False)
-    small.write("profiles.yml", small.root.joinpath("profiles.yml").read_text().replace(
-        "path: target/warehouse.duckdb", "path: \"{{ env_var('CAMPAIGN_TEST_DB_PATH') }}\""))
+    small.write(
+        "profiles.yml",
+        small.root.joinpath("profiles.yml")
+        .read_text()
+        .replace("path: target/warehouse.duckdb", "path: \"{{ env_var('CAMPAIGN_TEST_DB_PATH') }}\""),
+    )
     result = small.run("status", "fr")
     assert result.code == 2
     assert len(result.errors) == 1 and result.errors[0].startswith("profiles.yml:3:3: error: ")
@@ -127,14 +135,23 @@ def test_a_seed_the_campaign_reads_is_reloaded_only_when_it_changed(small):
 
 
 def test_the_product_cites_no_document_it_does_not_ship(small, monkeypatch):
-    shipped = [REPO / "README.md", REPO / "dbt_project.yml", *REPO.glob("campaign_compiler/**/*.py"),
-               *REPO.glob("macros/**/*.*"), *REPO.glob("models/**/*.*"), *REPO.glob("docs/**/*.*"),
-               *REPO.glob("dbt_project/**/*.yml")]
+    shipped = [
+        REPO / "README.md",
+        REPO / "dbt_project.yml",
+        *REPO.glob("campaign_compiler/**/*.py"),
+        *REPO.glob("macros/**/*.*"),
+        *REPO.glob("models/**/*.*"),
+        *REPO.glob("docs/**/*.*"),
+        *REPO.glob("dbt_project/**/*.yml"),
+    ]
     # what git ships: not what dbt writes under target/ (where a test's folder is named after its .yml)
     shipped = [path for path in shipped if path.is_file() and not {"target", "dbt_packages", "logs"} & set(path.parts)]
-    cited = [f"{path.relative_to(REPO)}:{number}" for path in shipped
-             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-             if re.search(r"\bSPEC\b|§", line)]
+    cited = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in shipped
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if re.search(r"\bSPEC\b|§", line)
+    ]
     assert cited == []
     for command in ([], ["validate"], ["compile"], ["count"], ["run"], ["send"], ["status"], ["graph"]):
         code, out, _ = run_in_process(small, monkeypatch, *command, "--help")
@@ -151,8 +168,11 @@ activities:
 
 def generated(project: Project) -> dict[str, bytes | None]:
     """Every folder and file under models/ and seeds/, with its content."""
-    return {path.relative_to(project.root).as_posix(): None if path.is_dir() else path.read_bytes()
-            for base in ("models", "seeds") for path in sorted((project.root / base).rglob("*"))}
+    return {
+        path.relative_to(project.root).as_posix(): None if path.is_dir() else path.read_bytes()
+        for base in ("models", "seeds")
+        for path in sorted((project.root / base).rglob("*"))
+    }
 
 
 @pytest.fixture
@@ -175,12 +195,16 @@ def test_a_file_not_utf8_past_its_header_is_refused_before_anything_is_written(s
     code, _, err = run_in_process(small, monkeypatch, "compile")
     assert code == 2, err
     assert [line for line in err.splitlines() if ": error: " in line] == [
-        "data/visitors.csv:2002:2: error: invalid UTF-8 (byte 0xf6): CSV files are read as UTF-8"]
+        "data/visitors.csv:2002:2: error: invalid UTF-8 (byte 0xf6): CSV files are read as UTF-8"
+    ]
     assert generated(small) == compiled
 
 
-@pytest.mark.parametrize("fault, calls", [("pathlib.Path.write_bytes", 3), ("os.replace", 3), ("os.replace", 4)],
-                         ids=["while-writing", "while-moving-a-folder-aside", "while-moving-a-folder-in"])
+@pytest.mark.parametrize(
+    "fault, calls",
+    [("pathlib.Path.write_bytes", 3), ("os.replace", 3), ("os.replace", 4)],
+    ids=["while-writing", "while-moving-a-folder-aside", "while-moving-a-folder-in"],
+)
 def test_a_compile_that_fails_leaves_every_generated_file_as_it_was(small, compiled, monkeypatch, fault, calls):
     """The disk fills up part way: no campaign is left half written, neither the one being written
     nor those written before it; the error is one line."""
@@ -198,8 +222,10 @@ def test_a_compile_that_fails_leaves_every_generated_file_as_it_was(small, compi
     code, _, err = run_in_process(small, monkeypatch, "compile")
     monkeypatch.undo()
     assert code == 1, err
-    assert err.splitlines() == ["error: could not write the generated files ([Errno 28] No space left on device); "
-                                "the project's generated files are as they were"]
+    assert err.splitlines() == [
+        "error: could not write the generated files ([Errno 28] No space left on device); "
+        "the project's generated files are as they were"
+    ]
     assert generated(small) == compiled
     assert not list((small.root / "target").glob("campaign_compile_*"))
 
@@ -215,8 +241,13 @@ def test_models_dbt_cannot_parse_are_put_back_and_break_no_other_campaign(small,
     assert small.count("de")["counts"]["fr"] == 1
     before = generated(small)
     render = emit.render_model
-    monkeypatch.setattr(emit, "render_model", lambda model, campaign, *args: render(model, campaign, *args) + (
-        "{{ [] + {}['columns'] }}\n" if campaign.name == "fr" else ""))
+    monkeypatch.setattr(
+        emit,
+        "render_model",
+        lambda model, campaign, *args: (
+            render(model, campaign, *args) + ("{{ [] + {}['columns'] }}\n" if campaign.name == "fr" else "")
+        ),
+    )
     code, _, err = run_in_process(small, monkeypatch, "count", "fr")
     monkeypatch.undo()
     assert code == 1, err

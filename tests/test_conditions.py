@@ -34,28 +34,46 @@ def compile_condition(model, condition, working=None):
 # (condition written in postgres, generated for duckdb, generated for postgres)
 GENERATION = [
     ("country = 'FR'", "dim.country = 'FR'", "dim.country = 'FR'"),
-    ("Country = 'FR' AND LOYALTY_TIER in ('gold', 'platinum')",
-     "dim.country = 'FR' AND dim.loyalty_tier IN ('gold', 'platinum')",
-     "dim.country = 'FR' AND dim.loyalty_tier IN ('gold', 'platinum')"),
-    ("email ilike '%@example.com' and email_opt_in", "dim.email ILIKE '%@example.com' AND dim.email_opt_in",
-     "dim.email ILIKE '%@example.com' AND dim.email_opt_in"),
-    ("created_at > current_date - interval '30 days'",
-     "dim.created_at > CURRENT_DATE - INTERVAL '30' DAYS", "dim.created_at > CURRENT_DATE - INTERVAL '30 DAYS'"),
+    (
+        "Country = 'FR' AND LOYALTY_TIER in ('gold', 'platinum')",
+        "dim.country = 'FR' AND dim.loyalty_tier IN ('gold', 'platinum')",
+        "dim.country = 'FR' AND dim.loyalty_tier IN ('gold', 'platinum')",
+    ),
+    (
+        "email ilike '%@example.com' and email_opt_in",
+        "dim.email ILIKE '%@example.com' AND dim.email_opt_in",
+        "dim.email ILIKE '%@example.com' AND dim.email_opt_in",
+    ),
+    (
+        "created_at > current_date - interval '30 days'",
+        "dim.created_at > CURRENT_DATE - INTERVAL '30' DAYS",
+        "dim.created_at > CURRENT_DATE - INTERVAL '30 DAYS'",
+    ),
     ("phone ~ '^\\+33'", "REGEXP_MATCHES(dim.phone, '^\\+33')", "dim.phone ~ '^\\+33'"),
-    ("to_char(created_at, 'YYYY') = '2024'", "STRFTIME(dim.created_at, '%Y') = '2024'",
-     "TO_CHAR(dim.created_at, 'YYYY') = '2024'"),
+    (
+        "to_char(created_at, 'YYYY') = '2024'",
+        "STRFTIME(dim.created_at, '%Y') = '2024'",
+        "TO_CHAR(dim.created_at, 'YYYY') = '2024'",
+    ),
     ("first_name = 'O''Brien'", "dim.first_name = 'O''Brien'", "dim.first_name = 'O''Brien'"),
     ("profile_id::text like '1%'", "CAST(wt.profile_id AS TEXT) LIKE '1%'", "CAST(wt.profile_id AS TEXT) LIKE '1%'"),
-    ("case when loyalty_tier = 'gold' then true else email_opt_in end",
-     "CASE WHEN dim.loyalty_tier = 'gold' THEN TRUE ELSE dim.email_opt_in END",
-     "CASE WHEN dim.loyalty_tier = 'gold' THEN TRUE ELSE dim.email_opt_in END"),
-    ("created_at between date '2024-01-01' and date '2024-12-31'",
-     "dim.created_at BETWEEN CAST('2024-01-01' AS DATE) AND CAST('2024-12-31' AS DATE)",
-     "dim.created_at BETWEEN CAST('2024-01-01' AS DATE) AND CAST('2024-12-31' AS DATE)"),
+    (
+        "case when loyalty_tier = 'gold' then true else email_opt_in end",
+        "CASE WHEN dim.loyalty_tier = 'gold' THEN TRUE ELSE dim.email_opt_in END",
+        "CASE WHEN dim.loyalty_tier = 'gold' THEN TRUE ELSE dim.email_opt_in END",
+    ),
+    (
+        "created_at between date '2024-01-01' and date '2024-12-31'",
+        "dim.created_at BETWEEN CAST('2024-01-01' AS DATE) AND CAST('2024-12-31' AS DATE)",
+        "dim.created_at BETWEEN CAST('2024-01-01' AS DATE) AND CAST('2024-12-31' AS DATE)",
+    ),
     ("not (email is null) -- a comment */ drop table x", "NOT (dim.email IS NULL)", "NOT (dim.email IS NULL)"),
     # integer division truncates in PostgreSQL, where the condition is written: so it must in DuckDB
-    ("profile_id / 2 = 1 and profile_id / 2.0 > 0", "wt.profile_id // 2 = 1 AND wt.profile_id / 2.0 > 0",
-     "DIV(wt.profile_id, 2) = 1 AND wt.profile_id / 2.0 > 0"),
+    (
+        "profile_id / 2 = 1 and profile_id / 2.0 > 0",
+        "wt.profile_id // 2 = 1 AND wt.profile_id / 2.0 > 0",
+        "DIV(wt.profile_id, 2) = 1 AND wt.profile_id / 2.0 > 0",
+    ),
 ]
 
 
@@ -68,24 +86,29 @@ def test_condition_is_qualified_and_generated_per_dialect(model, condition, duck
 
 
 def test_working_table_columns_win_over_entity_columns(model):
-    expression, query = compile_condition(model, "nb_stays > 2 and profile_id > 10",
-                                          working={"profile_id": "integer", "nb_stays": "integer"})
+    expression, query = compile_condition(
+        model, "nb_stays > 2 and profile_id > 10", working={"profile_id": "integer", "nb_stays": "integer"}
+    )
     assert expression.sql("postgres") == "wt.nb_stays > 2 AND wt.profile_id > 10"
     assert not query.uses_entity  # no join with the entity is needed
 
 
 def test_boolean_combinators(model):
-    expression, _ = compile_condition(model, {"any": ["country = 'FR'", {"not": {"all": [
-        "country = 'DE'", "email is null"]}}]})
-    assert expression.sql("postgres") == \
-        "(dim.country = 'FR' OR NOT ((dim.country = 'DE' AND dim.email IS NULL)))"
+    expression, _ = compile_condition(
+        model, {"any": ["country = 'FR'", {"not": {"all": ["country = 'DE'", "email is null"]}}]}
+    )
+    assert expression.sql("postgres") == "(dim.country = 'FR' OR NOT ((dim.country = 'DE' AND dim.email IS NULL)))"
 
 
 def test_link_condition_without_having_is_an_existence_join(model):
     expression, query = compile_condition(model, {"link": "bookings", "where": "status = 'confirmed'"})
     assert expression.sql("postgres") == "NOT (link1.k1 IS NULL)"
     (link,) = query.links
-    assert (link.kind, link.entity, link.where.sql("postgres")) == ("exists", "bookings", "link1_row.status = 'confirmed'")
+    assert (link.kind, link.entity, link.where.sql("postgres")) == (
+        "exists",
+        "bookings",
+        "link1_row.status = 'confirmed'",
+    )
     assert [(outer.sql("postgres"), column) for outer, column in link.on] == [("wt.profile_id", "profile_id")]
 
 
@@ -96,8 +119,7 @@ def test_having_is_evaluated_over_zero_rows_when_nothing_matches(model):
 
 
 def test_nested_link_conditions_join_inside_their_link(model):
-    _, query = compile_condition(model, {"link": "bookings", "where": {
-        "link": "hotel", "where": "city = 'Paris'"}})
+    _, query = compile_condition(model, {"link": "bookings", "where": {"link": "hotel", "where": "city = 'Paris'"}})
     (bookings,) = query.links
     (hotel,) = bookings.links
     assert hotel.where.sql("postgres") == "link2_row.city = 'Paris'"
@@ -105,19 +127,26 @@ def test_nested_link_conditions_join_inside_their_link(model):
 
 
 def test_identical_link_joins_are_shared(model):
-    _, query = compile_condition(model, {"all": [
-        {"link": "bookings", "where": "status = 'x'", "having": "count(*) > 1"},
-        {"link": "bookings", "where": "status = 'x'", "having": "sum(amount) > 10"},
-    ]})
+    _, query = compile_condition(
+        model,
+        {
+            "all": [
+                {"link": "bookings", "where": "status = 'x'", "having": "count(*) > 1"},
+                {"link": "bookings", "where": "status = 'x'", "having": "sum(amount) > 10"},
+            ]
+        },
+    )
     assert len(query.links) == 1
-    assert [c.sql("postgres") for _, c in query.links[0].columns] == \
-        ["COUNT(*) > 1", "SUM(link1_row.amount) > 10"]
+    assert [c.sql("postgres") for _, c in query.links[0].columns] == ["COUNT(*) > 1", "SUM(link1_row.amount) > 10"]
 
 
-@pytest.mark.parametrize("text", [
-    "first_name = '{{ run_query(\"drop table profiles\") }}'",
-    'a "quoted" \\ backslash\nand newline {% raw %} {# #} é ü 中',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "first_name = '{{ run_query(\"drop table profiles\") }}'",
+        'a "quoted" \\ backslash\nand newline {% raw %} {# #} é ü 中',
+    ],
+)
 def test_jinja_string_literal_round_trips_without_rendering(text):
     from jinja2 import Environment
 

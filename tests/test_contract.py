@@ -40,8 +40,10 @@ def declared() -> dict[str, list[str]]:
 
 def defined() -> dict[Path, list[nodes.Macro]]:
     """The macros of each file under macros/."""
-    return {path: list(JINJA.parse(path.read_text(encoding="utf-8")).find_all(nodes.Macro))
-            for path in sorted(MACROS.rglob("*.sql"))}
+    return {
+        path: list(JINJA.parse(path.read_text(encoding="utf-8")).find_all(nodes.Macro))
+        for path in sorted(MACROS.rglob("*.sql"))
+    }
 
 
 def package_calls(text: str) -> list[tuple[str, int, list[str]]]:
@@ -52,8 +54,11 @@ def package_calls(text: str) -> list[tuple[str, int, list[str]]]:
         if isinstance(node, nodes.Const):
             if isinstance(node.value, str) and "{{" in node.value:
                 calls += package_calls(node.value)
-        elif (isinstance(node.node, nodes.Getattr) and isinstance(node.node.node, nodes.Name)
-              and node.node.node.name == PACKAGE_NAME):
+        elif (
+            isinstance(node.node, nodes.Getattr)
+            and isinstance(node.node.node, nodes.Name)
+            and node.node.node.name == PACKAGE_NAME
+        ):
             calls.append((node.node.attr, len(node.args), [k.key for k in node.kwargs]))
     return calls
 
@@ -142,8 +147,11 @@ def test_the_channel_models_carry_the_contract(every_model):
         if model.endswith("__candidates"):
             channels += 1
             call = next(c for c in JINJA.parse(text).find_all(nodes.Call) if isinstance(c.node, nodes.Getattr))
-            given = {k.key: k.value.as_const() for k in call.kwargs
-                     if k.key in ("exclusion_reasons", "reserved_columns", "address_pattern")}
+            given = {
+                k.key: k.value.as_const()
+                for k in call.kwargs
+                if k.key in ("exclusion_reasons", "reserved_columns", "address_pattern")
+            }
             assert given["exclusion_reasons"] == list(EXCLUSION_ORDER)
             assert given["reserved_columns"] == list(RESERVED_COLUMNS)
             assert given.get("address_pattern") == ADDRESS_PATTERNS.get(call.node.attr), model

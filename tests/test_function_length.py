@@ -48,8 +48,12 @@ def test_no_long_functions():
 def test_a_long_function_is_found_unless_it_says_why(tmp_path):
     body = "".join(f"    x = {i}\n" for i in range(MAX_BODY_LINES + 1))
     (tmp_path / "plain.py").write_text(f"def plain():\n{body}\n\ndef short():\n    return 1\n")
-    (tmp_path / "above.py").write_text(f"# long: one SQL statement, read top to bottom\n@staticmethod\ndef above():\n{body}")
+    (tmp_path / "above.py").write_text(
+        f"# long: one SQL statement, read top to bottom\n@staticmethod\ndef above():\n{body}"
+    )
     (tmp_path / "inside.py").write_text(f"def inside():\n    # long: a table of cases\n{body}")
     (tmp_path / "empty.py").write_text(f"# long:\ndef empty():\n{body}")
-    assert long_functions(tmp_path) == [f"{tmp_path.name}/empty.py:2 empty (61 lines)",
-                                        f"{tmp_path.name}/plain.py:1 plain (61 lines)"]
+    assert long_functions(tmp_path) == [
+        f"{tmp_path.name}/empty.py:2 empty (61 lines)",
+        f"{tmp_path.name}/plain.py:1 plain (61 lines)",
+    ]

@@ -21,17 +21,20 @@ def test_every_activity_compiles_to_the_expected_models(project, monkeypatch):
     project.write("templates/stay.yml", (GOLDEN / "templates" / "stay.yml").read_text())
     code, out, err = run_in_process(project, monkeypatch, "compile", "golden")
     assert code == 0, err
-    written = {p.relative_to(project.root).as_posix(): p.read_text()
-               for base in ("models/campaigns/golden", "seeds/campaigns/golden")
-               for p in sorted((project.root / base).iterdir())}
+    written = {
+        p.relative_to(project.root).as_posix(): p.read_text()
+        for base in ("models/campaigns/golden", "seeds/campaigns/golden")
+        for p in sorted((project.root / base).iterdir())
+    }
     expected_dir = GOLDEN / "every_activity"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         shutil.rmtree(expected_dir, ignore_errors=True)
         for name, text in written.items():
             (expected_dir / name).parent.mkdir(parents=True, exist_ok=True)
             (expected_dir / name).write_text(text)
-    expected = {p.relative_to(expected_dir).as_posix(): p.read_text()
-                for p in sorted(expected_dir.rglob("*")) if p.is_file()}
+    expected = {
+        p.relative_to(expected_dir).as_posix(): p.read_text() for p in sorted(expected_dir.rglob("*")) if p.is_file()
+    }
     assert sorted(written) == sorted(expected)
     for name in expected:
         assert written[name] == expected[name], name
@@ -39,21 +42,27 @@ def test_every_activity_compiles_to_the_expected_models(project, monkeypatch):
 
 def test_recompiling_removes_stale_models(project, monkeypatch):
     with_data_model(project)
-    project.write("campaigns/c.yml", """\
+    project.write(
+        "campaigns/c.yml",
+        """\
         campaign: c
         activities:
           a: {type: build_audience}
           s: {type: split, input: a, subsets: [{name: x}, {name: y}]}
-        """)
+        """,
+    )
     assert run_in_process(project, monkeypatch, "compile", "c")[0] == 0
     models = project.root / "models" / "campaigns" / "c"
     assert (models / "c__s__y.sql").exists()
-    project.write("campaigns/c.yml", """\
+    project.write(
+        "campaigns/c.yml",
+        """\
         campaign: c
         activities:
           a: {type: build_audience}
           s: {type: split, input: a, subsets: [{name: x}]}
-        """)
+        """,
+    )
     code, _, err = run_in_process(project, monkeypatch, "compile", "c")
     assert code == 0 and "removed 2 stale files" in err
     assert sorted(p.name for p in models.iterdir()) == ["c__a.sql", "c__a.yml", "c__s__x.sql", "c__s__x.yml"]

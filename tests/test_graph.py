@@ -24,11 +24,13 @@ def wide_campaign(blocks: int) -> str:
     """A generated campaign of 5 activities per block, blocks joined two by two."""
     lines = ["campaign: wide", "activities:"]
     for n in range(blocks):
-        lines += [f"  a{n}: {{type: build_audience, where: \"profile_id > {n}\"}}",
-                  f"  s{n}: {{type: split, input: a{n}, subsets: [{{name: x, where: \"country = 'FR'\"}}], complement: y}}",
-                  f"  u{n}: {{type: combine, mode: union, inputs: [s{n}.x, {'s' + str(n - 1) + '.y' if n else 'a0'}]}}",
-                  f"  f{n}: {{type: fork, input: u{n}, outputs: [l, r]}}",
-                  f"  e{n}: {{type: end, input: f{n}.l}}"]
+        lines += [
+            f'  a{n}: {{type: build_audience, where: "profile_id > {n}"}}',
+            f"  s{n}: {{type: split, input: a{n}, subsets: [{{name: x, where: \"country = 'FR'\"}}], complement: y}}",
+            f"  u{n}: {{type: combine, mode: union, inputs: [s{n}.x, {'s' + str(n - 1) + '.y' if n else 'a0'}]}}",
+            f"  f{n}: {{type: fork, input: u{n}, outputs: [l, r]}}",
+            f"  e{n}: {{type: end, input: f{n}.l}}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -50,14 +52,15 @@ def test_layout_places_every_activity_without_overlap(project, monkeypatch, bloc
     assert len(drawn.nodes) == 5 * blocks
     boxes = [(n.x, n.y) for n in drawn.nodes.values()]
     for i, (x, y) in enumerate(boxes):
-        for x2, y2 in boxes[i + 1:]:
+        for x2, y2 in boxes[i + 1 :]:
             assert abs(x - x2) >= NODE_W or abs(y - y2) >= NODE_H
     for edge in drawn.edges:  # left to right
         if edge.target is not None:
             assert drawn.nodes[edge.source].x < drawn.nodes[edge.target].x
     # the outputs nothing reads: every fork's r and the last split's y (an end's rows are its input's)
-    assert {(e.source, e.output) for e in drawn.edges if e.target is None} == \
-        {(f"f{n}", "r") for n in range(blocks)} | {(f"s{blocks - 1}", "y")}
+    assert {(e.source, e.output) for e in drawn.edges if e.target is None} == {
+        (f"f{n}", "r") for n in range(blocks)
+    } | {(f"s{blocks - 1}", "y")}
     page = render_html(drawn)
     assert page.count('<g class="node ') == 5 * blocks
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
@@ -105,12 +108,15 @@ def test_mermaid_and_dot_show_an_output_nothing_reads_with_its_count(project, ta
     transition; a channel's recipients and an end's rows are not drawn again."""
     with_data_model(project)
     project.write("dbt_project.yml", DBT_PROJECT + "    profiles:\n      +column_types: {phone: text}\n")
-    project.write("seeds/profiles.csv", "profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at\n"
-                                        "1,Ann,ann@example.com,+33600000001,FR,gold,true,2020-01-01 00:00:00\n"
-                                        "2,Bob,bob@example.com,+33600000002,FR,gold,true,2020-01-01 00:00:00\n"
-                                        "3,Cid,cid@example.com,+49600000003,DE,gold,true,2020-01-01 00:00:00\n"
-                                        "4,Dee,dee@example.com,+49600000004,DE,gold,true,2020-01-01 00:00:00\n"
-                                        "5,Eve,eve@example.com,+49600000005,,gold,true,2020-01-01 00:00:00\n")
+    project.write(
+        "seeds/profiles.csv",
+        "profile_id,first_name,email,phone,country,loyalty_tier,email_opt_in,created_at\n"
+        "1,Ann,ann@example.com,+33600000001,FR,gold,true,2020-01-01 00:00:00\n"
+        "2,Bob,bob@example.com,+33600000002,FR,gold,true,2020-01-01 00:00:00\n"
+        "3,Cid,cid@example.com,+49600000003,DE,gold,true,2020-01-01 00:00:00\n"
+        "4,Dee,dee@example.com,+49600000004,DE,gold,true,2020-01-01 00:00:00\n"
+        "5,Eve,eve@example.com,+49600000005,,gold,true,2020-01-01 00:00:00\n",
+    )
     project.write("campaigns/halves.yml", HALVES)
     project.write("templates/sms.yml", 'body: "Hi {{ first_name }}"\n')
     counts = project.count("halves", target)["counts"]
@@ -127,9 +133,17 @@ def test_mermaid_and_dot_show_an_output_nothing_reads_with_its_count(project, ta
 
 
 def browser_page(playwright):
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"])
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
     return browser, browser.new_page(viewport={"width": 1600, "height": 900})
 
 
@@ -148,13 +162,16 @@ def test_a_hundred_activities_stay_readable_when_zoomed(project, monkeypatch):
         assert page.locator(".node").count() == 100
         page.screenshot(path=str(ARTIFACTS / "canvas_100_fit.png"))
         # every name fits in its box, no two boxes overlap, in the browser's own geometry
-        boxes = page.eval_on_selector_all(".node", """nodes => nodes.map(n => {
+        boxes = page.eval_on_selector_all(
+            ".node",
+            """nodes => nodes.map(n => {
             const r = n.querySelector('rect').getBBox(), t = n.querySelector('.name').getBBox();
             const m = n.transform.baseVal.consolidate().matrix;
-            return [m.e, m.f, r.width, r.height, t.x + t.width]; })""")
+            return [m.e, m.f, r.width, r.height, t.x + t.width]; })""",
+        )
         for i, (x, y, w, h, text_end) in enumerate(boxes):
             assert text_end <= w - 4
-            for x2, y2, *_ in boxes[i + 1:]:
+            for x2, y2, *_ in boxes[i + 1 :]:
                 assert abs(x - x2) >= w or abs(y - y2) >= h
         for _ in range(4):
             page.click("#zoom-in")
@@ -177,8 +194,11 @@ def demo(tmp_path_factory):
 def test_dbt_docs_show_each_campaign_ending_in_its_sends(demo):
     project, _ = demo
     manifest = json.loads((project.root / "target" / "manifest.json").read_text())
-    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"
-              and n["name"].startswith("summer_promo__")}
+    models = {
+        n["name"]: n
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["name"].startswith("summer_promo__")
+    }
     assert len(models) == 19
     for model in models.values():
         meta = model["config"]["meta"]
@@ -207,8 +227,11 @@ def test_the_canvas_in_a_browser_shows_every_activity_and_count(demo):
         for name, result in results.items():
             page.goto((project.root / "target" / "canvas" / "dev" / f"{name}.html").as_uri())
             activities = page.eval_on_selector_all(".node", "nodes => nodes.map(n => n.dataset.activity)")
-            edges = page.eval_on_selector_all(".edge", """edges => edges.map(e => [e.dataset.source,
-                e.dataset.output, e.dataset.rows, Array.from(e.querySelectorAll('text'), t => t.textContent)])""")
+            edges = page.eval_on_selector_all(
+                ".edge",
+                """edges => edges.map(e => [e.dataset.source,
+                e.dataset.output, e.dataset.rows, Array.from(e.querySelectorAll('text'), t => t.textContent)])""",
+            )
             counts = result["counts"]
             assert sorted(activities) == sorted({k.split(".")[0] for k in counts})
             labels = {}
@@ -231,7 +254,10 @@ def test_the_canvas_in_a_browser_shows_every_activity_and_count(demo):
         page.goto((project.root / "target" / "canvas" / "dev" / "summer_promo.html").as_uri())
         # a split has no count of its own: its outputs' are on its edges
         assert page.text_content('.node[data-activity="segments"] .count') == "4 outputs"
-        assert page.text_content('.node[data-activity="target"] .count') == f"{results['summer_promo']['counts']['target']:,} rows"
+        assert (
+            page.text_content('.node[data-activity="target"] .count')
+            == f"{results['summer_promo']['counts']['target']:,} rows"
+        )
         page.click('.node[data-activity="vip_email"]')
         panel = page.text_content("#details")
         assert "summer_promo__vip_email" in panel and "no consent" in panel

@@ -27,12 +27,12 @@ activities:
 # Each must be rejected by validation: exit 2, nothing compiled, nothing run.
 ATTEMPTS = {
     "stacked-statement": 'where: "1 = 1; drop table profiles"',
-    "subquery": 'where: "country = \'FR\' or profile_id in (select profile_id from bookings)"',
+    "subquery": "where: \"country = 'FR' or profile_id in (select profile_id from bookings)\"",
     "unterminated-literal": 'where: "\'; drop table profiles; --"',
-    "closing-parenthesis": 'where: "country = \'FR\') or (1 = 1"',
-    "function-running-sql": 'where: "query_to_xml(\'drop table profiles\', true, false, \'\') is not null"',
+    "closing-parenthesis": "where: \"country = 'FR') or (1 = 1\"",
+    "function-running-sql": "where: \"query_to_xml('drop table profiles', true, false, '') is not null\"",
     "sleep": 'where: "pg_sleep(5) is null"',
-    "read-a-file": 'where: "read_text(\'/etc/passwd\') is not null"',
+    "read-a-file": "where: \"read_text('/etc/passwd') is not null\"",
 }
 SPLIT_ATTEMPTS = {
     "order-by-stacked": 'limit: {count: 1, order_by: "created_at; drop table profiles"}',
@@ -57,8 +57,10 @@ def loaded(request, tmp_path_factory):
     project.target = request.param
     project.write("campaign_project.yml", DATA_MODEL)
     project.write("seeds/profiles.csv", PROFILES_CSV)
-    project.write("seeds/bookings.csv", "booking_id,profile_id,hotel_id,status,amount,checkin_date\n"
-                                        "1,1,1,confirmed,10.5,2026-01-01\n")
+    project.write(
+        "seeds/bookings.csv",
+        "booking_id,profile_id,hotel_id,status,amount,checkin_date\n1,1,1,confirmed,10.5,2026-01-01\n",
+    )
     project.write("seeds/hotels.csv", "hotel_id,city\n1,Paris\n")
     project.write("campaigns/baseline.yml", BASELINE)
     assert project.count("baseline", project.target)["counts"] == {"everyone": 3}
@@ -67,8 +69,13 @@ def loaded(request, tmp_path_factory):
 
 def tables(project: Project) -> list[tuple]:
     schema = project.schema_of(project.target)
-    return sorted(project.query(project.target, f"""
-        select table_name from information_schema.tables where table_schema = '{schema}'"""))
+    return sorted(
+        project.query(
+            project.target,
+            f"""
+        select table_name from information_schema.tables where table_schema = '{schema}'""",
+        )
+    )
 
 
 def untouched(project: Project, before: list[tuple]) -> None:
@@ -80,8 +87,9 @@ def untouched(project: Project, before: list[tuple]) -> None:
 def test_injection_in_a_condition_is_rejected(loaded, name):
     before = tables(loaded)
     campaign = name.replace("-", "_")
-    attempt(loaded, campaign, f"campaign: {campaign}\nactivities:\n  a:\n    type: build_audience\n"
-                              f"    {ATTEMPTS[name]}\n")
+    attempt(
+        loaded, campaign, f"campaign: {campaign}\nactivities:\n  a:\n    type: build_audience\n    {ATTEMPTS[name]}\n"
+    )
     untouched(loaded, before)
 
 
@@ -89,7 +97,10 @@ def test_injection_in_a_condition_is_rejected(loaded, name):
 def test_injection_in_an_order_by_is_rejected(loaded, name):
     before = tables(loaded)
     campaign = name.replace("-", "_")
-    attempt(loaded, campaign, f"""\
+    attempt(
+        loaded,
+        campaign,
+        f"""\
 campaign: {campaign}
 activities:
   a: {{type: build_audience}}
@@ -97,17 +108,22 @@ activities:
     type: split
     input: a
     subsets: [{{name: one, {SPLIT_ATTEMPTS[name]}}}]
-""")
+""",
+    )
     untouched(loaded, before)
 
 
-@pytest.mark.parametrize("body", [
-    'type: deduplication\n    input: a\n    keys: ["email); drop table profiles; --"]',
-    'type: enrichment\n    input: a\n    add: {n: "(select count(*) from bookings)"}',
-    'type: enrichment\n    input: a\n    add: {"n\\"; drop table profiles; --": "1"}',
-    'type: change_dimension\n    input: a\n    link: "bookings; drop table profiles"',
-    'type: save_audience\n    input: a\n    name: "x; drop table profiles"',
-], ids=["dedup-key", "enrichment-subquery", "enrichment-name", "link-name", "audience-name"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        'type: deduplication\n    input: a\n    keys: ["email); drop table profiles; --"]',
+        'type: enrichment\n    input: a\n    add: {n: "(select count(*) from bookings)"}',
+        'type: enrichment\n    input: a\n    add: {"n\\"; drop table profiles; --": "1"}',
+        'type: change_dimension\n    input: a\n    link: "bookings; drop table profiles"',
+        'type: save_audience\n    input: a\n    name: "x; drop table profiles"',
+    ],
+    ids=["dedup-key", "enrichment-subquery", "enrichment-name", "link-name", "audience-name"],
+)
 def test_injection_in_names_and_expressions_is_rejected(loaded, body):
     before = tables(loaded)
     attempt(loaded, "names", f"campaign: names\nactivities:\n  a: {{type: build_audience}}\n  b:\n    {body}\n")
@@ -115,17 +131,23 @@ def test_injection_in_names_and_expressions_is_rejected(loaded, body):
 
 
 def test_a_file_outside_the_project_is_rejected(loaded):
-    attempt(loaded, "outside", """\
+    attempt(
+        loaded,
+        "outside",
+        """\
 campaign: outside
 activities:
   f: {type: load_file, path: ../../../../etc/passwd, columns: {root: text}}
-""")
+""",
+    )
 
 
 def test_sql_and_jinja_in_string_literals_stay_data(loaded):
     before = tables(loaded)
     bobby, jinja = BOBBY.replace("'", "''"), JINJA.replace("'", "''")
-    loaded.write("campaigns/literals.yml", f"""\
+    loaded.write(
+        "campaigns/literals.yml",
+        f"""\
 campaign: literals
 activities:
   bobby:
@@ -137,7 +159,8 @@ activities:
   comment:
     type: build_audience
     where: "first_name = 'Anna' -- */ ; drop table profiles"
-""")
+""",
+    )
     counts = loaded.count("literals", loaded.target)["counts"]
     assert counts == {"bobby": 1, "jinja": 1, "comment": 1}
     assert loaded.scalar(loaded.target, "select profile_id from literals__bobby") == 2

@@ -37,9 +37,14 @@ def _engine_names(path: Path, root: Path = PACKAGE.parent) -> list[str]:
     """Where a module writes an engine's name as a string of its own (not in a docstring or a comment)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     docstrings = _docstrings(tree)
-    return [f"{path.relative_to(root)}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-            and node.value.strip().lower() in ENGINE_NAMES]
+    return [
+        f"{path.relative_to(root)}:{node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and node.value.strip().lower() in ENGINE_NAMES
+    ]
 
 
 def _driver_imports(path: Path) -> list[str]:
@@ -52,8 +57,9 @@ def _driver_imports(path: Path) -> list[str]:
             modules = [node.module]
         else:
             continue
-        found += [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {m}" for m in modules
-                  if m.split(".")[0] in DRIVERS]
+        found += [
+            f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {m}" for m in modules if m.split(".")[0] in DRIVERS
+        ]
     return found
 
 
@@ -76,6 +82,8 @@ def test_no_module_outside_engines_imports_a_driver():
 def test_the_check_sees_an_engine_name_but_not_a_docstring_or_a_sentence(tmp_path):
     module = tmp_path / "campaign_compiler" / "module.py"
     module.parent.mkdir()
-    module.write_text('"""On duckdb."""\n\n\ndef f(kind):\n    """postgres"""\n'
-                      '    return kind == "duckdb" or "use postgres here"\n', encoding="utf-8")
+    module.write_text(
+        '"""On duckdb."""\n\n\ndef f(kind):\n    """postgres"""\n    return kind == "duckdb" or "use postgres here"\n',
+        encoding="utf-8",
+    )
     assert _engine_names(module, tmp_path) == ["campaign_compiler/module.py:6: 'duckdb'"]

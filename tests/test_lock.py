@@ -21,11 +21,16 @@ from send_project import make, message_id, messages_of, smtp, statuses
 pytestmark = pytest.mark.slow
 
 
-
 def _start_send(project, target: str, env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "campaign_compiler", "send", "mail", "--yes", "--target", target],
-                            cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "campaign_compiler", "send", "mail", "--yes", "--target", target],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for(condition, process: subprocess.Popen) -> None:
@@ -46,9 +51,12 @@ def _lose_lock(project, target: str) -> None:
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute("select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted "
-                           "and objsubid = 1 and classid::bigint = (hashtext(%s)::bigint >> 32) & 4294967295 "
-                           "and objid::bigint = hashtext(%s)::bigint & 4294967295", (key, key))
+            cursor.execute(
+                "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted "
+                "and objsubid = 1 and classid::bigint = (hashtext(%s)::bigint >> 32) & 4294967295 "
+                "and objid::bigint = hashtext(%s)::bigint & 4294967295",
+                (key, key),
+            )
             assert cursor.fetchall() == [(True,)]
     finally:
         connection.close()
@@ -96,5 +104,7 @@ def test_an_idle_session_timeout_does_not_take_the_lock_of_a_slow_send(tmp_path,
     inbox.delay = 0
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert inbox.message_ids() == {message_id(key): 1 for key, _ in messages_of(project, "postgres", "mail__newsletter")}
+    assert inbox.message_ids() == {
+        message_id(key): 1 for key, _ in messages_of(project, "postgres", "mail__newsletter")
+    }
     assert statuses(project, "postgres", "mail") == {"sent": total}

@@ -17,16 +17,31 @@ HEADERS = {"Content-Type", "MIME-Version", "From", "To", "Subject", "Message-ID"
 
 
 def built(subject: str, address: str = "anna@example.com", sender: str = "News <news@hotel.example>") -> bytes:
-    message = OutgoingMessage("k1", address, "email", "mail", "newsletter", "once",
-                              {"subject": subject, "text": "Hello", "html": "<p>Hello</p>"})
+    message = OutgoingMessage(
+        "k1",
+        address,
+        "email",
+        "mail",
+        "newsletter",
+        "once",
+        {"subject": subject, "text": "Hello", "html": "<p>Hello</p>"},
+    )
     return build_email(message, sender, "care@hotel.example").as_bytes()
 
 
 @pytest.mark.parametrize("address", ["anna@example.com", "zoë@example.com"])
-@pytest.mark.parametrize("subject", ["Eve\r\nBcc: bcc@evil.example", "Évé\r\nBcc: bcc@evil.example",
-                                     "Eve\nBcc: bcc@evil.example", "Eve\rBcc: bcc@evil.example",
-                                     "Eve\x85Bcc: bcc@evil.example", "Eve\u2028Bcc: bcc@evil.example",
-                                     "Eve\x00\x0bBcc: bcc@evil.example"])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Eve\r\nBcc: bcc@evil.example",
+        "Évé\r\nBcc: bcc@evil.example",
+        "Eve\nBcc: bcc@evil.example",
+        "Eve\rBcc: bcc@evil.example",
+        "Eve\x85Bcc: bcc@evil.example",
+        "Eve\u2028Bcc: bcc@evil.example",
+        "Eve\x00\x0bBcc: bcc@evil.example",
+    ],
+)
 def test_a_line_break_in_a_header_value_becomes_a_space_and_adds_no_header(subject, address):
     raw = built(subject, address)
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -45,8 +60,15 @@ def test_a_long_subject_is_folded_to_lines_of_78_characters(subject, address):
     assert email.message_from_bytes(raw, policy=email.policy.default)["Subject"].strip() == subject.strip()
 
 
-@pytest.mark.parametrize("address", ["victim@example.com\x85X-Injected: yes", "victim@example.com\r\nX-Injected: yes",
-                                     "victim@example.com\u2029X-Injected: yes", "victim@example.com\x00"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "victim@example.com\x85X-Injected: yes",
+        "victim@example.com\r\nX-Injected: yes",
+        "victim@example.com\u2029X-Injected: yes",
+        "victim@example.com\x00",
+    ],
+)
 def test_an_address_with_a_control_character_or_a_line_break_cannot_be_built(address):
     with pytest.raises(InvalidEmail, match="it holds a control character or a line break"):
         built("Hello", address)
@@ -56,15 +78,20 @@ def render(source: str) -> dict:
     return Template(Path("t.yml"), "email", {"subject": "Hi", "text": source}).render({}, None)
 
 
-@pytest.mark.parametrize(("source", "reason"), [
-    ("{{ 'a' * 10**9 }}", "text: template output over 1 MB"),
-    ("{{ [1, 2] * 10**9 }}", "text: template output over 1 MB"),
-    ("{{ 10**9 * 'ab' }}", "text: template output over 1 MB"),
-    ("{% for i in range(100000) %}{% for j in range(100000) %}xy{% endfor %}{% endfor %}",
-     "text: template output over 1 MB"),
-    ("{% for i in range(100000) %}{{ 'é' * 10 }}{% endfor %}", "text: template output over 1 MB"),
-    ("{{ 2 ** (10**9) }}", "text: template number over 10,000 bits"),
-])
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ 'a' * 10**9 }}", "text: template output over 1 MB"),
+        ("{{ [1, 2] * 10**9 }}", "text: template output over 1 MB"),
+        ("{{ 10**9 * 'ab' }}", "text: template output over 1 MB"),
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}xy{% endfor %}{% endfor %}",
+            "text: template output over 1 MB",
+        ),
+        ("{% for i in range(100000) %}{{ 'é' * 10 }}{% endfor %}", "text: template output over 1 MB"),
+        ("{{ 2 ** (10**9) }}", "text: template number over 10,000 bits"),
+    ],
+)
 def test_a_template_over_the_cap_fails_fast_without_building_its_output(source, reason):
     started = time.monotonic()
     with pytest.raises(OutputTooLarge) as raised:
@@ -75,4 +102,4 @@ def test_a_template_over_the_cap_fails_fast_without_building_its_output(source, 
 
 def test_a_template_within_the_cap_renders_whole():
     assert render("{{ 'a' * 1000000 }}")["text"] == "a" * 1_000_000
-    assert render("{{ 2 ** 100 }} {{ 3 * 4 }} {{ 'ab' * 3 }}")["text"] == f"{2 ** 100} 12 ababab"
+    assert render("{{ 2 ** 100 }} {{ 3 * 4 }} {{ 'ab' * 3 }}")["text"] == f"{2**100} 12 ababab"

@@ -13,10 +13,14 @@ from campaign_compiler.send.providers.outbox import ExtractFile, Outbox
 
 
 def messages(channel: str, count: int, start: int = 0) -> list[OutgoingMessage]:
-    content = {"direct_mail": lambda i: {"name": f"Zoë {i}", "street": f'{i} "Rue"\nBât. B,\r\n2e étage'},
-               "sms": lambda i: {"body": f"Hi Zoë {i}\n"}}[channel]
-    return [OutgoingMessage(f"key{i:03}", f"address {i}", channel, "c", "a", "once", content(i))
-            for i in range(start, start + count)]
+    content = {
+        "direct_mail": lambda i: {"name": f"Zoë {i}", "street": f'{i} "Rue"\nBât. B,\r\n2e étage'},
+        "sms": lambda i: {"body": f"Hi Zoë {i}\n"},
+    }[channel]
+    return [
+        OutgoingMessage(f"key{i:03}", f"address {i}", channel, "c", "a", "once", content(i))
+        for i in range(start, start + count)
+    ]
 
 
 def provider(channel: str, tmp_path):
@@ -41,9 +45,9 @@ def test_a_write_cut_anywhere_leaves_exactly_the_messages_whose_record_is_whole(
         found = again.delivered(keys)
         if channel == "direct_mail":  # the rows end at the header's and the 3 rows' last line breaks
             row_ends = [ends[0], *ends[3::3]]
-            assert found == set(keys[:sum(end <= cut for end in row_ends[1:])]), cut
+            assert found == set(keys[: sum(end <= cut for end in row_ends[1:])]), cut
         else:
-            assert found == set(keys[:sum(end <= cut for end in ends)]), cut
+            assert found == set(keys[: sum(end <= cut for end in ends)]), cut
         again.deliver([m for m in messages(channel, 3) if m.message_key not in found])
         if channel == "direct_mail":
             with path.open(newline="", encoding="utf-8") as handle:

@@ -107,12 +107,16 @@ ORACLES = {
         "unique_rows": f"select count(distinct email) + count(*) - count(email) from {ATTENDEES}",
         "unique_rows.repeated": f"select count(email) - count(distinct email) from {ATTENDEES}",
         "by_email": f"select count(distinct p.profile_id) from profiles p join {ATTENDEES} a on a.email = p.email",
-        "by_email.strangers": count_of("not exists (select 1 from profiles p where p.email = a.email)",
-                                       f"{ATTENDEES} a"),
+        "by_email.strangers": count_of(
+            "not exists (select 1 from profiles p where p.email = a.email)", f"{ATTENDEES} a"
+        ),
         "by_email_and_name": f"""select count(distinct p.profile_id) from profiles p join {ATTENDEES} a
                                  on a.email = p.email and a.first_name = p.first_name""",
-        "by_email_and_name.no_pair": count_of("""not exists (select 1 from profiles p where p.email = a.email
-                                                 and p.first_name = a.first_name)""", f"{ATTENDEES} a"),
+        "by_email_and_name.no_pair": count_of(
+            """not exists (select 1 from profiles p where p.email = a.email
+                                                 and p.first_name = a.first_name)""",
+            f"{ATTENDEES} a",
+        ),
         "upcoming": f"""select count(*) from bookings where checkin_date >= date '2026-11-01' and profile_id in
                         (select p.profile_id from profiles p join {ATTENDEES} a on a.email = p.email)""",
     },
@@ -153,15 +157,21 @@ def pairs(project: Project, target: str, sql: str) -> dict:
 def test_union_takes_each_row_from_the_first_input_that_has_it(built):
     project, target, _ = built
     scores = pairs(project, target, "select score, count(*) from targeting__first_wins group by score")
-    assert scores == {1: project.scalar(target, count_of("country = 'FR'")),
-                      2: project.scalar(target, count_of(f"(country <> 'FR' or country is null) and profile_id in ({CONFIRMED})"))}
+    assert scores == {
+        1: project.scalar(target, count_of("country = 'FR'")),
+        2: project.scalar(target, count_of(f"(country <> 'FR' or country is null) and profile_id in ({CONFIRMED})")),
+    }
 
 
 def test_split_limit_keeps_the_first_rows_in_order_with_ties_by_key(built):
     project, target, _ = built
-    expected = keys(project, target, """select profile_id from (
+    expected = keys(
+        project,
+        target,
+        """select profile_id from (
         select profile_id, row_number() over (order by created_at, profile_id) as n
-        from profiles where loyalty_tier = 'gold') ranked where n <= 20""")
+        from profiles where loyalty_tier = 'gold') ranked where n <= 20""",
+    )
     assert keys(project, target, "select profile_id from targeting__segments__gold") == expected
 
 
@@ -169,8 +179,12 @@ def test_random_limit_is_a_seeded_md5_order_the_same_on_every_warehouse(built):
     import hashlib
 
     project, target, _ = built
-    eligible = keys(project, target, """select profile_id from profiles
-        where (loyalty_tier <> 'gold' or loyalty_tier is null) and (country <> 'FR' or country is null)""")
+    eligible = keys(
+        project,
+        target,
+        """select profile_id from profiles
+        where (loyalty_tier <> 'gold' or loyalty_tier is null) and (country <> 'FR' or country is null)""",
+    )
     ordered = sorted(eligible, key=lambda k: (hashlib.md5(f"5:{k}".encode()).hexdigest(), k))
     expected = set(ordered[: len(eligible) * 10 // 100])
     assert keys(project, target, "select profile_id from targeting__segments__sample") == expected
@@ -178,20 +192,34 @@ def test_random_limit_is_a_seeded_md5_order_the_same_on_every_warehouse(built):
 
 def test_deduplication_keeps_the_first_row_by_its_order_and_every_null_key(built):
     project, target, _ = built
-    expected = keys(project, target, """
+    expected = keys(
+        project,
+        target,
+        """
         select profile_id from (select profile_id, row_number() over (
             partition by email order by created_at desc, profile_id) as n
             from profiles where email is not null) ranked where n = 1
-        union all select profile_id from profiles where email is null""")
+        union all select profile_id from profiles where email is null""",
+    )
     assert keys(project, target, "select profile_id from targeting__one_per_email") == expected
 
 
 def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
     project, target, _ = built
     members = f"select profile_id from profiles where country = 'FR' or profile_id in ({CONFIRMED})"
-    got = {row[0]: row[1:] for row in project.query(target, """
-        select profile_id, nb_bookings, total_spent, last_status, second_booking from targeting__history""")}
-    expected = {row[0]: row[1:] for row in project.query(target, f"""
+    got = {
+        row[0]: row[1:]
+        for row in project.query(
+            target,
+            """
+        select profile_id, nb_bookings, total_spent, last_status, second_booking from targeting__history""",
+        )
+    }
+    expected = {
+        row[0]: row[1:]
+        for row in project.query(
+            target,
+            f"""
         select p.profile_id,
                (select count(*) from bookings b where b.profile_id = p.profile_id),
                (select sum(amount) from bookings b where b.profile_id = p.profile_id
@@ -200,7 +228,9 @@ def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
                 order by booked_at desc, booking_id limit 1),
                (select booking_id from bookings b where b.profile_id = p.profile_id
                 order by booked_at, booking_id limit 1 offset 1)
-        from profiles p where p.profile_id in ({members})""")}
+        from profiles p where p.profile_id in ({members})""",
+        )
+    }
     assert got == expected
     assert any(row[0] == 0 for row in got.values())  # count over no booking is 0, not NULL
 
@@ -208,16 +238,24 @@ def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
 def test_reconciliation_carries_the_first_matching_incoming_row(built):
     project, target, _ = built
     got = pairs(project, target, "select profile_id, badge from files__by_email")
-    expected = pairs(project, target, f"""
+    expected = pairs(
+        project,
+        target,
+        f"""
         select p.profile_id, cast(a.badge as integer) from profiles p join {ATTENDEES} a on a.email = p.email
-        where a.file_row = (select min(f.file_row) from {ATTENDEES} f where f.email = p.email)""")
+        where a.file_row = (select min(f.file_row) from {ATTENDEES} f where f.email = p.email)""",
+    )
     assert got == expected
 
 
 def test_change_dimension_to_a_many_link_carries_upstream_columns(built):
     project, target, _ = built
     got = pairs(project, target, "select booking_id, nb from flow__their_bookings")
-    expected = pairs(project, target, f"""
+    expected = pairs(
+        project,
+        target,
+        f"""
         select b.booking_id, (select count(*) from bookings c where c.profile_id = b.profile_id)
-        from ({THEIR_BOOKINGS}) b""")
+        from ({THEIR_BOOKINGS}) b""",
+    )
     assert got == expected

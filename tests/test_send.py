@@ -47,8 +47,10 @@ def test_an_unreachable_smtp_server_stops_the_run_and_nothing_is_marked_sent(tmp
     result = project.run("run", "mail", "--yes", "--target", target)
     assert result.code == 1
     error = result.stderr.splitlines()[-1]  # after the line saying where the canvas is
-    assert error.startswith(f"error: smtp 127.0.0.1:{port} is unreachable: ConnectionRefusedError") and \
-        "Traceback" not in result.stderr
+    assert (
+        error.startswith(f"error: smtp 127.0.0.1:{port} is unreachable: ConnectionRefusedError")
+        and "Traceback" not in result.stderr
+    )
     assert statuses(project, target, "mail") == {}
     expected = messages_of(project, target, "mail__newsletter")
     server = SmtpServer()
@@ -71,8 +73,9 @@ def test_a_hard_bounce_fails_the_message_and_suppresses_the_address(tmp_path, ta
     assert statuses(project, target, "mail") == {"sent": before["messages"] - 1, "failed": 1}
     (error,) = project.query(target, f"select error from campaign_deliveries where message_key = '{key}'")[0]
     assert error.startswith("550 ")
-    assert project.query(target, "select address, channel, reason from campaign_suppressions") == \
-        [(address, "email", "hard_bounce")]
+    assert project.query(target, "select address, channel, reason from campaign_suppressions") == [
+        (address, "email", "hard_bounce")
+    ]
     after = project.count("mail", target)["channels"]["newsletter"]
     assert after["excluded"].get("suppressed") == 1 and after["messages"] == before["messages"] - 1
 
@@ -119,8 +122,9 @@ def test_an_smtp_server_without_smtputf8_fails_the_internationalised_messages_on
     internationalise(project, INTERNATIONAL)
     result = project.run("run", "mail", "--yes", "--target", target)
     assert result.code == 1  # messages failed: a script or a scheduler is told
-    assert result.stderr.splitlines()[-1] == ("error: 2 messages failed (the reason of each is in "
-                                              "campaign_deliveries.error; --retry-failed sends them again)")
+    assert result.stderr.splitlines()[-1] == (
+        "error: 2 messages failed (the reason of each is in campaign_deliveries.error; --retry-failed sends them again)"
+    )
     expected = messages_of(project, target, "mail__newsletter")
     ascii_keys = {key for key, address in expected if address.isascii()}
     assert inbox.message_ids() == {message_id(key): 1 for key in ascii_keys}
@@ -159,8 +163,14 @@ def test_an_smtp_server_with_smtputf8_gets_each_internationalised_message_once(t
 def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_path, target):
     api = MessagingApi(flaky=True).start()
     try:
-        settings = {"provider": "http", "url": api.url, "token_env": "SMS_TOKEN", "batch_size": 7,
-                    "retries": 3, "backoff": 0.01}
+        settings = {
+            "provider": "http",
+            "url": api.url,
+            "token_env": "SMS_TOKEN",
+            "batch_size": 7,
+            "retries": 3,
+            "backoff": 0.01,
+        }
         project = make(tmp_path / "p", "  sms: " + json.dumps(settings) + "\n")
         result = project.run("run", "texts", "--yes", "--target", target, env={"SMS_TOKEN": api.token})
         assert result.code == 0, result.stderr
@@ -177,14 +187,22 @@ def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_pa
 def test_an_http_provider_refusing_the_token_stops_the_run_and_a_rerun_sends_everything(tmp_path, target, status):
     api = MessagingApi(refuse=status).start()
     try:
-        settings = {"provider": "http", "url": api.url, "token_env": "SMS_TOKEN", "batch_size": 7,
-                    "retries": 3, "backoff": 0.01}
+        settings = {
+            "provider": "http",
+            "url": api.url,
+            "token_env": "SMS_TOKEN",
+            "batch_size": 7,
+            "retries": 3,
+            "backoff": 0.01,
+        }
         project = make(tmp_path / "p", "  sms: " + json.dumps(settings) + "\n")
         refused = project.run("run", "texts", "--yes", "--target", target, env={"SMS_TOKEN": "wrong-token"})
         assert refused.code == 1
-        assert refused.stderr.splitlines()[-1] == \
-            f'error: http {api.url} refused the credentials (token_env): HTTP {status}: {{"error": "invalid token"}}; ' \
+        assert (
+            refused.stderr.splitlines()[-1]
+            == f'error: http {api.url} refused the credentials (token_env): HTTP {status}: {{"error": "invalid token"}}; '
             "the messages it did not take are left for the next run"
+        )
         assert "Traceback" not in refused.stderr
         assert api.refused == 1 and api.accepted == {}  # the first batch, not retried: nothing more is tried
         assert statuses(project, target, "texts") == {}
@@ -201,15 +219,20 @@ def test_a_missing_token_is_located_and_nothing_is_built_or_sent(tmp_path):
     settings = {"provider": "http", "url": "http://127.0.0.1:9/x", "token_env": "NO_SUCH_TOKEN_VARIABLE"}
     sms = "  sms: " + json.dumps(settings) + "\n"
     project = make(tmp_path / "p", sms)
-    project.write("campaigns/both.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: both")
-                  + "  alert: {type: sms, input: everyone, template: templates/alert.yml, category: transactional}\n")
+    project.write(
+        "campaigns/both.yml",
+        CAMPAIGNS["mail"].replace("campaign: mail", "campaign: both")
+        + "  alert: {type: sms, input: everyone, template: templates/alert.yml, category: transactional}\n",
+    )
     line = len(DATA_MODEL.splitlines()) + 2
     column = sms.index('"NO_SUCH') + 1
     for command in ("run", "send"):  # the email would go first: nothing may go before the error
         result = project.run(command, "both", "--yes")
         assert result.code == 2
-        assert result.errors == [f"campaign_project.yml:{line}:{column}: error: environment variable "
-                                 "NO_SUCH_TOKEN_VARIABLE (token_env of the sms channel) is not set"]
+        assert result.errors == [
+            f"campaign_project.yml:{line}:{column}: error: environment variable "
+            "NO_SUCH_TOKEN_VARIABLE (token_env of the sms channel) is not set"
+        ]
     assert not project.root.joinpath("target", "outbox").exists()
     assert not project.root.joinpath("target", "warehouse.duckdb").exists()
     assert project.run("run", "both", "--simulate").code == 0  # a simulation needs no credential
@@ -218,9 +241,13 @@ def test_a_missing_token_is_located_and_nothing_is_built_or_sent(tmp_path):
 def _interrupt(project: Project, target: str, campaign: str, until, *extra: str) -> None:
     """Start a send, kill it (SIGKILL) once `until()` holds."""
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    process = subprocess.Popen([sys.executable, "-m", "campaign_compiler", "send", campaign, "--yes",
-                                "--target", target, *extra], cwd=project.root, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaign_compiler", "send", campaign, "--yes", "--target", target, *extra],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not until() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -264,9 +291,24 @@ def _send_on_a_full_disk(project: Project, target: str, folder: Path, room: int,
     """`campaign send every_file` whose files in `folder` may take `room` bytes; then ENOSPC, or the
     process killed in the middle of the write."""
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "FULL_DISK_DIR": str(folder)}
-    done = subprocess.run([sys.executable, str(Path(__file__).parent / "full_disk.py"), str(room), then, "send",
-                           "every_file", "--yes", "--target", target], cwd=project.root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "full_disk.py"),
+            str(room),
+            then,
+            "send",
+            "every_file",
+            "--yes",
+            "--target",
+            target,
+        ],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
@@ -275,21 +317,30 @@ def test_a_disk_that_fills_up_mid_write_strands_no_message(tmp_path, target, the
     project = make(tmp_path / "p", FILE_PROVIDER, profiles=200)
     project.write("campaigns/every_file.yml", EVERY_FILE)
     totals = project.count("every_file", target)["counts"]
-    folders = {"newsletter": outbox(project, target, "every_file", "newsletter"),
-               "alert": outbox(project, target, "every_file", "alert"),
-               "letter": project.root / "exports" / "every_file_once.csv"}
+    folders = {
+        "newsletter": outbox(project, target, "every_file", "newsletter"),
+        "alert": outbox(project, target, "every_file", "alert"),
+        "letter": project.root / "exports" / "every_file_once.csv",
+    }
 
     def statuses() -> dict:
-        return {(activity, status): count for activity, status, count in project.query(target, """
-            select activity, status, count(*) from campaign_deliveries group by 1, 2""")}
+        return {
+            (activity, status): count
+            for activity, status, count in project.query(
+                target,
+                """
+            select activity, status, count(*) from campaign_deliveries group by 1, 2""",
+            )
+        }
 
     for activity, folder in folders.items():  # the disk fills up in the middle of each in turn
         full = _send_on_a_full_disk(project, target, folder.parent if folder.suffix else folder, 5000, then)
         assert 0 < len(written(folder)) < totals[activity], activity
         if then == "enospc":  # the outbox knows what it wrote: nothing is left unknown
             assert full.code == 1 and "Traceback" not in full.stderr, full.stderr
-            assert full.stderr.splitlines()[-1].endswith("No space left on device; the messages it did not take "
-                                                         "are left for the next run"), full.stderr
+            assert full.stderr.splitlines()[-1].endswith(
+                "No space left on device; the messages it did not take are left for the next run"
+            ), full.stderr
             assert statuses()[activity, "sent"] == len(written(folder)) and (activity, "pending") not in statuses()
         else:
             assert full.code == -signal.SIGKILL, full.stderr
@@ -298,8 +349,9 @@ def test_a_disk_that_fills_up_mid_write_strands_no_message(tmp_path, target, the
     assert resumed.code == 0, resumed.stderr
     assert "unknown outcome" not in resumed.stdout, resumed.stdout
     for activity, folder in folders.items():
-        assert sorted(written(folder)) == sorted(key for key, _ in messages_of(project, target,
-                                                                                f"every_file__{activity}"))
+        assert sorted(written(folder)) == sorted(
+            key for key, _ in messages_of(project, target, f"every_file__{activity}")
+        )
     assert statuses() == {(activity, "sent"): totals[activity] for activity in folders}
 
 
@@ -312,15 +364,19 @@ def test_the_file_provider_writes_no_file_of_the_project_whatever_its_placeholde
     extract = project.root / "exports" / "every_file_once.csv"
     line = len(DATA_MODEL.splitlines()) + 2
     column = FILE_PROVIDER.index('"exports') + 1
-    for made, expected in ((lambda: extract.symlink_to(project.root / "seeds" / "profiles.csv"),
-                            "is inside seeds/, which the dbt project owns"),
-                           (lambda: extract.write_text("id,name\n1,Zoë\n"), "names a file that is not a direct-mail "
-                                                                               "extract")):
+    for made, expected in (
+        (
+            lambda: extract.symlink_to(project.root / "seeds" / "profiles.csv"),
+            "is inside seeds/, which the dbt project owns",
+        ),
+        (lambda: extract.write_text("id,name\n1,Zoë\n"), "names a file that is not a direct-mail extract"),
+    ):
         made()
         refused = project.run("send", "every_file", "--yes", "--target", target)
         assert refused.code == 2 and refused.errors == [
             f'campaign_project.yml:{line}:{column}: error: path of the file provider "exports/every_file_once.csv" '
-            f"{expected}" + refused.errors[0].partition(expected)[2]], refused.stderr
+            f"{expected}" + refused.errors[0].partition(expected)[2]
+        ], refused.stderr
         extract.unlink()
     for occurrence in ("../../x", "/tmp/x", ".hidden"):
         refused = project.run("send", "every_file", "--yes", "--occurrence", occurrence, "--target", target)
@@ -331,8 +387,7 @@ def test_the_file_provider_writes_no_file_of_the_project_whatever_its_placeholde
     assert project.query(target, "select count(*) from campaign_runs") == [(0,)]
 
 
-def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target,
-                                                                                        smtp_server):
+def test_smtp_outcomes_left_unknown_by_a_crash_are_reported_and_resent_only_on_request(tmp_path, target, smtp_server):
     inbox = smtp_server.inbox
     project = make(tmp_path / "p", smtp(smtp_server.port, connections=1))
     total = project.count("mail", target)["counts"]["newsletter"]
@@ -360,8 +415,14 @@ def test_a_second_run_of_the_same_campaign_exits_1_while_the_first_sends(tmp_pat
     total = project.count("mail", target)["counts"]["newsletter"]
     inbox.delay = 0.3  # the first send takes seconds: the second starts meanwhile
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    first = subprocess.Popen([sys.executable, "-m", "campaign_compiler", "send", "mail", "--yes", "--target", target],
-                             cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "campaign_compiler", "send", "mail", "--yes", "--target", target],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not inbox.messages and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -376,8 +437,14 @@ def test_one_email_per_confirmed_booking_carries_that_booking(tmp_path, target):
     project = make(tmp_path / "p")
     counts = project.count("stays", target)
     assert project.run("send", "stays", "--yes", "--target", target).code == 0
-    rows = {key: (booking_id, str(checkin), nights) for key, booking_id, checkin, nights in project.query(target, """
-        select message_key, booking_id, booking__checkin_date, booking__nights from stays__stay""")}
+    rows = {
+        key: (booking_id, str(checkin), nights)
+        for key, booking_id, checkin, nights in project.query(
+            target,
+            """
+        select message_key, booking_id, booking__checkin_date, booking__nights from stays__stay""",
+        )
+    }
     assert len(rows) == counts["counts"]["stay"] > 0
     assert len(rows) > counts["channels"]["stay"]["recipients"]  # some guests have several bookings
     outbox = project.root / "target" / "outbox" / target / "stays" / "once" / "stay"
@@ -434,9 +501,24 @@ def test_smtp_over_tls_with_login_from_the_environment(tmp_path, tls):
     certificate = self_signed_certificate(tmp_path)
     server = SmtpServer(tls=tls, certificate=certificate, login=("mailer", "s3cret")).start()
     try:
-        project = make(tmp_path / "p", "  email: " + json.dumps({
-            "provider": "smtp", "host": "localhost", "port": server.port, "tls": tls, "from": "news@hotel.example",
-            "username_env": "SMTP_USER", "password_env": "SMTP_PASSWORD", "retries": 1, "backoff": 0.01}) + "\n")
+        project = make(
+            tmp_path / "p",
+            "  email: "
+            + json.dumps(
+                {
+                    "provider": "smtp",
+                    "host": "localhost",
+                    "port": server.port,
+                    "tls": tls,
+                    "from": "news@hotel.example",
+                    "username_env": "SMTP_USER",
+                    "password_env": "SMTP_PASSWORD",
+                    "retries": 1,
+                    "backoff": 0.01,
+                }
+            )
+            + "\n",
+        )
         env = {"SMTP_USER": "mailer", "SMTP_PASSWORD": "wrong", "SSL_CERT_FILE": certificate[0]}
         refused = project.run("run", "mail", "--yes", env=env)
         assert refused.code == 1
@@ -457,11 +539,19 @@ def test_a_simulation_leaves_the_traces_of_real_runs_alone(tmp_path):
     project.count("mail", "duckdb")
     (first, _), (second, _) = sorted(messages_of(project, "duckdb", "mail__newsletter"))[:2]
     for key, status in ((first, "pending"), (second, "failed")):
-        project.query_write("duckdb", f"""insert into campaign_deliveries values ('mail', 'newsletter', 'email',
-            'once', '1', null, '{key}', 'x@example.com', '{status}', 1, null, null, 'r', null)""")
+        project.query_write(
+            "duckdb",
+            f"""insert into campaign_deliveries values ('mail', 'newsletter', 'email',
+            'once', '1', null, '{key}', 'x@example.com', '{status}', 1, null, null, 'r', null)""",
+        )
     assert project.run("send", "mail", "--simulate").code == 0
-    assert dict(project.query("duckdb", f"""select message_key, status from campaign_deliveries
-        where message_key in ('{first}', '{second}')""")) == {first: "pending", second: "failed"}
+    assert dict(
+        project.query(
+            "duckdb",
+            f"""select message_key, status from campaign_deliveries
+        where message_key in ('{first}', '{second}')""",
+        )
+    ) == {first: "pending", second: "failed"}
     total = len(messages_of(project, "duckdb", "mail__newsletter"))
     assert statuses(project, "duckdb", "mail") == {"simulated": total - 2, "pending": 1, "failed": 1}
     (finished,) = project.query("duckdb", "select status from campaign_runs")[0]
@@ -476,14 +566,18 @@ def test_send_and_canvas_read_the_tables_of_their_own_target(tmp_path, postgres)
     # the last dbt run built PostgreSQL's tables: DuckDB has no such messages
     refused = project.run("send", "texts", "--yes", "--target", "duckdb")
     assert refused.code == 1
-    assert refused.stderr.strip() == ('error: texts is not built on target "duckdb": texts__everyone is missing '
-                                      "(and 3 more); build it with `campaign count texts --target duckdb` or "
-                                      "`dbt build --select tag:campaign_texts --target duckdb`")
+    assert refused.stderr.strip() == (
+        'error: texts is not built on target "duckdb": texts__everyone is missing '
+        "(and 3 more); build it with `campaign count texts --target duckdb` or "
+        "`dbt build --select tag:campaign_texts --target duckdb`"
+    )
     assert not project.root.joinpath("target", "outbox").exists()
     # after a DuckDB build (the last dbt run now), each target's canvas shows its own tables
     alert = f'"{project.schema}".texts__alert'
-    project.query_write("postgres", f"delete from {alert} where message_key in "
-                                    f"(select message_key from {alert} order by message_key limit 3)")
+    project.query_write(
+        "postgres",
+        f"delete from {alert} where message_key in (select message_key from {alert} order by message_key limit 3)",
+    )
     assert project.count("texts", "duckdb")["counts"]["alert"] == built
     page = project.run("graph", "texts", "--format", "mermaid", "--target", "postgres")
     assert page.code == 0, page.stderr
@@ -500,8 +594,10 @@ def test_two_targets_sending_the_same_campaign_each_have_their_own_outbox(tmp_pa
     for target in ("duckdb", "postgres"):
         assert project.count("texts", target)["counts"]["alert"] > 3
     alert = f'"{project.schema}".texts__alert'  # PostgreSQL has 3 messages fewer, the last to be sent on DuckDB
-    project.query_write("postgres", f"delete from {alert} where message_key in "
-                                    f"(select message_key from {alert} order by message_key limit 3)")
+    project.query_write(
+        "postgres",
+        f"delete from {alert} where message_key in (select message_key from {alert} order by message_key limit 3)",
+    )
     for target in ("postgres", "duckdb", "postgres"):  # the second on PostgreSQL sends nothing
         result = project.run("send", "texts", "--yes", "--target", target)
         assert result.code == 0, result.stderr
@@ -513,8 +609,12 @@ def test_two_targets_sending_the_same_campaign_each_have_their_own_outbox(tmp_pa
 
 def test_a_frequency_cap_does_not_count_an_occurrence_against_itself(tmp_path, target):
     project = make(tmp_path / "p")
-    project.write("campaigns/capped.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: capped").replace(
-        "template: templates/news.yml}", "template: templates/news.yml, frequency_cap: {max: 1, days: 7}}"))
+    project.write(
+        "campaigns/capped.yml",
+        CAMPAIGNS["mail"]
+        .replace("campaign: mail", "campaign: capped")
+        .replace("template: templates/news.yml}", "template: templates/news.yml, frequency_cap: {max: 1, days: 7}}"),
+    )
     first = project.run("run", "capped", "--yes", "--target", target)
     assert first.code == 0, first.stderr
     sent = statuses(project, target, "capped")["sent"]
@@ -525,10 +625,15 @@ def test_a_frequency_cap_does_not_count_an_occurrence_against_itself(tmp_path, t
     assert second.code == 0, second.stderr
     assert "No message to send." in second.stderr  # another occurrence within the week is capped
     assert project.scalar(target, "select count(*) from capped__newsletter") == 0
-    reasons = dict(project.query(target, """
+    reasons = dict(
+        project.query(
+            target,
+            """
         select exclusion_reason = 'frequency_cap', count(*) from capped__newsletter__excluded
         where lower(trim(address)) in (select lower(trim(address)) from campaign_deliveries where status = 'sent')
-        group by 1"""))
+        group by 1""",
+        )
+    )
     assert reasons[True] >= sent and False not in reasons  # every address messaged once is capped
     assert statuses(project, target, "capped") == {"sent": sent}
 

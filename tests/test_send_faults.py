@@ -14,11 +14,13 @@ from send_project import CAMPAIGNS, edit_profiles, make, message_id, messages_of
 pytestmark = pytest.mark.slow
 
 
-
 def some(expected: list[tuple], remainder: int, modulo: int = 5) -> dict[str, str]:
     """A stable share of the messages (key -> address)."""
-    return {key: address for key, address in expected
-            if int(hashlib.md5(key.encode()).hexdigest(), 16) % modulo == remainder}
+    return {
+        key: address
+        for key, address in expected
+        if int(hashlib.md5(key.encode()).hexdigest(), 16) % modulo == remainder
+    }
 
 
 def last_run_counts(project: Project, target: str) -> dict:
@@ -26,8 +28,9 @@ def last_run_counts(project: Project, target: str) -> dict:
     return json.loads(counts)["newsletter"]
 
 
-def test_a_reply_lost_after_the_data_leaves_the_message_unknown_and_resent_only_on_request(tmp_path, target,
-                                                                                          smtp_server):
+def test_a_reply_lost_after_the_data_leaves_the_message_unknown_and_resent_only_on_request(
+    tmp_path, target, smtp_server
+):
     inbox = smtp_server.inbox
     project = make(tmp_path / "p", smtp(smtp_server.port))
     project.count("mail", target)
@@ -37,8 +40,10 @@ def test_a_reply_lost_after_the_data_leaves_the_message_unknown_and_resent_only_
     inbox.lose_reply = set(lost.values())
     first = project.run("send", "mail", "--yes", "--target", target)
     assert first.code == 1  # a run that leaves outcomes unknown says so, in one line
-    assert first.stderr.splitlines()[-1] == (f"error: {len(lost)} messages may have been delivered, the provider's "
-                                             "answer lost (left unknown; --resend-unknown sends them again)")
+    assert first.stderr.splitlines()[-1] == (
+        f"error: {len(lost)} messages may have been delivered, the provider's "
+        "answer lost (left unknown; --resend-unknown sends them again)"
+    )
     assert inbox.message_ids() == {message_id(key): 1 for key, _ in expected}  # each received once, none again
     assert statuses(project, target, "mail") == {"sent": len(expected) - len(lost), "pending": len(lost)}
     pending = project.query(target, "select message_key, error from campaign_deliveries where status = 'pending'")
@@ -75,26 +80,43 @@ def test_an_smtp_421_discards_the_connection_and_the_message_goes_again_on_a_new
     assert inbox.connections == 1 + len(at_rcpt) + len(at_data)  # a new connection after each 421
 
 
-DIRTY_NAMES = {"Eve\r\nBcc: bcc@evil.example": "Eve Bcc: bcc@evil.example",
-               "Mallory\u2028X-Injected: yes": "Mallory X-Injected: yes",
-               "x" * 5000: "x" * 5000}
-DIRTY_ADDRESSES = ["victim@example.com\u0085X-Injected:yes", "tab@example.com\x0bX-Injected: yes",
-                   "separator@example.com\u2028X-Injected: yes", "nul@example.com\x1cX-Injected: yes"]
-HEADERS = {"Content-Type", "MIME-Version", "Content-Transfer-Encoding", "From", "To", "Subject", "Message-ID",
-           "Date", "X-Campaign"}
+DIRTY_NAMES = {
+    "Eve\r\nBcc: bcc@evil.example": "Eve Bcc: bcc@evil.example",
+    "Mallory\u2028X-Injected: yes": "Mallory X-Injected: yes",
+    "x" * 5000: "x" * 5000,
+}
+DIRTY_ADDRESSES = [
+    "victim@example.com\u0085X-Injected:yes",
+    "tab@example.com\x0bX-Injected: yes",
+    "separator@example.com\u2028X-Injected: yes",
+    "nul@example.com\x1cX-Injected: yes",
+]
+HEADERS = {
+    "Content-Type",
+    "MIME-Version",
+    "Content-Transfer-Encoding",
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "Date",
+    "X-Campaign",
+}
 
 
 @pytest.mark.parametrize("provider", ["outbox", "smtp"])
 def test_dirty_crm_values_inject_no_header_and_stop_nothing(tmp_path, target, provider, smtp_server):
     project = make(tmp_path / "p", smtp(smtp_server.port) if provider == "smtp" else "")
-    edit_profiles(project, [{"first_name": name} for name in DIRTY_NAMES]
-                  + [{"email": address} for address in DIRTY_ADDRESSES])
+    edit_profiles(
+        project, [{"first_name": name} for name in DIRTY_NAMES] + [{"email": address} for address in DIRTY_ADDRESSES]
+    )
     project.count("mail", target)
     names = {name for (name,) in project.query(target, "select first_name from profiles")}
     assert {"Eve\nBcc: bcc@evil.example", "Eve\r\nBcc: bcc@evil.example"} & names  # the seed kept the line break
     excluded = dict(project.query(target, "select address, exclusion_reason from mail__newsletter__excluded"))
-    assert {address: excluded.get(address) for address in DIRTY_ADDRESSES} == \
-        {address: "no_address" for address in DIRTY_ADDRESSES}
+    assert {address: excluded.get(address) for address in DIRTY_ADDRESSES} == {
+        address: "no_address" for address in DIRTY_ADDRESSES
+    }
     expected = dict(messages_of(project, target, "mail__newsletter"))
     result = project.run("send", "mail", "--yes", "--target", target)
     assert result.code == 0, result.stderr
@@ -119,13 +141,18 @@ def test_dirty_crm_values_inject_no_header_and_stop_nothing(tmp_path, target, pr
 
 def test_a_template_output_over_the_cap_fails_that_message_only(tmp_path, target):
     project = make(tmp_path / "p")
-    project.write("templates/huge.yml", """\
+    project.write(
+        "templates/huge.yml",
+        """\
 subject: "News{% if loyalty_tier == 'gold' %}{{ 'a' * 10**9 }}{% endif %}"
 text: "{% if loyalty_tier == 'silver' %}{% for i in range(100000) %}{% for j in range(1000) %}x{% endfor %}\
 {% endfor %}{% endif %}Hello {{ first_name }}"
-""")
-    project.write("campaigns/huge.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: huge")
-                  .replace("news.yml", "huge.yml"))
+""",
+    )
+    project.write(
+        "campaigns/huge.yml",
+        CAMPAIGNS["mail"].replace("campaign: mail", "campaign: huge").replace("news.yml", "huge.yml"),
+    )
     project.count("huge", target)
     tiers = dict(project.query(target, "select message_key, loyalty_tier from huge__newsletter"))
     assert {"gold", "silver"} < set(tiers.values())

@@ -30,26 +30,46 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def dbt(project: Project, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """dbt itself, as a user runs it: no `campaign` in between."""
     paths = ["--project-dir", str(project.root), "--profiles-dir", str(project.root)]
-    return subprocess.run([DBT, *args, *paths], cwd=cwd or project.root, capture_output=True, text=True,
-                          timeout=600, env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [DBT, *args, *paths],
+        cwd=cwd or project.root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def newsletter_recipients(project: Project) -> int:
     """Hand-counted from the seed: opted-in guests with a valid email, one per address."""
     with (project.root / "seeds" / "profiles.csv").open(newline="", encoding="utf-8") as handle:
         guests = list(csv.DictReader(handle))
-    return len({g["email"].strip().lower() for g in guests
-                if g["email_opt_in"] == "true" and EMAIL.match((g["email"] or "").strip())})
+    return len(
+        {
+            g["email"].strip().lower()
+            for g in guests
+            if g["email_opt_in"] == "true" and EMAIL.match((g["email"] or "").strip())
+        }
+    )
 
 
 def test_a_plain_dbt_build_of_an_empty_warehouse_is_sent_by_campaign_send(tmp_path, target):
     project = make(tmp_path / "p")
-    project.write("campaigns/capped.yml", CAMPAIGNS["mail"].replace("campaign: mail", "campaign: capped").replace(
-        "template: templates/news.yml}", "template: templates/news.yml, frequency_cap: {max: 1, days: 7}}"))
+    project.write(
+        "campaigns/capped.yml",
+        CAMPAIGNS["mail"]
+        .replace("campaign: mail", "campaign: capped")
+        .replace("template: templates/news.yml}", "template: templates/news.yml, frequency_cap: {max: 1, days: 7}}"),
+    )
     compiled = project.run("compile")  # every campaign of the project
     assert compiled.code == 0, compiled.stderr
-    assert compiled.stdout == "" and {line.split(":")[0] for line in compiled.stderr.splitlines()} == \
-        {"capped", "letters", "mail", "stays", "texts"}
+    assert compiled.stdout == "" and {line.split(":")[0] for line in compiled.stderr.splitlines()} == {
+        "capped",
+        "letters",
+        "mail",
+        "stays",
+        "texts",
+    }
     assert dbt(project, "deps").returncode == 0
     assert dbt(project, "seed", "--target", target).returncode == 0
     # no campaign command ran: the package creates the tables the channel models read
@@ -101,8 +121,10 @@ def test_send_refuses_a_build_that_is_not_the_campaign_as_it_stands(tmp_path, ta
     # the models are rewritten and only the split rebuilt: the email's tables were computed from the old one
     assert project.run("compile", "promo").code == 0
     assert dbt(project, "build", "--select", "promo__segments__first", "--target", target).returncode == 0
-    refused(f'was built on target "{target}" out of order: promo__mail__candidates was built before its input '
-            "promo__segments__first was rebuilt")
+    refused(
+        f'was built on target "{target}" out of order: promo__mail__candidates was built before its input '
+        "promo__segments__first was rebuilt"
+    )
     assert dbt(project, "build", "--select", "promo__segments__first+", "--target", target).returncode == 0
     sent = project.run("send", "promo", "--yes", "--target", target)
     assert sent.code == 0, sent.stderr
@@ -127,8 +149,10 @@ def test_nothing_is_sent_when_the_messages_changed_since_they_were_announced(tmp
     (campaign,) = session.campaigns(["mail"])
     with pytest.raises(RuntimeFailure) as refused, CampaignLock(session.where, "mail") as lock:
         send_campaign(campaign, session.workspace, session.where, lock, announced={"newsletter": messages + 1})
-    assert str(refused.value) == (f"the messages of newsletter changed since they were counted ({messages + 1:,} "
-                                  f"then, {messages:,} now): nothing was sent; count them again")
+    assert str(refused.value) == (
+        f"the messages of newsletter changed since they were counted ({messages + 1:,} "
+        f"then, {messages:,} now): nothing was sent; count them again"
+    )
     assert not (project.root / "target" / "outbox").exists()
     assert statuses(project, "duckdb", "mail") == {}
 
@@ -181,8 +205,11 @@ def test_the_demo_warehouse_survives_dbt_clean_and_dbt_runs_from_any_directory(t
         import duckdb
 
         with duckdb.connect(str(database), read_only=True) as connection:
-            return dict(connection.execute("select status, count(*) from campaign_deliveries "
-                                           "where campaign = 'summer_promo' group by 1").fetchall())
+            return dict(
+                connection.execute(
+                    "select status, count(*) from campaign_deliveries where campaign = 'summer_promo' group by 1"
+                ).fetchall()
+            )
 
     sent = delivered()["sent"]
     assert sent > 0
@@ -223,8 +250,10 @@ def test_a_campaign_reading_a_saved_audience_builds_it_and_dbt_orders_them(tmp_p
     project.write("campaigns/reader.yml", READER)
     counted = project.run("count", "reader", "--json", "--target", target)  # on an empty warehouse
     assert counted.code == 0, counted.stderr
-    assert (f'Building saver too: reader reads an audience it saves, and saver is not built on target "{target}": '
-            "saver__opted_in is missing (and 1 more).") in " ".join(counted.stderr.split())
+    assert (
+        f'Building saver too: reader reads an audience it saves, and saver is not built on target "{target}": '
+        "saver__opted_in is missing (and 1 more)."
+    ) in " ".join(counted.stderr.split())
     with (project.root / "seeds" / "profiles.csv").open(newline="", encoding="utf-8") as handle:
         opted_in = sum(row["email_opt_in"] == "true" for row in csv.DictReader(handle))
     assert json.loads(counted.stdout)["counts"]["guests"] == opted_in > 0
@@ -235,8 +264,10 @@ def test_a_campaign_reading_a_saved_audience_builds_it_and_dbt_orders_them(tmp_p
         project.query_write(target, f'drop schema "{project.schema}" cascade')
     shutil.rmtree(project.root / "models" / "campaigns")
     compiled = project.run("compile", "reader")
-    assert compiled.code == 0 and "saver: 2 models in models/campaigns/saver (reader reads an audience it saves)" \
-        in compiled.stderr
+    assert (
+        compiled.code == 0
+        and "saver: 2 models in models/campaigns/saver (reader reads an audience it saves)" in compiled.stderr
+    )
     built = dbt(project, "build", "--target", target)
     assert built.returncode == 0, built.stdout[-3000:]
     manifest = json.loads((project.root / "target" / "manifest.json").read_text())
@@ -255,10 +286,15 @@ def test_each_target_has_its_own_canvas_and_only_data_goes_to_stdout(tmp_path, p
         assert "Canvas of" not in result.stdout
     project.query_write("postgres", f'delete from "{project.schema}".texts__alert')
     graph = project.run("graph", "texts", "--target", "postgres")
-    assert graph.code == 0 and graph.stdout == "" and graph.stderr == \
-        "Canvas of texts: target/canvas/postgres/texts.html\n"
-    pages = {target: (project.root / "target" / "canvas" / target / "texts.html").read_text()
-             for target in ("duckdb", "postgres")}
+    assert (
+        graph.code == 0
+        and graph.stdout == ""
+        and graph.stderr == "Canvas of texts: target/canvas/postgres/texts.html\n"
+    )
+    pages = {
+        target: (project.root / "target" / "canvas" / target / "texts.html").read_text()
+        for target in ("duckdb", "postgres")
+    }
     assert "counts of the last build on target duckdb" in pages["duckdb"]
     assert "counts of the last build on target postgres" in pages["postgres"]
     assert ">0 messages<" in pages["postgres"] and ">0 messages<" not in pages["duckdb"]

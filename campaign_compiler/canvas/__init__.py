@@ -13,5 +13,20 @@ from .layout import NODE_H, NODE_W
 from .model import CATEGORY_OF, Canvas, Edge, Model, Node, canvas, compiled_sql, draw, measure
 from .text import render_dot, render_mermaid
 
-__all__ = ["CATEGORY_OF", "NODE_H", "NODE_W", "Canvas", "Edge", "Model", "Node", "canvas", "compiled_sql", "draw",
-           "measure", "render_dot", "render_html", "render_mermaid", "write_page"]
+__all__ = [
+    "CATEGORY_OF",
+    "NODE_H",
+    "NODE_W",
+    "Canvas",
+    "Edge",
+    "Model",
+    "Node",
+    "canvas",
+    "compiled_sql",
+    "draw",
+    "measure",
+    "render_dot",
+    "render_html",
+    "render_mermaid",
+    "write_page",
+]

@@ -15,29 +15,68 @@ from .layout import GAP_X, NODE_H, NODE_W, STUB, edge_label_width, label_width, 
 from .model import Canvas, Edge, Node, count_text, draw
 
 # glyphs that common fonts (DejaVu, system UI fonts) all draw
-GLYPH = {"build_audience": "◎", "load_file": "⇪", "reconciliation": "⇄", "combine": "⋃", "split": "⇶",
-         "deduplication": "≡", "enrichment": "⊕", "change_dimension": "↷", "save_audience": "⬇", "fork": "⋔",
-         "and_join": "⋀", "or_join": "⋁", "test": "?", "end": "■", "email": "✉", "sms": "☎", "push": "◉",
-         "direct_mail": "✎"}
+GLYPH = {
+    "build_audience": "◎",
+    "load_file": "⇪",
+    "reconciliation": "⇄",
+    "combine": "⋃",
+    "split": "⇶",
+    "deduplication": "≡",
+    "enrichment": "⊕",
+    "change_dimension": "↷",
+    "save_audience": "⬇",
+    "fork": "⋔",
+    "and_join": "⋀",
+    "or_join": "⋁",
+    "test": "?",
+    "end": "■",
+    "email": "✉",
+    "sms": "☎",
+    "push": "◉",
+    "direct_mail": "✎",
+}
 
 
 def render_html(c: Canvas) -> str:
     width, height = size(c)
-    svg = [f'<svg id="canvas" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
-           f'data-width="{width:.0f}" data-height="{height:.0f}">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8a94a6"/></marker></defs>',
-           '<g id="viewport">', *_edges(c), *(_node(node) for node in c.nodes.values()), "</g></svg>"]
-    data = {"campaign": c.campaign, "nodes": {n.id: {
-        "type": n.type, "category": n.category, "line": n.line, "description": n.description,
-        "parameters": n.parameters, "channel": n.channel,
-        "models": [{"name": m.name, "output": m.output, "rows": m.rows, "sql": m.sql} for m in n.models],
-    } for n in c.nodes.values()}}
+    svg = [
+        f'<svg id="canvas" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'data-width="{width:.0f}" data-height="{height:.0f}">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8a94a6"/></marker></defs>',
+        '<g id="viewport">',
+        *_edges(c),
+        *(_node(node) for node in c.nodes.values()),
+        "</g></svg>",
+    ]
+    data = {
+        "campaign": c.campaign,
+        "nodes": {
+            n.id: {
+                "type": n.type,
+                "category": n.category,
+                "line": n.line,
+                "description": n.description,
+                "parameters": n.parameters,
+                "channel": n.channel,
+                "models": [{"name": m.name, "output": m.output, "rows": m.rows, "sql": m.sql} for m in n.models],
+            }
+            for n in c.nodes.values()
+        },
+    }
     built = "counts of the last build on target " + c.target if c.target else "not built yet"
     return _PAGE.format(
-        title=_e(f"Campaign {c.campaign}"), campaign=_e(c.campaign), description=_e(c.description),
-        file=_e(c.file), built=_e(built), activities=len(c.nodes), svg="\n".join(svg),
-        data=json.dumps(data).replace("</", "<\\/"), style=_STYLE, script=_SCRIPT)
+        title=_e(f"Campaign {c.campaign}"),
+        campaign=_e(c.campaign),
+        description=_e(c.description),
+        file=_e(c.file),
+        built=_e(built),
+        activities=len(c.nodes),
+        svg="\n".join(svg),
+        data=json.dumps(data).replace("</", "<\\/"),
+        style=_STYLE,
+        script=_SCRIPT,
+    )
 
 
 def _edges(c: Canvas) -> list[str]:
@@ -56,9 +95,11 @@ def _edges(c: Canvas) -> list[str]:
     svg = []
     for edge in c.edges:
         path, mx, my = _edge_path(c, edge, outputs[edge.source], fan_out[edge.source])
-        svg.append(f'<g class="edge" data-source="{_e(edge.source)}" data-target="{_e(edge.target or "")}" '
-                   f'data-output="{_e(edge.output)}" data-rows="{"" if edge.rows is None else edge.rows}">'
-                   f'<path d="{path}" marker-end="url(#arrow)"/>')
+        svg.append(
+            f'<g class="edge" data-source="{_e(edge.source)}" data-target="{_e(edge.target or "")}" '
+            f'data-output="{_e(edge.output)}" data-rows="{"" if edge.rows is None else edge.rows}">'
+            f'<path d="{path}" marker-end="url(#arrow)"/>'
+        )
         if (edge.source, edge.output) not in labelled:
             labelled.add((edge.source, edge.output))
             svg.append(_edge_label(mx, my, edge.count, edge.output_name))
@@ -85,20 +126,23 @@ def _edge_path(c: Canvas, edge: Edge, names: list[str], fan_out: int) -> tuple[s
 
 
 def _node(node: Node) -> str:
-    return (f'<g class="node {node.category}" data-activity="{_e(node.id)}" data-type="{node.type}" tabindex="0" '
-            f'transform="translate({node.x:.1f},{node.y:.1f})">'
-            f'<title>{_e(node.id)} ({node.type}), line {node.line}</title>'
-            f'<rect width="{NODE_W}" height="{NODE_H}" rx="9"/>'
-            f'<text class="glyph" x="17" y="{NODE_H / 2 + 6:.0f}" text-anchor="middle">{GLYPH.get(node.type, "•")}</text>'
-            f'<text class="name" x="33" y="19">{_e(_clip(node.id, 17))}</text>'
-            f'<text class="kind" x="33" y="33">{_e(node.type.replace("_", " "))}</text>'
-            f'<text class="count" x="33" y="48">{_e(_subtitle(node))}</text></g>')
+    return (
+        f'<g class="node {node.category}" data-activity="{_e(node.id)}" data-type="{node.type}" tabindex="0" '
+        f'transform="translate({node.x:.1f},{node.y:.1f})">'
+        f"<title>{_e(node.id)} ({node.type}), line {node.line}</title>"
+        f'<rect width="{NODE_W}" height="{NODE_H}" rx="9"/>'
+        f'<text class="glyph" x="17" y="{NODE_H / 2 + 6:.0f}" text-anchor="middle">{GLYPH.get(node.type, "•")}</text>'
+        f'<text class="name" x="33" y="19">{_e(_clip(node.id, 17))}</text>'
+        f'<text class="kind" x="33" y="33">{_e(node.type.replace("_", " "))}</text>'
+        f'<text class="count" x="33" y="48">{_e(_subtitle(node))}</text></g>'
+    )
 
 
 def _subtitle(node: Node) -> str:
     """What a node says under its type: its messages, or its rows, or how many outputs it has."""
-    main = next((m for m in node.models if m.output == "out" and node.category != "channel"), None) or \
-        (node.models[0] if node.category != "channel" and len(node.models) == 1 else None)
+    main = next((m for m in node.models if m.output == "out" and node.category != "channel"), None) or (
+        node.models[0] if node.category != "channel" and len(node.models) == 1 else None
+    )
     if node.channel is not None:
         return f"{node.channel['messages']:,} messages"
     if node.category == "channel":
@@ -116,9 +160,12 @@ def _edge_label(x: float, y: float, count: str, output: str | None) -> str:
     height = 28 if output else 16
     text = f'<text x="{x:.1f}" y="{y - height / 2 + 12:.1f}" text-anchor="middle">{_e(count)}</text>'
     if output:
-        text += f'<text class="output" x="{x:.1f}" y="{y - height / 2 + 24:.1f}" text-anchor="middle">{_e(output)}</text>'
-    return (f'<rect x="{x - width / 2:.1f}" y="{y - height / 2:.1f}" width="{width:.1f}" height="{height}" rx="8"/>'
-            + text)
+        text += (
+            f'<text class="output" x="{x:.1f}" y="{y - height / 2 + 24:.1f}" text-anchor="middle">{_e(output)}</text>'
+        )
+    return (
+        f'<rect x="{x - width / 2:.1f}" y="{y - height / 2:.1f}" width="{width:.1f}" height="{height}" rx="8"/>' + text
+    )
 
 
 def _e(text: str) -> str:
@@ -129,8 +176,9 @@ def _clip(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def write_page(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str,
-               path: Path | None = None) -> Path:
+def write_page(
+    campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str, path: Path | None = None
+) -> Path:
     """The HTML canvas, by default target/canvas/<target>/<campaign>.html of the project."""
     drawn = draw(campaign, workspace, rows, channels, target)
     path = path or workspace.dbt.target_dir / "canvas" / target / f"{campaign.name}.html"
@@ -273,4 +321,3 @@ _PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
-

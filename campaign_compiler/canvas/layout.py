@@ -29,8 +29,9 @@ def place(c: Canvas) -> None:
     _position(c, layers)
 
 
-def _order(c: Canvas, layers: dict[int, list[Node]], incoming: dict[str, list[str]],
-           outgoing: dict[str, list[str]]) -> None:
+def _order(
+    c: Canvas, layers: dict[int, list[Node]], incoming: dict[str, list[str]], outgoing: dict[str, list[str]]
+) -> None:
     """Sort each layer, sweeping down and up: each node at the mean position of its neighbours."""
     for members in layers.values():
         for i, node in enumerate(members):

@@ -71,8 +71,14 @@ def count_text(rows: int | None) -> str:
     return "not built" if rows is None else f"{rows:,}"
 
 
-def canvas(campaign: Campaign, rows: dict[str, int], channels: dict, compiled: dict[str, str], target: str | None,
-           project_root: Path) -> Canvas:
+def canvas(
+    campaign: Campaign,
+    rows: dict[str, int],
+    channels: dict,
+    compiled: dict[str, str],
+    target: str | None,
+    project_root: Path,
+) -> Canvas:
     """What to draw, laid out; `rows` has the row count of each built model, `compiled` its SQL."""
     nodes = {activity.id: _node(activity, rows, channels, compiled) for activity in campaign.ordered()}
     try:
@@ -86,9 +92,15 @@ def canvas(campaign: Campaign, rows: dict[str, int], channels: dict, compiled: d
 
 def _node(activity, rows: dict[str, int], channels: dict, compiled: dict[str, str]) -> Node:
     spec = {k: v for k, v in activity.spec.items() if k != "description"}
-    node = Node(activity.id, activity.type, CATEGORY_OF.get(activity.type, "flow"), activity.line,
-                activity.description, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True).strip(),
-                channel=channels.get(activity.id))
+    node = Node(
+        activity.id,
+        activity.type,
+        CATEGORY_OF.get(activity.type, "flow"),
+        activity.line,
+        activity.description,
+        yaml.safe_dump(spec, sort_keys=False, allow_unicode=True).strip(),
+        channel=channels.get(activity.id),
+    )
     for model in activity.models:
         node.models.append(Model(model.name, model.table.output, rows.get(model.name), compiled.get(model.name, "")))
     return node

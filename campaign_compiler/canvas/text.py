@@ -38,12 +38,18 @@ def render_mermaid(c: Canvas) -> str:
 
 def render_dot(c: Canvas) -> str:
     shapes = {"targeting": "box", "flow": "diamond", "channel": "cds"}
-    lines = [f'digraph "{c.campaign}" {{', "  rankdir=LR;",
-             '  node [style="rounded,filled", fontname="Helvetica"];', '  edge [fontname="Helvetica", fontsize=10];']
+    lines = [
+        f'digraph "{c.campaign}" {{',
+        "  rankdir=LR;",
+        '  node [style="rounded,filled", fontname="Helvetica"];',
+        '  edge [fontname="Helvetica", fontsize=10];',
+    ]
     for node in c.nodes.values():
         extra = f"\\n{node.channel['messages']:,} messages" if node.channel else ""
-        lines.append(f'  "{node.id}" [label="{node.id}\\n{node.type}{extra}", shape={shapes[node.category]}, '
-                     f'fillcolor="{COLOURS[node.category]}"];')
+        lines.append(
+            f'  "{node.id}" [label="{node.id}\\n{node.type}{extra}", shape={shapes[node.category]}, '
+            f'fillcolor="{COLOURS[node.category]}"];'
+        )
     for edge in c.edges:
         if edge.target is None:
             lines.append(f'  "{_point(edge)}" [label="", shape=point];')

@@ -39,13 +39,17 @@ class AudienceSource:
     table: WorkingTable
 
 
-def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diagnostics: Diagnostics,
-                  audiences: Callable[[str], AudienceSource | str]) -> Campaign | None:
+def load_campaign(
+    source: Source,
+    model: DataModel | None,
+    dbt: DbtProject,
+    diagnostics: Diagnostics,
+    audiences: Callable[[str], AudienceSource | str],
+) -> Campaign | None:
     """The campaign, its activities resolved; with no data model (it has errors) only its structure is
     checked: names, keys, activity types and transitions."""
     r = Reader(source, diagnostics)
-    raw = r.mapping((), source.data, "a campaign file", required=("campaign", "activities"),
-                    optional=CAMPAIGN_KEYS[1:])
+    raw = r.mapping((), source.data, "a campaign file", required=("campaign", "activities"), optional=CAMPAIGN_KEYS[1:])
     if raw is None:
         return None
     name = r.name_part(("campaign",), raw["campaign"], "campaign name") if "campaign" in raw else None
@@ -60,15 +64,20 @@ def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diag
         for key, value in owner.items():
             r.string(("owner", key), value, f"owner {key}")
     if "schedule" in raw:
-        r.error(("schedule",), "schedules are not supported yet by this version of campaign-compiler",
-                at_key=True)
+        r.error(("schedule",), "schedules are not supported yet by this version of campaign-compiler", at_key=True)
     activities = _activities(r, raw.get("activities"))
     if name is None or activities is None:
         return None
     order = _topological_order(r, activities)
-    campaign = Campaign(name=name, description=description, dimension=dimension or "",
-                        source=source, activities=activities, order=order,
-                        owner={k: v for k, v in owner.items() if isinstance(v, str)})
+    campaign = Campaign(
+        name=name,
+        description=description,
+        dimension=dimension or "",
+        source=source,
+        activities=activities,
+        order=order,
+        owner={k: v for k, v in owner.items() if isinstance(v, str)},
+    )
     if model is None or dimension is None:
         return campaign  # resolving against a broken data model or no dimension would report follow-on errors
 
@@ -78,8 +87,15 @@ def load_campaign(source: Source, model: DataModel | None, dbt: DbtProject, diag
             campaign.audiences[name] = found
         return found
 
-    ctx = Context(campaign=name, default_dimension=dimension, model=model, dbt=dbt,
-                  diagnostics=diagnostics, reader=r, audiences=audience)
+    ctx = Context(
+        campaign=name,
+        default_dimension=dimension,
+        model=model,
+        dbt=dbt,
+        diagnostics=diagnostics,
+        reader=r,
+        audiences=audience,
+    )
     for activity_id in order:
         activity = activities[activity_id]
         inputs = [activities[ref.activity].tables.get(ref.output) for ref in activity.inputs]
@@ -98,8 +114,11 @@ def _dimension(r: Reader, dimension, model: DataModel) -> str | None:
     if dimension is None:
         return next(iter(model.entities), None)  # the data model's first entity
     if dimension not in model.entities:
-        r.error(("dimension",), f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
-                                f"{did_you_mean(str(dimension), model.entities)}")
+        r.error(
+            ("dimension",),
+            f"unknown dimension {quoted(dimension)}: not an entity of campaign_project.yml"
+            f"{did_you_mean(str(dimension), model.entities)}",
+        )
         return None
     return dimension
 
@@ -123,23 +142,42 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
             continue
         type_name = spec.get("type")
         if type_name in PLANNED_TYPES:
-            r.error(path + ("type",), f'activity type "{type_name}" is not supported yet by this version of '
-                                      "campaign-compiler")
+            r.error(
+                path + ("type",),
+                f'activity type "{type_name}" is not supported yet by this version of campaign-compiler',
+            )
             continue
         if type_name not in TYPES:
             shown = f'"{type_name}"' if isinstance(type_name, str) else "missing"
-            r.error(path + ("type",) if "type" in spec else path,
-                    f'unknown activity type {shown}'
-                    f"{did_you_mean(type_name, [*TYPES, *PLANNED_TYPES]) if isinstance(type_name, str) else ''}"
-                    if "type" in spec else f'activity "{activity_id}" needs a "type"')
+            r.error(
+                path + ("type",) if "type" in spec else path,
+                f"unknown activity type {shown}"
+                f"{did_you_mean(type_name, [*TYPES, *PLANNED_TYPES]) if isinstance(type_name, str) else ''}"
+                if "type" in spec
+                else f'activity "{activity_id}" needs a "type"',
+            )
             continue
         kind = TYPES[type_name]
         required, optional = kind.keys
-        complete = r.mapping(path, spec, f'{type_name} activity "{activity_id}"', required=required,
-                             optional=COMMON_ACTIVITY_KEYS + optional) is not None
+        complete = (
+            r.mapping(
+                path,
+                spec,
+                f'{type_name} activity "{activity_id}"',
+                required=required,
+                optional=COMMON_ACTIVITY_KEYS + optional,
+            )
+            is not None
+        )
         description = spec.get("description") or ""
-        activity = Activity(id=activity_id, type=type_name, spec=spec, path=path, source=r.source,
-                            description=description if isinstance(description, str) else "")
+        activity = Activity(
+            id=activity_id,
+            type=type_name,
+            spec=spec,
+            path=path,
+            source=r.source,
+            description=description if isinstance(description, str) else "",
+        )
         activity.outputs = kind.output_names(activity, r)
         activity.inputs = _input_refs(r, activity, kind.inputs_key)
         # kept, so that transitions to it are not reported as unknown, but never resolved
@@ -188,11 +226,12 @@ def _check_references(r: Reader, activities: dict[str, Activity]) -> None:
                     r.error(ref.path, f'"{ref.activity}" ({upstream.type}) has no output to read')
                 elif ref.output == "out":
                     names = ", ".join(f"{ref.activity}.{o}" for o in upstream.outputs)
-                    r.error(ref.path, f'"{ref.activity}" ({upstream.type}) has several outputs; '
-                                      f"read one of {names}")
+                    r.error(ref.path, f'"{ref.activity}" ({upstream.type}) has several outputs; read one of {names}')
                 else:
-                    r.error(ref.path, f'"{ref.activity}" has no output "{ref.output}"'
-                                      f"{did_you_mean(ref.output, upstream.outputs)}")
+                    r.error(
+                        ref.path,
+                        f'"{ref.activity}" has no output "{ref.output}"{did_you_mean(ref.output, upstream.outputs)}',
+                    )
             else:
                 valid.append(ref)
         if len(valid) != len(activity.inputs):
@@ -237,6 +276,6 @@ def _find_cycle(start: str, activities: dict[str, Activity], candidates: set[str
             return None
         current = nexts[0]
         if current in seen:
-            return path[path.index(current):]
+            return path[path.index(current) :]
         path.append(current)
         seen.add(current)

@@ -38,42 +38,73 @@ COUNT_ALIAS = "cnt"
 # to exist, with the same meaning, on every supported one.
 _UNMODELED_PORTABLE_FUNCTIONS = frozenset({"make_date"})
 # What sqlglot models but that a supported warehouse lacks, or reads differently (checked on each).
-_NOT_PORTABLE = {getattr(exp, name): advice for name, advice in {
-    "SimilarTo": "SIMILAR TO is a regular expression on DuckDB and a SQL pattern on PostgreSQL; "
-                 "use LIKE, or ~ for a regular expression",
-    "Glob": "use LIKE",
-    "RegexpFullMatch": "use ~ with a pattern anchored by ^ and $",
-    "Contains": "use strpos(text, 'part') > 0 or LIKE",
-    "EndsWith": "use LIKE '%end'",
-    "TryCast": "use CAST",
-    "Bracket": "subscripts differ between warehouses",
-    "DayOfWeek": "use extract(dow from ...)",
-    "DayOfWeekIso": "use extract(isodow from ...)",
-    "DayOfMonth": "use extract(day from ...)",
-    "DayOfYear": "use extract(doy from ...)",
-    "WeekOfYear": "use extract(week from ...)",
-    "Hour": "use extract(hour from ...)",
-    "Dayname": "use extract(dow from ...)",
-    "Monthname": "use extract(month from ...)",
-    "JustifyDays": "compare intervals in days with extract",
-    "DateFromParts": "use make_date(...) with sql_dialect postgres, or cast a text date",
-}.items() if hasattr(exp, name)}
+_NOT_PORTABLE = {
+    getattr(exp, name): advice
+    for name, advice in {
+        "SimilarTo": "SIMILAR TO is a regular expression on DuckDB and a SQL pattern on PostgreSQL; "
+        "use LIKE, or ~ for a regular expression",
+        "Glob": "use LIKE",
+        "RegexpFullMatch": "use ~ with a pattern anchored by ^ and $",
+        "Contains": "use strpos(text, 'part') > 0 or LIKE",
+        "EndsWith": "use LIKE '%end'",
+        "TryCast": "use CAST",
+        "Bracket": "subscripts differ between warehouses",
+        "DayOfWeek": "use extract(dow from ...)",
+        "DayOfWeekIso": "use extract(isodow from ...)",
+        "DayOfMonth": "use extract(day from ...)",
+        "DayOfYear": "use extract(doy from ...)",
+        "WeekOfYear": "use extract(week from ...)",
+        "Hour": "use extract(hour from ...)",
+        "Dayname": "use extract(dow from ...)",
+        "Monthname": "use extract(month from ...)",
+        "JustifyDays": "compare intervals in days with extract",
+        "DateFromParts": "use make_date(...) with sql_dialect postgres, or cast a text date",
+    }.items()
+    if hasattr(exp, name)
+}
 # IS [NOT] DISTINCT FROM and NULLIF(a, b) compare like = does
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Nullif)
 # Pattern matching reads text: PostgreSQL has no LIKE, ~ or starts_with() for numbers, booleans or dates.
-_PATTERN_MATCHES = {exp.Like: "LIKE", exp.ILike: "ILIKE", exp.RegexpLike: "a regular expression",
-                    exp.RegexpILike: "a regular expression", exp.StartsWith: "starts_with()"}
+_PATTERN_MATCHES = {
+    exp.Like: "LIKE",
+    exp.ILike: "ILIKE",
+    exp.RegexpLike: "a regular expression",
+    exp.RegexpILike: "a regular expression",
+    exp.StartsWith: "starts_with()",
+}
 _NUMERIC = ("integer", "number")
 # Functions sqlglot models that read or write outside the row, or are not deterministic.
-_BLOCKED_FUNCTIONS = tuple(getattr(exp, name) for name in (
-    "ReadCSV", "ReadParquet", "ToFile", "AIGenerate", "GenerateEmbedding", "NextValueFor",
-    "GenerateSeries", "ExplodingGenerateSeries", "GenerateTable", "GenerateText", "GenerateBool",
-    "GenerateDouble", "GenerateInt", "GenerateDateArray", "GenerateTimestampArray", "Generator",
-    "XMLTable", "Rand", "Randn", "Randstr", "Uuid",
-) if hasattr(exp, name))
+_BLOCKED_FUNCTIONS = tuple(
+    getattr(exp, name)
+    for name in (
+        "ReadCSV",
+        "ReadParquet",
+        "ToFile",
+        "AIGenerate",
+        "GenerateEmbedding",
+        "NextValueFor",
+        "GenerateSeries",
+        "ExplodingGenerateSeries",
+        "GenerateTable",
+        "GenerateText",
+        "GenerateBool",
+        "GenerateDouble",
+        "GenerateInt",
+        "GenerateDateArray",
+        "GenerateTimestampArray",
+        "Generator",
+        "XMLTable",
+        "Rand",
+        "Randn",
+        "Randstr",
+        "Uuid",
+    )
+    if hasattr(exp, name)
+)
 _NOT_AN_EXPRESSION = (exp.Query, exp.Subquery, exp.Table, exp.From, exp.Join, exp.Exists, exp.Lateral)
-_PARAMETERS = tuple(getattr(exp, name) for name in ("Placeholder", "Parameter", "SessionParameter")
-                    if hasattr(exp, name))
+_PARAMETERS = tuple(
+    getattr(exp, name) for name in ("Placeholder", "Parameter", "SessionParameter") if hasattr(exp, name)
+)
 _PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # sqlglot parses each nested parenthesis (or function call) with about twenty Python calls: beyond
 # this depth a condition could exhaust the stack. Other nesting (NOT NOT ..., CASE in CASE) is
@@ -84,8 +115,7 @@ _QUOTED_OR_PARENTHESIS = re.compile(r"'(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|[()]"
 
 def column(name: str, table: str) -> exp.Column:
     """A qualified column, quoted only when SQL would otherwise change its case."""
-    return exp.column(exp.to_identifier(name, quoted=not _PLAIN_NAME.match(name)),
-                      table=exp.to_identifier(table))
+    return exp.column(exp.to_identifier(name, quoted=not _PLAIN_NAME.match(name)), table=exp.to_identifier(table))
 
 
 def generate(expression: exp.Expression, dialect: str) -> str:
@@ -111,8 +141,13 @@ class Scope:
     described_as: str
 
     @classmethod
-    def of(cls, entity: Entity | None, entity_alias: str | None = DIMENSION_ALIAS,
-           working: dict[str, str] | None = None, working_alias: str = WORKING_ALIAS) -> Scope:
+    def of(
+        cls,
+        entity: Entity | None,
+        entity_alias: str | None = DIMENSION_ALIAS,
+        working: dict[str, str] | None = None,
+        working_alias: str = WORKING_ALIAS,
+    ) -> Scope:
         names: dict[str, Name] = {}
         if entity is not None and entity_alias is not None:
             for name, type_ in entity.columns.items():
@@ -128,8 +163,12 @@ class Scope:
 
     @classmethod
     def count(cls) -> Scope:
-        return cls({"count": Name(exp.column("n", table=COUNT_ALIAS), "count", "integer")}, None, None,
-                   "a test (only count is available)")
+        return cls(
+            {"count": Name(exp.column("n", table=COUNT_ALIAS), "count", "integer")},
+            None,
+            None,
+            "a test (only count is available)",
+        )
 
 
 @dataclass
@@ -176,8 +215,7 @@ class LinkJoin:
         if self.kind != "aggregate":
             return joined
         missing = exp.Is(this=exp.column("k1", table=self.alias), expression=exp.Null())
-        return exp.Case(ifs=[exp.If(this=missing, true=exp.column(name, table=f"{self.alias}_empty"))],
-                        default=joined)
+        return exp.Case(ifs=[exp.If(this=missing, true=exp.column(name, table=f"{self.alias}_empty"))], default=joined)
 
 
 class Query:
@@ -214,42 +252,72 @@ class Query:
             return self._link_condition(source, path, value, scope)
         if isinstance(value, dict):
             keys = ", ".join(f'"{k}"' for k in value)
-            self._error(source, path, f"a condition mapping takes all, any, not or link, not {keys}"
-                                      f"{did_you_mean(next(iter(value), ''), ('all', 'any', 'not', 'link'))}")
+            self._error(
+                source,
+                path,
+                f"a condition mapping takes all, any, not or link, not {keys}"
+                f"{did_you_mean(next(iter(value), ''), ('all', 'any', 'not', 'link'))}",
+            )
             return None
-        self._error(source, path, f"a condition must be SQL text or a mapping (all, any, not, link), "
-                                  f"not {describe(value)}")
+        self._error(
+            source, path, f"a condition must be SQL text or a mapping (all, any, not, link), not {describe(value)}"
+        )
         return None
 
     def _link_condition(self, source: Source, path: Path_, value: dict, scope: Scope) -> exp.Expression | None:
         unknown = [k for k in value if k not in ("link", "where", "having")]
         for key in unknown:
-            self._error(source, path + (key,), f'unknown key "{key}" in link condition'
-                                               f"{did_you_mean(key, ('link', 'where', 'having'))}", at_key=True)
+            self._error(
+                source,
+                path + (key,),
+                f'unknown key "{key}" in link condition{did_you_mean(key, ("link", "where", "having"))}',
+                at_key=True,
+            )
         having = value.get("having")
-        join = self.link_join(source, path, value.get("link"), value.get("where"), scope,
-                              kind="aggregate" if having is not None else "exists")
+        join = self.link_join(
+            source,
+            path,
+            value.get("link"),
+            value.get("where"),
+            scope,
+            kind="aggregate" if having is not None else "exists",
+        )
         if join is None or unknown:
             return None
         if having is None:
             return join.present()
         target = self.model.entities[join.entity]
-        aggregate = self.expression(source, path + ("having",), having, Scope.of(target, join.row),
-                                    what="having", aggregates=True, boolean=True)
+        aggregate = self.expression(
+            source, path + ("having",), having, Scope.of(target, join.row), what="having", aggregates=True, boolean=True
+        )
         if aggregate is None:
             return None
         return join.value(join.add_column(aggregate))
 
-    def link_join(self, source: Source, path: Path_, link_name: Any, where: Any, scope: Scope, *,
-                  kind: str, order_text: Any = None, rank: int = 1) -> LinkJoin | None:
+    def link_join(
+        self,
+        source: Source,
+        path: Path_,
+        link_name: Any,
+        where: Any,
+        scope: Scope,
+        *,
+        kind: str,
+        order_text: Any = None,
+        rank: int = 1,
+    ) -> LinkJoin | None:
         """The join over `link_name` filtered by `where`, shared with an identical one in this query."""
         entity = scope.entity
         if entity is None:
             self._error(source, path + ("link",), "links need an entity dimension; this working table has none")
             return None
         if not isinstance(link_name, str) or link_name not in entity.links:
-            self._error(source, path + ("link",), f'"{entity.name}" has no link {quoted(link_name)}'
-                                                  f"{did_you_mean(link_name, entity.links) if isinstance(link_name, str) else ''}")
+            self._error(
+                source,
+                path + ("link",),
+                f'"{entity.name}" has no link {quoted(link_name)}'
+                f"{did_you_mean(link_name, entity.links) if isinstance(link_name, str) else ''}",
+            )
             return None
         link = entity.links[link_name]
         target = self.model.entities[link.entity]
@@ -267,14 +335,30 @@ class Query:
             if ordering is None:
                 return None
         on = [(self.column_of(scope, local), remote) for local, remote in link.on]
-        signature = (link_name, kind, rank, _canonical(condition, alias), tuple(_canonical(o, alias) for o in ordering),
-                     tuple(_canonical(o, alias) for o, _ in on))
+        signature = (
+            link_name,
+            kind,
+            rank,
+            _canonical(condition, alias),
+            tuple(_canonical(o, alias) for o in ordering),
+            tuple(_canonical(o, alias) for o, _ in on),
+        )
         for existing in self.links:
             if existing.signature == signature:
                 return existing
-        join = LinkJoin(alias=alias, entity=target.name, relation=target.relation, kind=kind, on=on,
-                        key=target.key, where=condition, links=inner.links, order=ordering, rank=rank,
-                        signature=signature)
+        join = LinkJoin(
+            alias=alias,
+            entity=target.name,
+            relation=target.relation,
+            kind=kind,
+            on=on,
+            key=target.key,
+            where=condition,
+            links=inner.links,
+            order=ordering,
+            rank=rank,
+            signature=signature,
+        )
         self.links.append(join)
         return join
 
@@ -285,8 +369,17 @@ class Query:
         return found.column.copy()
 
     # -- plain SQL -----------------------------------------------------------------------------
-    def expression(self, source: Source, path: Path_, text: Any, scope: Scope, *, what: str,
-                   aggregates: bool = False, boolean: bool = False) -> exp.Expression | None:
+    def expression(
+        self,
+        source: Source,
+        path: Path_,
+        text: Any,
+        scope: Scope,
+        *,
+        what: str,
+        aggregates: bool = False,
+        boolean: bool = False,
+    ) -> exp.Expression | None:
         """One SQL expression over `scope`, checked and with its columns qualified."""
         if not isinstance(text, str) or not text.strip():
             shown = "empty text" if isinstance(text, str) else describe(text)
@@ -308,7 +401,7 @@ class Query:
         """`"<expr> [asc|desc] [nulls first|last], ..."` as sqlglot `Ordered` nodes."""
         what = "order_by"
         if not isinstance(text, str) or not text.strip():
-            self._error(source, path, f"{what} must be SQL text such as \"amount desc\", not {describe(text)}")
+            self._error(source, path, f'{what} must be SQL text such as "amount desc", not {describe(text)}')
             return None
         prefix = "SELECT 1 ORDER BY "
         try:
@@ -321,8 +414,9 @@ class Query:
                 return None
             ordered = []
             for item in tree.args["order"].expressions:
-                checked = self._check_and_qualify(source, path, text, item, scope, what, False, False,
-                                                  offset=len(prefix))
+                checked = self._check_and_qualify(
+                    source, path, text, item, scope, what, False, False, offset=len(prefix)
+                )
                 if checked is None:
                     return None
                 ordered.append(checked)
@@ -334,8 +428,9 @@ class Query:
     def _parse(self, source: Source, path: Path_, text: str, what: str, prefix: str = "") -> exp.Expression | None:
         too_deep = _parenthesis_beyond(text, MAX_PARENTHESES)
         if too_deep is not None:
-            self.diagnostics.error(source.inside(path, text, too_deep, "("),
-                                   f"{what} has more than {MAX_PARENTHESES} nested parentheses")
+            self.diagnostics.error(
+                source.inside(path, text, too_deep, "("), f"{what} has more than {MAX_PARENTHESES} nested parentheses"
+            )
             return None
         try:
             statements = [s for s in sqlglot.parse(prefix + text, read=self.dialect) if s is not None]
@@ -344,8 +439,9 @@ class Query:
             highlight = detail.get("highlight") or ""
             offset = _offset(prefix + text, detail.get("line", 1), detail.get("col", 1)) - len(highlight) - len(prefix)
             message = detail.get("description") or str(error)
-            self.diagnostics.error(source.inside(path, text, max(offset, 0), highlight),
-                                   f"invalid SQL in {what}: {message}")
+            self.diagnostics.error(
+                source.inside(path, text, max(offset, 0), highlight), f"invalid SQL in {what}: {message}"
+            )
             return None
         except TokenError as error:
             self._error(source, path, f"invalid SQL in {what}: {error}")
@@ -355,8 +451,18 @@ class Query:
             return None
         return statements[0]
 
-    def _check_and_qualify(self, source: Source, path: Path_, text: str, tree: exp.Expression, scope: Scope,
-                           what: str, aggregates: bool, boolean: bool, offset: int = 0) -> exp.Expression | None:
+    def _check_and_qualify(
+        self,
+        source: Source,
+        path: Path_,
+        text: str,
+        tree: exp.Expression,
+        scope: Scope,
+        what: str,
+        aggregates: bool,
+        boolean: bool,
+        offset: int = 0,
+    ) -> exp.Expression | None:
         tree = tree.copy()
         errors_before = len(self.diagnostics)
 
@@ -367,7 +473,7 @@ class Query:
                 if isinstance(node, _NOT_AN_EXPRESSION):  # point at its SELECT, which has no position
                     keyword = text.lower().rfind("select", 0, start)
                     start = keyword if keyword >= 0 else start
-                location = source.inside(path, text, start, text[start:end + 1])
+                location = source.inside(path, text, start, text[start : end + 1])
             else:
                 location = source.at(path)
             self.diagnostics.error(location, message)
@@ -382,19 +488,30 @@ class Query:
             elif isinstance(node, exp.AggFunc):
                 has_aggregate = True
                 if not aggregates:
-                    error_at(node, f"aggregate function {node.key.upper()}() is not allowed in {what}"
-                                   " (aggregates belong in a link condition's having)")
+                    error_at(
+                        node,
+                        f"aggregate function {node.key.upper()}() is not allowed in {what}"
+                        " (aggregates belong in a link condition's having)",
+                    )
             elif isinstance(node, _BLOCKED_FUNCTIONS):
-                error_at(node, f"function {node.sql_name()}() is not allowed in {what}: it is not a "
-                               "deterministic scalar function")
+                error_at(
+                    node,
+                    f"function {node.sql_name()}() is not allowed in {what}: it is not a deterministic scalar function",
+                )
             elif isinstance(node, exp.Anonymous) and node.name.lower() not in _UNMODELED_PORTABLE_FUNCTIONS:
-                error_at(node, f'unknown function "{node.name}" in {what}: functions must exist, with the same '
-                               f"meaning, on every warehouse campaigns compile for ({', '.join(DIALECTS)})")
+                error_at(
+                    node,
+                    f'unknown function "{node.name}" in {what}: functions must exist, with the same '
+                    f"meaning, on every warehouse campaigns compile for ({', '.join(DIALECTS)})",
+                )
             elif type(node) in _NOT_PORTABLE:
                 operators = {"similarto": "SIMILAR TO", "glob": "GLOB", "bracket": "A subscript"}
                 shown = operators[node.key] if node.key in operators else f"{node.sql_name()}()"
-                error_at(node, f"{shown} is not available alike on every warehouse campaigns compile for "
-                               f"({', '.join(DIALECTS)}): {_NOT_PORTABLE[type(node)]}")
+                error_at(
+                    node,
+                    f"{shown} is not available alike on every warehouse campaigns compile for "
+                    f"({', '.join(DIALECTS)}): {_NOT_PORTABLE[type(node)]}",
+                )
             elif isinstance(node, _PARAMETERS):
                 error_at(node, f"parameters are not allowed in {what}")
             elif isinstance(node, exp.Dot):
@@ -427,8 +544,11 @@ class Query:
             elif isinstance(node, exp.Between):
                 for bound in (node.args.get("low"), node.args.get("high")):
                     _check_comparable(node, node.this, bound, error_at)
-            elif isinstance(node, exp.Div) and node.args.get("typed") and \
-                    _type_of(node.this) == _type_of(node.expression) == "integer":
+            elif (
+                isinstance(node, exp.Div)
+                and node.args.get("typed")
+                and _type_of(node.this) == _type_of(node.expression) == "integer"
+            ):
                 # integer / integer truncates in PostgreSQL but not in DuckDB: say which is meant
                 replacement = exp.IntDiv(this=node.this, expression=node.expression)
                 tree = replacement if node is tree else tree
@@ -438,19 +558,22 @@ class Query:
             error_at(tree, f'{what} must be true or false, but "{_written(tree)}" is {kind}')
         return tree
 
-    def _qualify(self, node: exp.Column, scope: Scope, what: str, aggregates: bool,
-                 error_at) -> exp.Expression | None:
+    def _qualify(self, node: exp.Column, scope: Scope, what: str, aggregates: bool, error_at) -> exp.Expression | None:
         """Replace a column by its qualified form (returned), or report why it cannot be used."""
         if node.table or node.args.get("db") or isinstance(node.this, exp.Star):
-            error_at(node, f'qualified name "{node.sql(self.dialect)}" is not allowed in {what}; '
-                           "write the column name alone")
+            error_at(
+                node, f'qualified name "{node.sql(self.dialect)}" is not allowed in {what}; write the column name alone'
+            )
             return
         name = node.name
         found = scope.names.get(name.lower())
         if found is None:
             candidates = [n for n in scope.names]
-            error_at(node, f'unknown column "{name}" in {what}: not a column of {scope.described_as}'
-                           f"{did_you_mean(name.lower(), candidates)}")
+            error_at(
+                node,
+                f'unknown column "{name}" in {what}: not a column of {scope.described_as}'
+                f"{did_you_mean(name.lower(), candidates)}",
+            )
             return
         if aggregates and not any(isinstance(p, exp.AggFunc) for p in _ancestors(node)):
             error_at(node, f'column "{name}" must be inside an aggregate function in {what}')
@@ -482,8 +605,7 @@ def _ancestors(node: exp.Expression) -> Iterator[exp.Expression]:
 
 def _span(node: exp.Expression) -> tuple[int, int] | None:
     """First and last character offsets where `node` was written, if sqlglot kept them."""
-    spans = [(m["start"], m["end"]) for n in node.walk()
-             if (m := getattr(n, "_meta", None)) and "start" in m]
+    spans = [(m["start"], m["end"]) for n in node.walk() if (m := getattr(n, "_meta", None)) and "start" in m]
     if not spans:
         return None
     return min(s for s, _ in spans), max(e for _, e in spans)
@@ -535,10 +657,14 @@ def _type_of(node: exp.Expression | None) -> str:
         return "text"
     if isinstance(node, exp.Cast):
         to = node.to
-        for kind, types in (("text", exp.DataType.TEXT_TYPES), ("integer", exp.DataType.INTEGER_TYPES),
-                            ("number", exp.DataType.REAL_TYPES), ("date", {exp.DataType.Type.DATE}),
-                            ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE}),
-                            ("boolean", {exp.DataType.Type.BOOLEAN})):
+        for kind, types in (
+            ("text", exp.DataType.TEXT_TYPES),
+            ("integer", exp.DataType.INTEGER_TYPES),
+            ("number", exp.DataType.REAL_TYPES),
+            ("date", {exp.DataType.Type.DATE}),
+            ("timestamp", exp.DataType.TEMPORAL_TYPES - {exp.DataType.Type.DATE}),
+            ("boolean", {exp.DataType.Type.BOOLEAN}),
+        ):
             if to.is_type(*types):
                 return kind
     return ""
@@ -554,8 +680,11 @@ def _compared_values(right: exp.Expression) -> list[exp.Expression]:
 def _check_comparable(node: exp.Expression, left: exp.Expression, right: exp.Expression | None, error_at) -> None:
     kinds = {_type_of(left), _type_of(right)}
     # text against a date or a boolean is left to the warehouse: it reads literals such as '2024-01-31'
-    mismatched = ("text" in kinds and kinds & set(_NUMERIC)) or ("boolean" in kinds and kinds & set(_NUMERIC)) \
+    mismatched = (
+        ("text" in kinds and kinds & set(_NUMERIC))
+        or ("boolean" in kinds and kinds & set(_NUMERIC))
         or (kinds & {"date", "timestamp"} and kinds & set(_NUMERIC))
+    )
     if mismatched:
         _cannot_compare(node, left, right, error_at)
 
@@ -577,8 +706,7 @@ def _check_pattern_match(node: exp.Expression, operator: str, error_at) -> None:
 
 
 def _cannot_compare(node: exp.Expression, left: exp.Expression, right: exp.Expression, error_at) -> None:
-    error_at(node, f'cannot compare "{_written(left)}" ({_type_of(left)}) with "{_written(right)}" '
-                   f"({_type_of(right)})")
+    error_at(node, f'cannot compare "{_written(left)}" ({_type_of(left)}) with "{_written(right)}" ({_type_of(right)})')
 
 
 def _cast_to_text(node: exp.Expression, operator: str, operand: exp.Expression, error_at) -> None:

@@ -31,7 +31,6 @@ RESERVED_COLUMNS = (*MESSAGE_COLUMNS, "_campaign_consent", "_campaign_complete",
 """The candidates' own columns: those above and the macro's working columns."""
 
 
-
 def _email_pattern(control: str) -> str:
     """No space, control character or line break (CR, LF, U+0085, U+2028...): none of them could be
     written in a header without breaking it."""

@@ -70,8 +70,11 @@ def write_campaigns(campaigns: list[Campaign], dbt: DbtProject) -> list[Written]
     written = []
     for campaign in campaigns:
         models, seeds = _render(campaign, dbt)
-        done = Written(models=[dbt.models_dir(campaign.name) / n for n in models if n.endswith(".sql")],
-                       seeds=[dbt.seeds_dir(campaign.name) / n for n in seeds if n.endswith(".csv")], removed=[])
+        done = Written(
+            models=[dbt.models_dir(campaign.name) / n for n in models if n.endswith(".sql")],
+            seeds=[dbt.seeds_dir(campaign.name) / n for n in seeds if n.endswith(".csv")],
+            removed=[],
+        )
         for folder, files in ((dbt.models_dir(campaign.name), models), (dbt.seeds_dir(campaign.name), seeds)):
             done.removed += [path for path in _files(folder) if path.name not in files]
             current = _content(folder)
@@ -139,12 +142,15 @@ def _replace_folders(folders: dict[Path, dict[str, bytes]], dbt: DbtProject) -> 
                 if former is not None:
                     os.replace(former, folder)
         except OSError:  # the former folders stay where they are, for the user to move back
-            raise RuntimeFailure(f"could not write the generated files ({error}), nor put them all back: the "
-                                 f"former ones are in {staging}") from None
+            raise RuntimeFailure(
+                f"could not write the generated files ({error}), nor put them all back: the "
+                f"former ones are in {staging}"
+            ) from None
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-        raise RuntimeFailure(f"could not write the generated files ({error}); the project's generated files are "
-                             "as they were") from None
+        raise RuntimeFailure(
+            f"could not write the generated files ({error}); the project's generated files are as they were"
+        ) from None
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -190,8 +196,7 @@ def campaign_digests(campaign: Campaign) -> dict[str, str]:
     A model's covers its materialization, its macro call and the seeds of loaded files it reads;
     a seed's, its rows and column types; both, the version of the compiler and package.
     """
-    seeds = {seed.name: _digest(render_seed_csv(seed), repr(_seed_config(seed)).encode())
-             for seed in campaign.seeds()}
+    seeds = {seed.name: _digest(render_seed_csv(seed), repr(_seed_config(seed)).encode()) for seed in campaign.seeds()}
     digests = dict(seeds)
     for model in campaign.models():
         config, call = _definition(model)
@@ -241,8 +246,9 @@ def _definition(model: ModelPlan) -> tuple[list[str], str]:
     config = [f"materialized={model.materialized!r}"]
     if model.alias:
         config.append(f"alias={model.alias!r}")
-    args = ",\n".join(f"    {name}={literal(value, 1)}" for name, value in model.args.items()
-                      if value is not None and value != [])  # the macros' defaults
+    args = ",\n".join(
+        f"    {name}={literal(value, 1)}" for name, value in model.args.items() if value is not None and value != []
+    )  # the macros' defaults
     return config, f"{{{{ {PACKAGE_NAME}.{model.macro}(\n{args},\n) }}}}\n"
 
 
@@ -315,8 +321,9 @@ def jinja_string(text: str) -> str:
     >>> print(jinja_string('say "hi" to {{ name }}\n'))
     "say \"hi\" to {{ name }}\n"
     """
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -324,16 +331,21 @@ def render_model_properties(model: ModelPlan, campaign: Campaign, campaign_file:
     table = model.table
     activity = campaign.activities[table.activity]
     what = f"Output `{table.output}` of activity" if table.output != "out" else "Activity"
-    description = (f"{what} `{activity.id}` ({activity.type}) of campaign `{campaign.name}`, "
-                   f"{campaign_file} line {activity.line}. Dimension: {table.dimension.label}.")
+    description = (
+        f"{what} `{activity.id}` ({activity.type}) of campaign `{campaign.name}`, "
+        f"{campaign_file} line {activity.line}. Dimension: {table.dimension.label}."
+    )
     if activity.description:
         description += f" {activity.description.strip()}"
     columns = []
     for name in table.columns:
         column: dict[str, Any] = {"name": name}
         if name == table.key:
-            column["description"] = (f"Key of {table.dimension.label}." if name != "message_key" else
-                                     "md5 of campaign, activity, recipient key and linked-row key.")
+            column["description"] = (
+                f"Key of {table.dimension.label}."
+                if name != "message_key"
+                else "md5 of campaign, activity, recipient key and linked-row key."
+            )
             column["data_tests"] = ["unique", "not_null"]
         elif table.key == "message_key" and name in MESSAGE_COLUMNS:
             column["description"] = MESSAGE_COLUMNS[name]
@@ -370,8 +382,13 @@ def exposure(campaign: Campaign, activity, campaign_file: str) -> dict[str, Any]
         "owner": campaign.owner or {"name": f"campaign {campaign.name}"},
         "description": f"{what} Sent by `campaign run {campaign.name}` from {campaign_file} line {activity.line}.",
         "depends_on": [f"ref('{activity.message.model}')"],
-        "meta": {"campaign": campaign.name, "activity": activity.id, "channel": activity.message.channel,
-                 "campaign_file": campaign_file, "line": activity.line},
+        "meta": {
+            "campaign": campaign.name,
+            "activity": activity.id,
+            "channel": activity.message.channel,
+            "campaign_file": campaign_file,
+            "line": activity.line,
+        },
     }
 
 
@@ -400,7 +417,7 @@ def render_seed_properties(seed: SeedPlan, campaign: Campaign, campaign_file: st
     properties = {
         "name": seed.name,
         "description": f"Copy of {seed.csv.name} loaded by campaign `{campaign.name}` ({campaign_file}), "
-                       "every column as text, records numbered in file_row.",
+        "every column as text, records numbered in file_row.",
         "config": {
             "tags": [campaign.tag],
             **_seed_config(seed),

@@ -56,18 +56,27 @@ class _Sandbox(SandboxedEnvironment):
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
             for sequence, times in ((left, right), (right, left)):
-                if isinstance(sequence, (str, list, tuple)) and isinstance(times, int) \
-                        and len(sequence) * times > OUTPUT_CAP:
+                if (
+                    isinstance(sequence, (str, list, tuple))
+                    and isinstance(times, int)
+                    and len(sequence) * times > OUTPUT_CAP
+                ):
                     raise OutputTooLarge(_OVER_CAP)
-        elif isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0 \
-                and abs(left).bit_length() * right > _POWER_CAP:
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right > 0
+            and abs(left).bit_length() * right > _POWER_CAP
+        ):
             raise OutputTooLarge(f"template number over {_POWER_CAP:,} bits")
         return super().call_binop(context, operator, left, right)
 
 
 def environment(autoescape: bool) -> SandboxedEnvironment:
-    return _Sandbox(undefined=StrictUndefined, finalize=_null_as_empty, autoescape=autoescape,
-                    keep_trailing_newline=True)
+    return _Sandbox(
+        undefined=StrictUndefined, finalize=_null_as_empty, autoescape=autoescape, keep_trailing_newline=True
+    )
 
 
 _TEXT = environment(autoescape=False)
@@ -123,8 +132,16 @@ class Template:
         return cache[name]
 
 
-def load_template(project_root: Path, source: Source, path: Path_, value: Any, channel: str,
-                  names: dict[str, str], per: Per | None, diagnostics: Diagnostics) -> Template | None:
+def load_template(
+    project_root: Path,
+    source: Source,
+    path: Path_,
+    value: Any,
+    channel: str,
+    names: dict[str, str],
+    per: Per | None,
+    diagnostics: Diagnostics,
+) -> Template | None:
     """The template named at `path` of a campaign file, checked against the columns `names` can use."""
     r = Reader(source, diagnostics)
     relative = r.string(path, value, "template")
@@ -167,8 +184,9 @@ def load_template(project_root: Path, source: Source, path: Path_, value: Any, c
                 data[key] = str(text)
     if checker.failed or len(fields) != len([n for n in (*required, *optional) if n in raw and n != "data"]):
         return None
-    return Template(path=file, channel=channel, fields=fields, data=data, names=checker.names,
-                    per_columns=checker.per_columns)
+    return Template(
+        path=file, channel=channel, fields=fields, data=data, names=checker.names, per_columns=checker.per_columns
+    )
 
 
 class _Checker:
@@ -211,8 +229,11 @@ class _Checker:
     def _check_per(self, path: Path_, text: str, tree: nodes.Template) -> bool:
         alias = self.per.alias
         ok = True
-        used = {id(n.node) for n in tree.find_all((nodes.Getattr, nodes.Getitem))
-                if isinstance(n.node, nodes.Name) and n.node.name == alias}
+        used = {
+            id(n.node)
+            for n in tree.find_all((nodes.Getattr, nodes.Getitem))
+            if isinstance(n.node, nodes.Name) and n.node.name == alias
+        }
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
             if not (isinstance(node.node, nodes.Name) and node.node.name == alias):
                 continue
@@ -221,8 +242,13 @@ class _Checker:
                 if column not in self.per_columns:
                     self.per_columns.append(column)
             else:
-                self._error(path, text, node.lineno, str(column),
-                            f'"{alias}" has no column "{column}"{did_you_mean(str(column), self.per.columns)}')
+                self._error(
+                    path,
+                    text,
+                    node.lineno,
+                    str(column),
+                    f'"{alias}" has no column "{column}"{did_you_mean(str(column), self.per.columns)}',
+                )
                 ok = False
         for node in tree.find_all(nodes.Name):
             if node.name == alias and node.ctx == "load" and id(node) not in used:

@@ -41,8 +41,7 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def campaign_lock(cls, credentials: Any, root: Path, campaign: str,
-                      connect: Callable[[], Warehouse]) -> EngineLock:
+    def campaign_lock(cls, credentials: Any, root: Path, campaign: str, connect: Callable[[], Warehouse]) -> EngineLock:
         """The lock of `campaign` on this warehouse, not yet taken; `connect` opens a session of
         the target when the lock needs one of its own."""
 
@@ -61,8 +60,9 @@ class Engine(ABC):
     def insert_rows(self, cursor: Any, head: str, columns: tuple[str, ...], rows: list[tuple], suffix: str) -> None:
         """Execute `head` (insert into ... (columns)) for many rows in one statement, then `suffix`."""
 
-    def update_rows(self, cursor: Any, table: str, columns: tuple[str, ...], rows: list[tuple],
-                    keys: tuple[str, ...], where: str) -> None:
+    def update_rows(
+        self, cursor: Any, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...], where: str
+    ) -> None:
         """Set the other `columns` of the rows of `table` whose `keys` match one of `rows`, in one
         statement; only where `updates_rows`."""
         raise NotImplementedError(f"{self.name} does not update many rows at once")

@@ -56,13 +56,16 @@ class DuckDB(Engine):
         derived, params = _duckdb_rows(columns, rows)
         cursor.execute(f"{head} select * from {derived} {suffix}", params)
 
-    def update_rows(self, cursor, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...],
-                    where: str) -> None:
+    def update_rows(
+        self, cursor, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...], where: str
+    ) -> None:
         assignments = ", ".join(f"{c} = u.{c}" for c in columns if c not in keys)
         matches = " and ".join(f"{table}.{k} = u.{k}" for k in keys)
         derived, params = _duckdb_rows(columns, rows)
-        cursor.execute(f"update {table} set {assignments} from {derived} as u "
-                       f"where {matches}{' and ' + where if where else ''}", params)
+        cursor.execute(
+            f"update {table} set {assignments} from {derived} as u where {matches}{' and ' + where if where else ''}",
+            params,
+        )
 
     def stream(self, warehouse: Warehouse, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         # a DuckDB result is held whole by the client: read ranges of the table's rowid instead
@@ -70,8 +73,10 @@ class DuckDB(Engine):
         (last,) = warehouse.query(f"select max(rowid) from {relation}")[0]
         start = 0
         while last is not None and start <= last:
-            rows = warehouse.query(f"select {select} from {relation} where rowid >= %s and rowid < %s order by rowid",
-                                   (start, start + page))
+            rows = warehouse.query(
+                f"select {select} from {relation} where rowid >= %s and rowid < %s order by rowid",
+                (start, start + page),
+            )
             start += page
             if rows:
                 yield [dict(zip(columns, row)) for row in rows]

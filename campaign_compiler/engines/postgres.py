@@ -13,10 +13,12 @@ if TYPE_CHECKING:
     from .warehouse import Warehouse
 
 # whether this session holds the advisory lock of a key (a bigint key shows as its two halves)
-_HOLDS_LOCK = ("select exists (select 1 from pg_locks where locktype = 'advisory' and granted "
-               "and pid = pg_backend_pid() and database = (select oid from pg_database where datname = "
-               "current_database()) and objsubid = 1 and classid::bigint = (hashtext(%s)::bigint >> 32) & 4294967295 "
-               "and objid::bigint = hashtext(%s)::bigint & 4294967295)")
+_HOLDS_LOCK = (
+    "select exists (select 1 from pg_locks where locktype = 'advisory' and granted "
+    "and pid = pg_backend_pid() and database = (select oid from pg_database where datname = "
+    "current_database()) and objsubid = 1 and classid::bigint = (hashtext(%s)::bigint >> 32) & 4294967295 "
+    "and objid::bigint = hashtext(%s)::bigint & 4294967295)"
+)
 
 
 class Postgres(Engine):
@@ -33,9 +35,14 @@ class Postgres(Engine):
 
         def reconnect():
             connection = psycopg2.connect(
-                host=credentials.host, port=credentials.port, user=credentials.user,
-                password=credentials.password, dbname=credentials.database,
-                connect_timeout=credentials.connect_timeout or 10, application_name="campaign")
+                host=credentials.host,
+                port=credentials.port,
+                user=credentials.user,
+                password=credentials.password,
+                dbname=credentials.database,
+                connect_timeout=credentials.connect_timeout or 10,
+                application_name="campaign",
+            )
             _keep_open(connection)
             return connection
 

@@ -39,15 +39,15 @@ class Warehouse:
             raise
         except Exception as exc:  # the driver's own error types
             cause = str(exc).strip().splitlines()[0]
-            raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{target_name}": '
-                                 f"{cause}") from None
+            raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{target_name}": {cause}') from None
         return cls(engine, target_name, credentials.schema)
 
     @classmethod
     def campaign_lock(cls, credentials, target_name: str, root: Path, campaign: str) -> EngineLock:
         """The lock of `campaign` on a target's warehouse, not yet taken."""
         return engine_for(credentials.type).campaign_lock(
-            credentials, root, campaign, lambda: cls.connect(credentials, target_name, root))
+            credentials, root, campaign, lambda: cls.connect(credentials, target_name, root)
+        )
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         """Rows of `sql`, whose parameters are written %s whatever the driver."""
@@ -96,8 +96,9 @@ class Warehouse:
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} insert failed: {str(exc).strip().splitlines()[0]}") from None
 
-    def update(self, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...],
-               where: str = "") -> None:
+    def update(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...], where: str = ""
+    ) -> None:
         """Set the other `columns` of the rows of `table` whose `keys` match one of `rows`, in one
         statement (only where the engine `updates_rows`); `where` adds a condition."""
         assert self.engine.updates_rows
@@ -119,8 +120,12 @@ class Warehouse:
         return f'"{self.schema}"."{name}"'
 
     def table_exists(self, name: str) -> bool:
-        return bool(self.query("select count(*) from information_schema.tables "
-                               "where table_schema = %s and table_name = %s", (self.schema, name))[0][0])
+        return bool(
+            self.query(
+                "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
+                (self.schema, name),
+            )[0][0]
+        )
 
     @property
     def closed(self) -> bool:
@@ -141,8 +146,10 @@ def count_rows(warehouse: Warehouse, relations: dict[str, str]) -> dict[str, int
     """Exact row counts of the given relations (model name -> relation), in one query."""
     if not relations:
         return {}
-    parts = [f"select {index} as position, count(*) as row_count from {relation}"
-             for index, relation in enumerate(relations.values())]
+    parts = [
+        f"select {index} as position, count(*) as row_count from {relation}"
+        for index, relation in enumerate(relations.values())
+    ]
     rows = warehouse.query("\nunion all\n".join(parts))
     names = list(relations)
     return {names[position]: int(count) for position, count in sorted(rows)}

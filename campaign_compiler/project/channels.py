@@ -27,18 +27,34 @@ CHANNELS = ("email", "sms", "push", "direct_mail")
 _COMMON = ("rate", "retries", "backoff", "timeout")
 PROVIDERS: dict[str, dict[str, Any]] = {
     "outbox": {"channels": CHANNELS, "required": (), "optional": ("from", "reply_to")},
-    "smtp": {"channels": ("email",), "required": ("host", "from"),
-             "optional": ("port", "tls", "username_env", "password_env", "reply_to", "connections", *_COMMON)},
-    "http": {"channels": ("sms", "push"), "required": ("url",),
-             "optional": ("token_env", "batch_size", "concurrency", *_COMMON)},
+    "smtp": {
+        "channels": ("email",),
+        "required": ("host", "from"),
+        "optional": ("port", "tls", "username_env", "password_env", "reply_to", "connections", *_COMMON),
+    },
+    "http": {
+        "channels": ("sms", "push"),
+        "required": ("url",),
+        "optional": ("token_env", "batch_size", "concurrency", *_COMMON),
+    },
     "file": {"channels": ("direct_mail",), "required": ("path",), "optional": ()},
 }
 _CREDENTIALS = {"smtp": ("username_env", "password_env"), "http": ("token_env",)}
 _TEXT = ("host", "from", "reply_to", "username_env", "password_env", "url", "token_env", "path")
 _INTEGERS = {"port": 1, "connections": 1, "retries": 0, "batch_size": 1, "concurrency": 1}
 _NUMBERS = {"rate": 0.001, "backoff": 0.0, "timeout": 0.001}
-DEFAULTS = {"port": 25, "tls": "none", "connections": 1, "rate": None, "retries": 5, "backoff": 1.0,
-            "timeout": 30.0, "batch_size": 100, "concurrency": 1, "from": "campaigns@localhost"}
+DEFAULTS = {
+    "port": 25,
+    "tls": "none",
+    "connections": 1,
+    "rate": None,
+    "retries": 5,
+    "backoff": 1.0,
+    "timeout": 30.0,
+    "batch_size": 100,
+    "concurrency": 1,
+    "from": "campaigns@localhost",
+}
 
 
 @dataclass(frozen=True)
@@ -53,10 +69,14 @@ class ChannelSettings:
 
     def missing_credentials(self) -> list[Diagnostic]:
         """The environment variables this provider reads that are not set, where they are named."""
-        return [Diagnostic(self.locations.get(key), f"environment variable {self.options[key]} ({key} of the "
-                                                   f"{self.channel} channel) is not set")
-                for key in _CREDENTIALS.get(self.provider, ()) if key in self.options
-                and self.options[key] not in os.environ]
+        return [
+            Diagnostic(
+                self.locations.get(key),
+                f"environment variable {self.options[key]} ({key} of the {self.channel} channel) is not set",
+            )
+            for key in _CREDENTIALS.get(self.provider, ())
+            if key in self.options and self.options[key] not in os.environ
+        ]
 
 
 def check_channels(r: Reader, raw: Any, project) -> dict[str, ChannelSettings]:
@@ -71,15 +91,30 @@ def check_channels(r: Reader, raw: Any, project) -> dict[str, ChannelSettings]:
             continue
         path = ("channels", channel)
         if not isinstance(spec, dict) or "provider" not in spec:
-            r.error(path, f'channel {channel} needs "provider" ({", ".join(p for p in PROVIDERS if channel in PROVIDERS[p]["channels"])})')
+            r.error(
+                path,
+                f'channel {channel} needs "provider" ({", ".join(p for p in PROVIDERS if channel in PROVIDERS[p]["channels"])})',
+            )
             continue
-        provider = r.choice(path + ("provider",), spec["provider"], "provider",
-                            [p for p in PROVIDERS if channel in PROVIDERS[p]["channels"]])
+        provider = r.choice(
+            path + ("provider",),
+            spec["provider"],
+            "provider",
+            [p for p in PROVIDERS if channel in PROVIDERS[p]["channels"]],
+        )
         if provider is None:
             continue
         schema = PROVIDERS[provider]
-        if r.mapping(path, spec, f"{provider} settings of {channel}", required=("provider", *schema["required"]),
-                     optional=schema["optional"]) is None:
+        if (
+            r.mapping(
+                path,
+                spec,
+                f"{provider} settings of {channel}",
+                required=("provider", *schema["required"]),
+                optional=schema["optional"],
+            )
+            is None
+        ):
             continue
         options = {k: v for k, v in spec.items() if k != "provider"}
         if not all(_check_option(r, path + (key,), key, value) for key, value in options.items()):
@@ -88,8 +123,9 @@ def check_channels(r: Reader, raw: Any, project) -> dict[str, ChannelSettings]:
         if problem:
             r.error(path + ("path",), problem)
         else:
-            settings[channel] = ChannelSettings(channel, provider, options,
-                                                {key: r.at(path + (key,)) for key in options})
+            settings[channel] = ChannelSettings(
+                channel, provider, options, {key: r.at(path + (key,)) for key in options}
+            )
     return settings
 
 
@@ -117,6 +153,7 @@ def extract_path_problem(path: str, project, *, template: bool = False) -> str |
     """What is wrong with the file provider's `path` (as written when `template`, else with its
     placeholders replaced): it must name a CSV file inside the project, symbolic links followed, and
     outside every folder the dbt project owns (models, seeds, target...) and every hidden one."""
+
     def problem(text: str) -> str:
         return f'path of the file provider "{path}" {text}'
 
@@ -132,28 +169,41 @@ def extract_path_problem(path: str, project, *, template: bool = False) -> str |
     if relative.suffix.lower() != ".csv":
         return problem("must name a .csv file")
     if template and len(relative.parts) > 1 and "{" in relative.parts[0]:
-        return problem(f"must start with a folder written out, not {relative.parts[0]}: the names put in its "
-                       "place could be any folder")
+        return problem(
+            f"must start with a folder written out, not {relative.parts[0]}: the names put in its "
+            "place could be any folder"
+        )
     if template and "{occurrence}" not in path:
-        return problem("must contain {occurrence}: each occurrence has an extract of its own (its message keys "
-                       "are those of every other occurrence)")
+        return problem(
+            "must contain {occurrence}: each occurrence has an extract of its own (its message keys "
+            "are those of every other occurrence)"
+        )
     root = Path(project.root).resolve()
     resolved = (root / relative).resolve()
     if not resolved.is_relative_to(root):
         return problem("leads outside the project directory (through a symbolic link)")
     inside = resolved.relative_to(root).parts
-    owned = [*project.model_paths, *project.seed_paths, project.target_path, project.packages_install_path,
-             *OWNED_FOLDERS]
+    owned = [
+        *project.model_paths,
+        *project.seed_paths,
+        project.target_path,
+        project.packages_install_path,
+        *OWNED_FOLDERS,
+    ]
     for folder in (PurePosixPath(f).parts for f in owned):
-        if folder and inside[:len(folder)] == folder:
-            return problem(f"is inside {'/'.join(folder)}/, which the dbt project owns: give extracts a folder "
-                           "of their own (exports/, say)")
+        if folder and inside[: len(folder)] == folder:
+            return problem(
+                f"is inside {'/'.join(folder)}/, which the dbt project owns: give extracts a folder "
+                "of their own (exports/, say)"
+            )
     hidden = next((part for part in inside[:-1] if part.startswith(".")), None)
     if hidden:
         return problem(f"is inside the hidden folder {hidden}/: give extracts a folder of their own (exports/, say)")
     if resolved.exists() and not is_extract(resolved):
-        return problem("names a file that is not a direct-mail extract (its first line is not "
-                       "message_key,address,...): nothing is written to it")
+        return problem(
+            "names a file that is not a direct-mail extract (its first line is not "
+            "message_key,address,...): nothing is written to it"
+        )
     return None
 
 
@@ -167,5 +217,8 @@ def is_extract(path: Path) -> bool:
         return False
     with path.open("rb") as handle:
         start = handle.read(len(EXTRACT_HEADER) + 1)
-    return start[:len(EXTRACT_HEADER)] == EXTRACT_HEADER and start[len(EXTRACT_HEADER):] in (b",", b"\n") \
+    return (
+        start[: len(EXTRACT_HEADER)] == EXTRACT_HEADER
+        and start[len(EXTRACT_HEADER) :] in (b",", b"\n")
         or EXTRACT_HEADER.startswith(start)
+    )

@@ -79,8 +79,9 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
     if source is None:
         return None
     r = Reader(source, diagnostics)
-    raw = r.mapping((), source.data, PROJECT_FILE, required=("entities",),
-                    optional=("version", "sql_dialect", "channels"))
+    raw = r.mapping(
+        (), source.data, PROJECT_FILE, required=("entities",), optional=("version", "sql_dialect", "channels")
+    )
     if raw is None:
         return None
     if "version" in raw and raw["version"] != 1:
@@ -88,8 +89,10 @@ def load_data_model(project: DbtProject, diagnostics: Diagnostics) -> DataModel 
     dialect = raw.get("sql_dialect", DEFAULT_DIALECT)
     if not isinstance(dialect, str) or not _known_dialect(dialect):
         names = sorted(d for d in sqlglot.Dialect.classes if d)
-        r.error(("sql_dialect",), f"unknown sql_dialect {quoted(dialect)}"
-                                  f"{did_you_mean(dialect, names) if isinstance(dialect, str) else ''}")
+        r.error(
+            ("sql_dialect",),
+            f"unknown sql_dialect {quoted(dialect)}{did_you_mean(dialect, names) if isinstance(dialect, str) else ''}",
+        )
         dialect = DEFAULT_DIALECT
     entities: dict[str, Entity] = {}
     raw_entities = r.mapping(("entities",), raw.get("entities"), "entities")
@@ -119,8 +122,13 @@ def _known_dialect(name: str) -> bool:
 
 
 def _entity(r: Reader, path: Path_, name: str, spec: Any, project: DbtProject) -> Entity | None:
-    spec = r.mapping(path, spec, f'entity "{name}"', required=("key", "columns"),
-                     optional=("source", "model", "addresses", "consent", "links", "description"))
+    spec = r.mapping(
+        path,
+        spec,
+        f'entity "{name}"',
+        required=("key", "columns"),
+        optional=("source", "model", "addresses", "consent", "links", "description"),
+    )
     if spec is None:
         return None
     relation = _relation(r, path, name, spec, project)
@@ -136,14 +144,18 @@ def _entity(r: Reader, path: Path_, name: str, spec: Any, project: DbtProject) -
             continue
         if r.choice(cpath, type_, f'type of column "{column}"', COLUMN_TYPES) is not None:
             columns[column] = type_
-    entity = Entity(name=name, relation=relation, key="", columns=columns,
-                    description=spec.get("description") or "", path=path)
+    entity = Entity(
+        name=name, relation=relation, key="", columns=columns, description=spec.get("description") or "", path=path
+    )
     key = spec.get("key")
     if isinstance(key, str) and entity.column(key):
         entity.key = entity.column(key)
     elif raw_columns is not None:
-        r.error(path + ("key",), f'key {quoted(key)} is not a declared column of "{name}"'
-                                 f"{did_you_mean(key, columns) if isinstance(key, str) else ''}")
+        r.error(
+            path + ("key",),
+            f'key {quoted(key)} is not a declared column of "{name}"'
+            f"{did_you_mean(key, columns) if isinstance(key, str) else ''}",
+        )
     entity.addresses = _addresses(r, path, entity, spec.get("addresses"))
     entity.consent = _consent(r, path, entity, spec.get("consent"))
     raw_links = spec.get("links")
@@ -171,18 +183,23 @@ def _relation(r: Reader, path: Path_, name: str, spec: dict, project: DbtProject
             return None
         tables = project.sources.get(parts[0])
         if tables is None:
-            r.error(path + ("source",), f'no dbt source named "{parts[0]}" in the project'
-                                        f"{did_you_mean(parts[0], project.sources)}")
+            r.error(
+                path + ("source",),
+                f'no dbt source named "{parts[0]}" in the project{did_you_mean(parts[0], project.sources)}',
+            )
         elif parts[1] not in tables:
-            r.error(path + ("source",), f'dbt source "{parts[0]}" has no table "{parts[1]}"'
-                                        f"{did_you_mean(parts[1], tables)}")
+            r.error(
+                path + ("source",), f'dbt source "{parts[0]}" has no table "{parts[1]}"{did_you_mean(parts[1], tables)}'
+            )
         return Relation("source", tuple(parts))
     value = r.string(path + ("model",), spec["model"], "model")
     if value is None:
         return None
     if value not in project.node_names:
-        r.error(path + ("model",), f'no dbt model or seed named "{value}" in the project'
-                                   f"{did_you_mean(value, project.node_names)}")
+        r.error(
+            path + ("model",),
+            f'no dbt model or seed named "{value}" in the project{did_you_mean(value, project.node_names)}',
+        )
     return Relation("ref", (value,))
 
 
@@ -202,8 +219,11 @@ def _addresses(r: Reader, path: Path_, entity: Entity, raw: Any) -> dict[str, tu
             cpath = path + (channel, i) if isinstance(value, list) else path + (channel,)
             declared = entity.column(column) if isinstance(column, str) else None
             if declared is None:
-                r.error(cpath, f'address column {quoted(column)} is not a declared column of "{entity.name}"'
-                               f"{did_you_mean(column, entity.columns) if isinstance(column, str) else ''}")
+                r.error(
+                    cpath,
+                    f'address column {quoted(column)} is not a declared column of "{entity.name}"'
+                    f"{did_you_mean(column, entity.columns) if isinstance(column, str) else ''}",
+                )
             else:
                 columns.append(declared)
         if len(columns) == len(names):
@@ -260,20 +280,27 @@ def _check_links(r: Reader, entity: Entity, entities: dict[str, Entity], declare
         target = entities.get(link.entity)
         if target is None:
             if link.entity not in declared:
-                r.error(path + ("entity",), f'link "{name}" targets unknown entity "{link.entity}"'
-                                            f"{did_you_mean(link.entity, declared)}")
+                r.error(
+                    path + ("entity",),
+                    f'link "{name}" targets unknown entity "{link.entity}"{did_you_mean(link.entity, declared)}',
+                )
             del entity.links[name]
             continue
         pairs, ok = [], True
         for local, remote in link.on:
             local_col, remote_col = entity.column(local), target.column(remote)
             if local_col is None:
-                r.error(path + ("on", local), f'"{local}" is not a column of "{entity.name}"'
-                                              f"{did_you_mean(local, entity.columns)}", at_key=True)
+                r.error(
+                    path + ("on", local),
+                    f'"{local}" is not a column of "{entity.name}"{did_you_mean(local, entity.columns)}',
+                    at_key=True,
+                )
                 ok = False
             if remote_col is None:
-                r.error(path + ("on", local), f'"{remote}" is not a column of "{target.name}"'
-                                              f"{did_you_mean(remote, target.columns)}")
+                r.error(
+                    path + ("on", local),
+                    f'"{remote}" is not a column of "{target.name}"{did_you_mean(remote, target.columns)}',
+                )
                 ok = False
             pairs.append((local_col, remote_col))
         if not ok:

@@ -45,7 +45,9 @@ class DbtProject:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             where = f"{display_path(path)}:{mark.line + 1}:{mark.column + 1}" if mark else display_path(path)
             problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
-            raise RuntimeFailure(f"{where}: {problem if isinstance(exc, LimitExceeded) else 'invalid YAML: ' + problem}") from None
+            raise RuntimeFailure(
+                f"{where}: {problem if isinstance(exc, LimitExceeded) else 'invalid YAML: ' + problem}"
+            ) from None
         return cls(
             root=root,
             name=str(raw.get("name", "")),

@@ -29,7 +29,6 @@ class DbtTarget:
         return flags + (["--target", self.target] if self.target else [])
 
 
-
 def connect(where: DbtTarget) -> Warehouse:
     """A direct connection to the warehouse dbt builds into, from the same profile and target."""
     profile = load_profile(where)
@@ -54,8 +53,7 @@ def load_profile(where: DbtTarget):
         raw = read_profile(str(where.profiles_dir))
         if not raw:
             raise RuntimeFailure(f"no profiles.yml in {where.profiles_dir}")
-        return Profile.from_raw_profiles(raw, where.project.profile, ProfileRenderer({}),
-                                         target_override=where.target)
+        return Profile.from_raw_profiles(raw, where.project.profile, ProfileRenderer({}), target_override=where.target)
     except (DbtProfileError, DbtRuntimeError) as exc:
         # an unknown target or profile, a missing env_var(): the user's configuration, not a fault
         message = " ".join(str(exc).split()).removeprefix("Runtime Error ")

@@ -26,8 +26,14 @@ from .state import CampaignBuild
 STATE_FILE = "campaign_seeds.json"
 
 
-def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, progress: Progress | None = None,
-                   occurrence: str = "once", notify=None) -> None:
+def build_campaign(
+    campaign: Campaign,
+    workspace: Workspace,
+    where: DbtTarget,
+    progress: Progress | None = None,
+    occurrence: str = "once",
+    notify=None,
+) -> None:
     """Build for `occurrence`: a frequency cap does not count the messages this occurrence already sent.
 
     `notify(text)` is told of the other campaigns built along."""
@@ -46,16 +52,23 @@ def build_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, p
                 selectors += [f"+{model},tag:{other.tag}" for model in models]
                 built.append(other)
                 if notify is not None:
-                    notify(f"Building {other.name} too: {campaign.name} reads an audience it saves, and {other.name} "
-                           f"{problem}.")
+                    notify(
+                        f"Building {other.name} too: {campaign.name} reads an audience it saves, and {other.name} "
+                        f"{problem}."
+                    )
         seeds = {name: path for other in built for name, path in upstream_seeds(other, workspace).items()}
         digests = {name: _digest(path, dbt.root / "dbt_project.yml") for name, path in seeds.items()}
         loaded = state.get(warehouse.target_name, {})
-        stale = [name for name in sorted(seeds)
-                 if loaded.get(name) != digests[name] or not warehouse.table_exists(name)]
+        stale = [
+            name for name in sorted(seeds) if loaded.get(name) != digests[name] or not warehouse.table_exists(name)
+        ]
         target_name = warehouse.target_name
-    origins = {model.name: f"{other.source.display}:{other.activities[model.table.activity].line}, activity "
-                           f"{model.table.activity}" for other in built for model in other.models()}
+    origins = {
+        model.name: f"{other.source.display}:{other.activities[model.table.activity].line}, activity "
+        f"{model.table.activity}"
+        for other in built
+        for model in other.models()
+    }
     try:
         build(where, [*selectors, *stale], progress, origins, {"campaign_occurrence": occurrence})
     except ProjectFailure as failure:

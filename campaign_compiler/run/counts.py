@@ -34,9 +34,14 @@ class CountResult:
         }
 
 
-def build_and_count(campaign: Campaign, workspace: Workspace, where: DbtTarget,
-                    building: Callable[[str], AbstractContextManager[Progress]] | None = None,
-                    occurrence: str = "once", notify: Callable[[str], None] | None = None) -> CountResult:
+def build_and_count(
+    campaign: Campaign,
+    workspace: Workspace,
+    where: DbtTarget,
+    building: Callable[[str], AbstractContextManager[Progress]] | None = None,
+    occurrence: str = "once",
+    notify: Callable[[str], None] | None = None,
+) -> CountResult:
     """Build for `occurrence` (run.build), then count.
 
     The build runs in the context `building(campaign name)`, which gives the callable told of each
@@ -64,11 +69,15 @@ def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Cam
         if spec.model not in relation or spec.excluded_model not in relation:
             continue
         ((messages, recipients),) = warehouse.query(
-            f'select count(*), count(distinct "{spec.key}") from {relation[spec.model]}')
-        reasons = dict(warehouse.query(
-            f"select exclusion_reason, count(*) from {relation[spec.excluded_model]} group by 1"))
+            f'select count(*), count(distinct "{spec.key}") from {relation[spec.model]}'
+        )
+        reasons = dict(
+            warehouse.query(f"select exclusion_reason, count(*) from {relation[spec.excluded_model]} group by 1")
+        )
         result[activity.id] = {
-            "channel": spec.channel, "messages": int(messages), "recipients": int(recipients),
+            "channel": spec.channel,
+            "messages": int(messages),
+            "recipients": int(recipients),
             "excluded": {reason: int(reasons[reason]) for reason in EXCLUSION_ORDER if reason in reasons},
         }
     return result

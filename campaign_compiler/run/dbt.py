@@ -53,11 +53,17 @@ def ensure_package(where: DbtTarget) -> None:
     if not where.project.package_installed:
         raise RuntimeFailure(
             f"the dbt package {PACKAGE_NAME} is not installed in {where.project.root}: list it in "
-            "packages.yml (- local: <path to campaign-compiler> or - git: <its repository>)")
+            "packages.yml (- local: <path to campaign-compiler> or - git: <its repository>)"
+        )
 
 
-def build(where: DbtTarget, selectors: list[str], progress: Progress | None = None,
-          origins: dict[str, str] | None = None, variables: dict | None = None) -> None:
+def build(
+    where: DbtTarget,
+    selectors: list[str],
+    progress: Progress | None = None,
+    origins: dict[str, str] | None = None,
+    variables: dict | None = None,
+) -> None:
     """`dbt build` of the selected nodes; any model, seed or test that fails is a RuntimeFailure.
 
     `origins` maps a model to where it comes from (file:line of its activity), named in the failure;
@@ -65,20 +71,30 @@ def build(where: DbtTarget, selectors: list[str], progress: Progress | None = No
     ensure_package(where)
     extra = ["--vars", json.dumps(variables, sort_keys=True)] if variables else []
     result = invoke(where, ["build", "--select", *selectors, *extra], progress)
-    failures = [r for r in (result.result.results if result.result else [])
-                if str(r.status) in ("error", "fail", "runtime error")]
+    failures = [
+        r
+        for r in (result.result.results if result.result else [])
+        if str(r.status) in ("error", "fail", "runtime error")
+    ]
     if failures:
         first = failures[0]
         node = first.node
         origin = (origins or {}).get(node.name) or next(
-            (origins[parent.split(".")[-1]] for parent in getattr(node, "depends_on_nodes", [])
-             if parent.split(".")[-1] in (origins or {})), None)
+            (
+                origins[parent.split(".")[-1]]
+                for parent in getattr(node, "depends_on_nodes", [])
+                if parent.split(".")[-1] in (origins or {})
+            ),
+            None,
+        )
         where_from = f" ({origin})" if origin else ""
         more = f" (and {len(failures) - 1} more failures)" if len(failures) > 1 else ""
         message = _one_line(first.message or "")
         if re.search(r"(relation|table with name) \S+ does not exist", message, re.IGNORECASE):
-            more += (" — campaign commands build the campaign's models and the seeds they read; "
-                     "build other upstream models with dbt first")
+            more += (
+                " — campaign commands build the campaign's models and the seeds they read; "
+                "build other upstream models with dbt first"
+            )
         raise RuntimeFailure(f"dbt build failed: {node.resource_type} {node.name}{where_from}: {message}{more}")
     if not result.success:
         raise RuntimeFailure("dbt build failed; see logs/dbt.log in the project")

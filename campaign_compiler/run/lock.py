@@ -38,12 +38,12 @@ class CampaignLock:
 
     def __enter__(self) -> CampaignLock:
         profile = load_profile(self.where)
-        lock = Warehouse.campaign_lock(profile.credentials, profile.target_name, self.where.project.root,
-                                       self.campaign)
+        lock = Warehouse.campaign_lock(profile.credentials, profile.target_name, self.where.project.root, self.campaign)
         if not _acquire(lock):
             lock.release()
-            raise RuntimeFailure(f"campaign {self.campaign} is being built or sent by another process; "
-                                 "try again when it has finished")
+            raise RuntimeFailure(
+                f"campaign {self.campaign} is being built or sent by another process; try again when it has finished"
+            )
         self._held, self.session = lock, lock.session
         return self
 
@@ -69,8 +69,9 @@ class CampaignLock:
             raise self._lost(why)
 
     def _lost(self, why: str) -> LockLost:
-        return LockLost(f"the lock of campaign {self.campaign} was lost ({why}): the run stopped, "
-                        "nothing more was sent")
+        return LockLost(
+            f"the lock of campaign {self.campaign} was lost ({why}): the run stopped, nothing more was sent"
+        )
 
     def __exit__(self, *exc) -> None:
         if self._held is not None:

@@ -42,7 +42,9 @@ def recorded(warehouse: Warehouse, campaign: str) -> dict[str, BuiltNode]:
     rows = warehouse.query(
         f"select b.node, b.relation, b.digest, b.built_at from {warehouse.table(BUILDS_TABLE)} as b "
         "where b.campaign = %s and exists (select 1 from information_schema.tables as t "
-        "where t.table_schema = b.relation_schema and t.table_name = b.relation_name)", (campaign,))
+        "where t.table_schema = b.relation_schema and t.table_name = b.relation_name)",
+        (campaign,),
+    )
     return {node: BuiltNode(relation, digest, built_at) for node, relation, digest, built_at in rows}
 
 
@@ -57,8 +59,9 @@ class CampaignBuild:
         option = f" --target {target_option}" if target_option else ""
         self._hint = f"`campaign count {campaign.name}{option}` or `dbt build --select tag:{campaign.tag}{option}`"
         self._models = {model.name: model for model in campaign.models()}
-        self._tables = {name for name, model in self._models.items() if model.materialized != "view"} | \
-            {seed.name for seed in campaign.seeds()}
+        self._tables = {name for name, model in self._models.items() if model.materialized != "view"} | {
+            seed.name for seed in campaign.seeds()
+        }
         own = set(self._models) | {seed.name for seed in campaign.seeds()}
         self._inputs = {name: [ref for ref in model_refs(model) if ref in own] for name, model in self._models.items()}
 
@@ -84,15 +87,19 @@ class CampaignBuild:
         if changed:
             activities = dict.fromkeys(self._activity_of(name) for name in changed)
             what = ", ".join(f"{a} (line {campaign.activities[a].line})" for a in activities)
-            return (f'changed since it was built on target "{target}": {campaign.source.display}, '
-                    f"activit{'ies' if len(activities) > 1 else 'y'} {what}")
+            return (
+                f'changed since it was built on target "{target}": {campaign.source.display}, '
+                f"activit{'ies' if len(activities) > 1 else 'y'} {what}"
+            )
         for name in needed:
             if name not in self._tables:
                 continue
             for table in sorted(self._table_inputs(name)):
                 if self.nodes[name].built_at < self.nodes[table].built_at:
-                    return (f'was built on target "{target}" out of order: {name} was built before its input '
-                            f"{table} was rebuilt")
+                    return (
+                        f'was built on target "{target}" out of order: {name} was built before its input '
+                        f"{table} was rebuilt"
+                    )
         return None
 
     def _upstream(self, names: list[str]) -> list[str]:

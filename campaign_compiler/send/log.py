@@ -30,8 +30,22 @@ from datetime import UTC, datetime
 from ..engines.warehouse import Warehouse
 from ..run.lock import CampaignLock
 
-DELIVERY_COLUMNS = ("campaign", "activity", "channel", "occurrence", "recipient_key", "per_key", "message_key",
-                    "address", "status", "attempts", "error", "sent_at", "run_id", "updated_at")
+DELIVERY_COLUMNS = (
+    "campaign",
+    "activity",
+    "channel",
+    "occurrence",
+    "recipient_key",
+    "per_key",
+    "message_key",
+    "address",
+    "status",
+    "attempts",
+    "error",
+    "sent_at",
+    "run_id",
+    "updated_at",
+)
 
 _DELIVERY_VALUES = operator.attrgetter(*DELIVERY_COLUMNS)
 BATCH_ROWS = 500  # rows per multi-row statement
@@ -93,18 +107,24 @@ class DeliveryLog:
         running is one that can no longer write the log (its process died, or it lost the lock and
         stopped at its next write): it is marked interrupted."""
         with self._write():
-            self.warehouse.execute(f"update {self.table('campaign_runs')} set status = 'interrupted' "
-                                   "where campaign = %s and status = 'running'", (campaign,))
+            self.warehouse.execute(
+                f"update {self.table('campaign_runs')} set status = 'interrupted' "
+                "where campaign = %s and status = 'running'",
+                (campaign,),
+            )
             self.warehouse.execute(
                 f"insert into {self.table('campaign_runs')} (run_id, campaign, occurrence, started_at, status, "
-                "simulate) values (%s, %s, %s, %s, %s, %s)", (run_id, campaign, occurrence, utc_now(), "running",
-                                                              simulate))
+                "simulate) values (%s, %s, %s, %s, %s, %s)",
+                (run_id, campaign, occurrence, utc_now(), "running", simulate),
+            )
 
     def finish_run(self, run_id: str, status: str, counts: dict) -> None:
         with self._write():
             self.warehouse.execute(
                 f"update {self.table('campaign_runs')} set finished_at = %s, status = %s, counts = %s "
-                "where run_id = %s", (utc_now(), status, json.dumps(counts, sort_keys=True), run_id))
+                "where run_id = %s",
+                (utc_now(), status, json.dumps(counts, sort_keys=True), run_id),
+            )
 
     # -- deliveries -------------------------------------------------------------------------------
     def statuses(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> dict[str, str]:
@@ -113,24 +133,39 @@ class DeliveryLog:
             return {}
         table = self.table("campaign_deliveries")
         if self.warehouse.engine.joins_key_lists:  # a join: one scan of the log for the whole list
-            sql = (f"select d.message_key, d.status from (select unnest(%s) as message_key) as k "
-                   f"join {table} as d on d.message_key = k.message_key ")
+            sql = (
+                f"select d.message_key, d.status from (select unnest(%s) as message_key) as k "
+                f"join {table} as d on d.message_key = k.message_key "
+            )
         else:  # the primary key's index, one lookup per key
             sql = f"select d.message_key, d.status from {table} as d where d.message_key = any(%s) "
-        return dict(self.warehouse.query(sql + "and d.occurrence = %s and d.campaign = %s and d.activity = %s",
-                                         (list(keys), occurrence, campaign, activity)))
+        return dict(
+            self.warehouse.query(
+                sql + "and d.occurrence = %s and d.campaign = %s and d.activity = %s",
+                (list(keys), occurrence, campaign, activity),
+            )
+        )
 
     def any_recorded(self, campaign: str, activity: str, occurrence: str) -> bool:
         """Whether the log has any row of this activity's occurrence."""
-        return bool(self.warehouse.query(
-            f"select exists (select 1 from {self.table('campaign_deliveries')} where campaign = %s "
-            "and activity = %s and occurrence = %s)", (campaign, activity, occurrence))[0][0])
+        return bool(
+            self.warehouse.query(
+                f"select exists (select 1 from {self.table('campaign_deliveries')} where campaign = %s "
+                "and activity = %s and occurrence = %s)",
+                (campaign, activity, occurrence),
+            )[0][0]
+        )
 
     def pending(self, campaign: str, activity: str, occurrence: str) -> list[str]:
         """Messages whose outcome is unknown: a run recorded the intent, then stopped."""
-        return [row[0] for row in self.warehouse.query(
-            f"select message_key from {self.table('campaign_deliveries')} where campaign = %s and activity = %s "
-            "and occurrence = %s and status = 'pending'", (campaign, activity, occurrence))]
+        return [
+            row[0]
+            for row in self.warehouse.query(
+                f"select message_key from {self.table('campaign_deliveries')} where campaign = %s and activity = %s "
+                "and occurrence = %s and status = 'pending'",
+                (campaign, activity, occurrence),
+            )
+        ]
 
     def record(self, deliveries: list[Delivery], logged: set[str] | None = None) -> None:
         """Insert or update deliveries in one statement per batch; a `sent` row is never changed.
@@ -150,52 +185,67 @@ class DeliveryLog:
                 fresh = [d.values() for d in deliveries if d.message_key not in logged]
                 known = [d.values() for d in deliveries if d.message_key in logged]
                 self.warehouse.insert(table, DELIVERY_COLUMNS, fresh)
-                self.warehouse.update(table, DELIVERY_COLUMNS, known, ("message_key", "occurrence"),
-                                      f"{table}.status <> 'sent'")
+                self.warehouse.update(
+                    table, DELIVERY_COLUMNS, known, ("message_key", "occurrence"), f"{table}.status <> 'sent'"
+                )
                 return
-            updates = ", ".join(f"{c} = excluded.{c}" for c in DELIVERY_COLUMNS if c not in (
-                "campaign", "activity", "occurrence", "message_key"))
+            updates = ", ".join(
+                f"{c} = excluded.{c}"
+                for c in DELIVERY_COLUMNS
+                if c not in ("campaign", "activity", "occurrence", "message_key")
+            )
             self.warehouse.insert(
-                table, DELIVERY_COLUMNS, [d.values() for d in deliveries],
+                table,
+                DELIVERY_COLUMNS,
+                [d.values() for d in deliveries],
                 "on conflict (message_key, occurrence) do update set "
-                f"{updates} where campaign_deliveries.status <> 'sent'")
+                f"{updates} where campaign_deliveries.status <> 'sent'",
+            )
 
     def found_sent(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Unknown outcomes the provider found delivered after all."""
         now = utc_now()
         for start in range(0, len(keys), BATCH_ROWS):
-            chunk = keys[start:start + BATCH_ROWS]
+            chunk = keys[start : start + BATCH_ROWS]
             with self._write():
                 self.warehouse.execute(
                     f"update {self.table('campaign_deliveries')} set status = 'sent', sent_at = %s, "
                     "updated_at = %s, error = 'found delivered after an interrupted run' where campaign = %s and "
                     f"activity = %s and occurrence = %s and status = 'pending' and message_key in "
-                    f"({', '.join(['%s'] * len(chunk))})", (now, now, campaign, activity, occurrence, *chunk))
+                    f"({', '.join(['%s'] * len(chunk))})",
+                    (now, now, campaign, activity, occurrence, *chunk),
+                )
 
     def forget(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Drop intents of messages known not to have been delivered (their provider was unreachable)."""
         for start in range(0, len(keys), BATCH_ROWS):
-            chunk = keys[start:start + BATCH_ROWS]
+            chunk = keys[start : start + BATCH_ROWS]
             with self._write():
                 self.warehouse.execute(
                     f"delete from {self.table('campaign_deliveries')} where campaign = %s and activity = %s and "
                     f"occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
-                    (campaign, activity, occurrence, *chunk))
+                    (campaign, activity, occurrence, *chunk),
+                )
 
     def suppress(self, address: str, channel: str, reason: str) -> None:
         with self._write():
             self.warehouse.execute(
                 f'insert into {self.table("campaign_suppressions")} (address, channel, reason, "at") '
-                "values (%s, %s, %s, %s)", (address, channel, reason, utc_now()))
+                "values (%s, %s, %s, %s)",
+                (address, channel, reason, utc_now()),
+            )
 
     # -- status -----------------------------------------------------------------------------------
     def runs(self, campaign: str, limit: int = 10) -> list[tuple]:
         return self.warehouse.query(
             f"select run_id, occurrence, started_at, finished_at, status, simulate, counts "
             f"from {self.table('campaign_runs')} where campaign = %s order by started_at desc limit {int(limit)}",
-            (campaign,))
+            (campaign,),
+        )
 
     def totals(self, campaign: str) -> list[tuple]:
         return self.warehouse.query(
             f"select occurrence, activity, channel, status, count(*) from {self.table('campaign_deliveries')} "
-            "where campaign = %s group by 1, 2, 3, 4 order by 1, 2, 4", (campaign,))
+            "where campaign = %s group by 1, 2, 3, 4 order by 1, 2, 4",
+            (campaign,),
+        )

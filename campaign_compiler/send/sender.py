@@ -77,8 +77,15 @@ class SendReport:
 
 def check_occurrence(occurrence: str) -> str:
     if not OCCURRENCE.match(occurrence):
-        raise InvalidInput([Diagnostic(None, f'occurrence "{occurrence}" must be letters, digits and _.:+- '
-                                             "(an ISO time such as 2026-12-01T08:00 fits)")])
+        raise InvalidInput(
+            [
+                Diagnostic(
+                    None,
+                    f'occurrence "{occurrence}" must be letters, digits and _.:+- '
+                    "(an ISO time such as 2026-12-01T08:00 fits)",
+                )
+            ]
+        )
     return occurrence
 
 
@@ -86,14 +93,26 @@ def outbox_dir(dbt: DbtProject, target: str, campaign: str, occurrence: str, sim
     """Where the outbox writes an occurrence's messages, one folder per activity; simulations apart,
     and each dbt target apart: what one target's delivery log knows is what its own folder holds."""
     if not FOLDER.match(target):
-        raise RuntimeFailure(f'target "{target}" cannot name a folder of the outbox: name it with letters, '
-                             "digits and _.- in profiles.yml")
+        raise RuntimeFailure(
+            f'target "{target}" cannot name a folder of the outbox: name it with letters, '
+            "digits and _.- in profiles.yml"
+        )
     return dbt.target_dir / ("simulation" if simulate else "outbox") / target / campaign / occurrence
 
 
-def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lock: CampaignLock, *,
-                  occurrence: str = "once", simulate: bool = False, resend_unknown: bool = False,
-                  retry_failed: bool = False, progress=None, announced: dict[str, int] | None = None) -> SendReport:
+def send_campaign(
+    campaign: Campaign,
+    workspace: Workspace,
+    where: DbtTarget,
+    lock: CampaignLock,
+    *,
+    occurrence: str = "once",
+    simulate: bool = False,
+    resend_unknown: bool = False,
+    retry_failed: bool = False,
+    progress=None,
+    announced: dict[str, int] | None = None,
+) -> SendReport:
     """Deliver the campaign's built messages under the campaign's `lock`, which the caller holds:
     the log is written only while it is held (a lock lost stops the run, LockLost).
 
@@ -106,20 +125,40 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lo
         relation = CampaignBuild(campaign, warehouse, where.target).require([a.message.model for a in activities])
         log = DeliveryLog(lock.session or warehouse, lock)
         if not log.exists():
-            raise RuntimeFailure(f'the delivery log is missing on target "{warehouse.target_name}" (it was dropped?): '
-                                 "dbt creates it again, empty, at the next build")
-        totals = {a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0])
-                  for a in activities}
+            raise RuntimeFailure(
+                f'the delivery log is missing on target "{warehouse.target_name}" (it was dropped?): '
+                "dbt creates it again, empty, at the next build"
+            )
+        totals = {
+            a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0]) for a in activities
+        }
         changed = [a for a in totals if announced is not None and announced.get(a) != totals[a]]
         if changed:
-            raise RuntimeFailure(f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
-                                 f"then, {totals[changed[0]]:,} now): nothing was sent; count them again")
+            raise RuntimeFailure(
+                f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
+                f"then, {totals[changed[0]]:,} now): nothing was sent; count them again"
+            )
         # every provider before anything is sent: one whose settings are wrong stops nothing midway
-        senders = [_ActivitySender(campaign, activity, workspace, warehouse, log, report, occurrence, simulate,
-                                   resend_unknown, retry_failed, progress) for activity in activities]
+        senders = [
+            _ActivitySender(
+                campaign,
+                activity,
+                workspace,
+                warehouse,
+                log,
+                report,
+                occurrence,
+                simulate,
+                resend_unknown,
+                retry_failed,
+                progress,
+            )
+            for activity in activities
+        ]
         if simulate:
-            shutil.rmtree(outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, True),
-                          ignore_errors=True)
+            shutil.rmtree(
+                outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, True), ignore_errors=True
+            )
         if progress is not None:
             progress.start(sum(totals.values()))
         log.start_run(report.run_id, campaign.name, occurrence, simulate)
@@ -143,18 +182,38 @@ def send_campaign(campaign: Campaign, workspace: Workspace, where: DbtTarget, lo
 
 
 class _ActivitySender:
-    def __init__(self, campaign: Campaign, activity: Activity, workspace: Workspace, warehouse: Warehouse,
-                 log: DeliveryLog, report: SendReport, occurrence: str, simulate: bool, resend_unknown: bool,
-                 retry_failed: bool, progress):
+    def __init__(
+        self,
+        campaign: Campaign,
+        activity: Activity,
+        workspace: Workspace,
+        warehouse: Warehouse,
+        log: DeliveryLog,
+        report: SendReport,
+        occurrence: str,
+        simulate: bool,
+        resend_unknown: bool,
+        retry_failed: bool,
+        progress,
+    ):
         self.campaign, self.activity, self.spec = campaign, activity, activity.message
         self.warehouse, self.log, self.run_id = warehouse, log, report.run_id
         self.occurrence, self.simulate = occurrence, simulate
         self.resend_unknown, self.retry_failed, self.progress = resend_unknown, retry_failed, progress
         settings = workspace.channel_settings(self.spec.channel)
         outbox = outbox_dir(workspace.dbt, warehouse.target_name, campaign.name, occurrence, simulate) / activity.id
-        self.provider = provider_for(settings, outbox, workspace.dbt,
-                                     {"campaign": campaign.name, "occurrence": occurrence, "activity": activity.id,
-                                      "target": warehouse.target_name}, simulate)
+        self.provider = provider_for(
+            settings,
+            outbox,
+            workspace.dbt,
+            {
+                "campaign": campaign.name,
+                "occurrence": occurrence,
+                "activity": activity.id,
+                "target": warehouse.target_name,
+            },
+            simulate,
+        )
         self.report = ActivityReport(activity.id, self.spec.channel, self.provider.describe())
         self._first = False  # whether the log has no row of this occurrence yet (set by send)
         self._logged: set[str] = set()  # the current page's message keys that have a row in the log
@@ -165,8 +224,10 @@ class _ActivitySender:
         # no row yet (a first send) and every message key is unique, no page needs looking up.
         ((duplicates,),) = self.warehouse.query(f"select count(*) - count(distinct message_key) from {relation}")
         if duplicates:
-            raise RuntimeFailure(f"{relation} has {duplicates} duplicate message_key values: rebuild it with "
-                                 f"`campaign count {self.campaign.name}` (whose tests check it)")
+            raise RuntimeFailure(
+                f"{relation} has {duplicates} duplicate message_key values: rebuild it with "
+                f"`campaign count {self.campaign.name}` (whose tests check it)"
+            )
         self._first = not self.log.any_recorded(self.campaign.name, self.activity.id, self.occurrence)
         self.provider.open()
         try:
@@ -191,8 +252,13 @@ class _ActivitySender:
             self.log.forget(self.campaign.name, self.activity.id, self.occurrence, sorted(set(pending) - found))
 
     def _send_page(self, page: list[dict]) -> None:
-        statuses = {} if self._first else self.log.statuses(self.campaign.name, self.activity.id, self.occurrence,
-                                                             [row["message_key"] for row in page])
+        statuses = (
+            {}
+            if self._first
+            else self.log.statuses(
+                self.campaign.name, self.activity.id, self.occurrence, [row["message_key"] for row in page]
+            )
+        )
         self._logged = set(statuses)
         rows = {}
         for row in page:
@@ -217,8 +283,11 @@ class _ActivitySender:
             self.provider.deliver(messages)
             # a simulation records itself only where no real run left a trace (pending, failed)
             untouched = {k for k in rows if statuses.get(k) in (None, "simulated")}
-            self._record([self._delivery(m.message_key, "simulated") for m in messages if m.message_key in untouched]
-                         + [self._from_outcome(o) for o in broken if o.message_key in untouched], rows)
+            self._record(
+                [self._delivery(m.message_key, "simulated") for m in messages if m.message_key in untouched]
+                + [self._from_outcome(o) for o in broken if o.message_key in untouched],
+                rows,
+            )
             self.report.simulated += len(messages)
             self.report.failed += len(broken)
             return
@@ -226,7 +295,7 @@ class _ActivitySender:
         self.report.failed += len(broken)
         size = self.provider.chunk()  # what may be in flight at once: the unknowns a crash can leave
         for start in range(0, len(messages), size):
-            chunk = messages[start:start + size]
+            chunk = messages[start : start + size]
             self._record([self._delivery(m.message_key, "pending") for m in chunk], rows)
             try:
                 outcomes = self.provider.deliver(chunk)
@@ -234,8 +303,12 @@ class _ActivitySender:
                 with self._unrecorded(chunk):
                     self._settle(unavailable.done, rows)
                     handled = {o.message_key for o in unavailable.done}
-                    self.log.forget(self.campaign.name, self.activity.id, self.occurrence,
-                                    [m.message_key for m in chunk if m.message_key not in handled])
+                    self.log.forget(
+                        self.campaign.name,
+                        self.activity.id,
+                        self.occurrence,
+                        [m.message_key for m in chunk if m.message_key not in handled],
+                    )
                 raise
             with self._unrecorded(chunk):
                 self._settle(outcomes, rows)
@@ -246,9 +319,11 @@ class _ActivitySender:
         try:
             yield
         except RuntimeFailure as failure:
-            raise type(failure)(f"{failure}; the outcome of the {len(chunk)} messages handed to "
-                                f"{self.provider.describe()} at that moment could not be recorded: they are left "
-                                "unknown (see campaign status; --resend-unknown sends them again)") from None
+            raise type(failure)(
+                f"{failure}; the outcome of the {len(chunk)} messages handed to "
+                f"{self.provider.describe()} at that moment could not be recorded: they are left "
+                "unknown (see campaign status; --resend-unknown sends them again)"
+            ) from None
 
     def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
         """Record the outcomes; an unknown one stays pending (with its reason): not sent again
@@ -273,19 +348,36 @@ class _ActivitySender:
         spec = self.spec
         values = {name: row[column] for name, column in spec.columns}
         content = spec.template.render(values, spec.per_alias) if spec.template is not None else values
-        message = OutgoingMessage(message_key=row["message_key"], address=row["address"], channel=spec.channel,
-                                  campaign=self.campaign.name, activity=self.activity.id,
-                                  occurrence=self.occurrence, content=content)
+        message = OutgoingMessage(
+            message_key=row["message_key"],
+            address=row["address"],
+            channel=spec.channel,
+            campaign=self.campaign.name,
+            activity=self.activity.id,
+            occurrence=self.occurrence,
+            content=content,
+        )
         if spec.channel == "email":  # built here, where an email its data cannot make fails alone
             settings = self.provider.settings
             message.email = build_email(message, settings.get("from"), settings.get("reply_to"))
         return message
 
     def _delivery(self, key: str, status: str, *, attempts: int = 0, error: str | None = None) -> Delivery:
-        return Delivery(campaign=self.campaign.name, activity=self.activity.id, channel=self.spec.channel,
-                        occurrence=self.occurrence, recipient_key="", per_key=None, message_key=key, address=None,
-                        status=status, attempts=attempts, error=error,
-                        sent_at=utc_now() if status == "sent" else None, run_id=self.run_id)
+        return Delivery(
+            campaign=self.campaign.name,
+            activity=self.activity.id,
+            channel=self.spec.channel,
+            occurrence=self.occurrence,
+            recipient_key="",
+            per_key=None,
+            message_key=key,
+            address=None,
+            status=status,
+            attempts=attempts,
+            error=error,
+            sent_at=utc_now() if status == "sent" else None,
+            run_id=self.run_id,
+        )
 
     def _from_outcome(self, outcome: Outcome) -> Delivery:
         status = "pending" if outcome.status == "unknown" else outcome.status

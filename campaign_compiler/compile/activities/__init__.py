@@ -17,9 +17,24 @@ from .targeting import ChangeDimension, Combine, Deduplication, Enrichment, Save
 
 __all__ = ["PLANNED_TYPES", "TYPES", "ActivityType", "Context"]
 
-TYPES: dict[str, ActivityType] = {t.name: t for t in (
-    BuildAudience(), LoadFile(), Reconciliation(), Combine(), Split(), Deduplication(), Enrichment(),
-    ChangeDimension(), SaveAudience(), Fork(), AndJoin(), OrJoin(), Test(), End(),
-)}
+TYPES: dict[str, ActivityType] = {
+    t.name: t
+    for t in (
+        BuildAudience(),
+        LoadFile(),
+        Reconciliation(),
+        Combine(),
+        Split(),
+        Deduplication(),
+        Enrichment(),
+        ChangeDimension(),
+        SaveAudience(),
+        Fork(),
+        AndJoin(),
+        OrJoin(),
+        Test(),
+        End(),
+    )
+}
 # Activity types the campaign language names that this version does not compile yet.
 PLANNED_TYPES = ("incremental_query", "wait", "reaction")

@@ -41,8 +41,11 @@ class Context:
         name = activity.spec.get(key, self.default_dimension)
         entity = self.model.entities.get(name) if isinstance(name, str) else None
         if entity is None:
-            self.error(activity.path + (key,), f"unknown dimension {quoted(name)}: not an entity of campaign_project.yml"
-                                               f"{did_you_mean(str(name), self.model.entities)}")
+            self.error(
+                activity.path + (key,),
+                f"unknown dimension {quoted(name)}: not an entity of campaign_project.yml"
+                f"{did_you_mean(str(name), self.model.entities)}",
+            )
         return entity
 
     def output(self, activity: Activity, output: str, dimension: Dimension, columns: dict[str, str]) -> WorkingTable:
@@ -53,17 +56,21 @@ class Context:
 
     def check_name(self, activity: Activity, model: str) -> None:
         if len(model) > MAX_RELATION_NAME:
-            self.error(activity.path, f'model name "{model}" is {len(model)} characters; warehouses '
-                                      f"allow {MAX_RELATION_NAME}: shorten the campaign, activity or output name",
-                       at_key=True)
+            self.error(
+                activity.path,
+                f'model name "{model}" is {len(model)} characters; warehouses '
+                f"allow {MAX_RELATION_NAME}: shorten the campaign, activity or output name",
+                at_key=True,
+            )
 
     def node_exists(self, path: Path_, name: Any, what: str) -> str | None:
         if not isinstance(name, str) or not name:
             self.error(path, f"{what} must be the name of a dbt model, not {describe(name)}")
             return None
         if name not in self.dbt.node_names:
-            self.error(path, f'no dbt model or seed named "{name}" in the project'
-                             f"{did_you_mean(name, self.dbt.node_names)}")
+            self.error(
+                path, f'no dbt model or seed named "{name}" in the project{did_you_mean(name, self.dbt.node_names)}'
+            )
             return None
         return name
 
@@ -148,8 +155,12 @@ class ActivityType:
             if r.name_part(path, name, "output name") is None:
                 continue
             if name == "out" or name in outputs:
-                r.error(path, f'output name "{name}" is already used by this activity'
-                        if name != "out" else '"out" is the name of the main output; choose another name')
+                r.error(
+                    path,
+                    f'output name "{name}" is already used by this activity'
+                    if name != "out"
+                    else '"out" is the name of the main output; choose another name',
+                )
                 continue
             outputs.append(name)
         return outputs
@@ -159,7 +170,10 @@ def same_dimension(activity: Activity, inputs: list[WorkingTable], ctx: Context)
     ok = True
     for ref_, table in zip(activity.inputs[1:], inputs[1:]):
         if table.dimension.name != inputs[0].dimension.name:
-            ctx.error(ref_.path, f'"{ref_}" is made of {table.dimension.name} but "{activity.inputs[0]}" of '
-                                 f"{inputs[0].dimension.name}: inputs must share a dimension")
+            ctx.error(
+                ref_.path,
+                f'"{ref_}" is made of {table.dimension.name} but "{activity.inputs[0]}" of '
+                f"{inputs[0].dimension.name}: inputs must share a dimension",
+            )
             ok = False
     return ok

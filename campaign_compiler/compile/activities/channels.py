@@ -67,10 +67,17 @@ class Channel(ActivityType):
         candidates, messages, excluded = self._message_tables(activity, ctx, settings.table, per_key, columns)
         args = self._candidate_args(activity, ctx, settings, address_alias, per_key, columns)
         self._add_models(activity, settings, args, per_key, columns, (candidates, messages, excluded))
-        activity.message = MessageSpec(channel=self.channel, model=messages.model, excluded_model=excluded.model,
-                                       key=settings.table.key, per_key=per_key,
-                                       per_alias=per["alias"] if per else None, template=settings.template,
-                                       columns=placed, category=settings.category)
+        activity.message = MessageSpec(
+            channel=self.channel,
+            model=messages.model,
+            excluded_model=excluded.model,
+            key=settings.table.key,
+            per_key=per_key,
+            per_alias=per["alias"] if per else None,
+            template=settings.template,
+            columns=placed,
+            category=settings.category,
+        )
 
     # -- parts -----------------------------------------------------------------------------------
     def _settings(self, activity, table: WorkingTable, ctx: Context) -> _Settings | None:
@@ -78,12 +85,15 @@ class Channel(ActivityType):
         spec, path, r = activity.spec, activity.path, ctx.reader
         recipient = table.dimension.entity
         if recipient is None:
-            ctx.error(activity.inputs[0].path, f'"{activity.inputs[0]}" is made of {table.dimension.name}: '
-                                               "messages go to an entity of the data model")
+            ctx.error(
+                activity.inputs[0].path,
+                f'"{activity.inputs[0]}" is made of {table.dimension.name}: messages go to an entity of the data model',
+            )
             return None
         self._recipients_output(activity, table, ctx)
-        category = r.choice(path + ("category",), spec.get("category", "marketing"), "category",
-                            ("marketing", "transactional"))
+        category = r.choice(
+            path + ("category",), spec.get("category", "marketing"), "category", ("marketing", "transactional")
+        )
         query = ctx.query()
         per = self._per(activity, recipient, query, ctx) if "per" in spec else None
         if "per" in spec and per is None:
@@ -92,8 +102,11 @@ class Channel(ActivityType):
         address_columns = addressed.addresses.get(self.channel)
         if not address_columns:
             where = path + ("per", "use_address") if per and per["use_address"] else path + ("type",)
-            ctx.error(where, f'"{addressed.name}" declares no {self.channel} address in campaign_project.yml '
-                             f"(addresses: {{{self.channel}: <column>}})")
+            ctx.error(
+                where,
+                f'"{addressed.name}" declares no {self.channel} address in campaign_project.yml '
+                f"(addresses: {{{self.channel}: <column>}})",
+            )
         per_view = Per(per["alias"], per["entity"].columns) if per else None
         used, template = self._content(activity, ctx, self._names(table, recipient), per_view)
         cap = self._frequency_cap(activity, ctx) if category != "transactional" else None
@@ -111,8 +124,9 @@ class Channel(ActivityType):
         for model in (f"{base}__candidates", f"{base}__excluded", recipients.model):
             ctx.check_name(activity, model)
 
-    def _columns(self, settings: _Settings, address_alias: str
-                 ) -> tuple[str | None, list[list[Any]], list[tuple[str, str]]]:
+    def _columns(
+        self, settings: _Settings, address_alias: str
+    ) -> tuple[str | None, list[list[Any]], list[tuple[str, str]]]:
         """(the linked row's key column, the columns the message uses as [name, SQL], the model column
         of each name used)."""
         table, per = settings.table, settings.per
@@ -126,65 +140,137 @@ class Channel(ActivityType):
             own[per_key] = column(target.key, PER_ALIAS)
         values = [_value(name, table) for name in settings.used]
         if self.channel == "direct_mail":  # the extract carries the address itself
-            values += [(None, f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name,
-                        column(name, address_alias)) for name in settings.address_columns]
+            values += [
+                (None, f"{per['alias']}__{name}" if address_alias == PER_ALIAS else name, column(name, address_alias))
+                for name in settings.address_columns
+            ]
         columns, placed = _model_columns(values, own)
         return per_key, columns, placed
 
     @staticmethod
-    def _message_tables(activity, ctx: Context, table: WorkingTable, per_key: str | None,
-                        columns: list[list[Any]]) -> tuple[WorkingTable, WorkingTable, WorkingTable]:
+    def _message_tables(
+        activity, ctx: Context, table: WorkingTable, per_key: str | None, columns: list[list[Any]]
+    ) -> tuple[WorkingTable, WorkingTable, WorkingTable]:
         """The candidates, messages and excluded working tables."""
         base = f"{ctx.campaign}__{activity.id}"
         dimension = Dimension(f"messages of {activity.id}", "message_key")
-        candidates = WorkingTable(ctx.campaign, activity.id, "candidates", dimension,
-                                  _message_columns(table, per_key, columns, with_reason=True),
-                                  model_name=f"{base}__candidates")
-        messages = WorkingTable(ctx.campaign, activity.id, "out", dimension,
-                                _message_columns(table, per_key, columns), model_name=base)
-        excluded = WorkingTable(ctx.campaign, activity.id, "excluded", dimension,
-                                _message_columns(table, per_key, columns, with_reason=True),
-                                model_name=f"{base}__excluded")
+        candidates = WorkingTable(
+            ctx.campaign,
+            activity.id,
+            "candidates",
+            dimension,
+            _message_columns(table, per_key, columns, with_reason=True),
+            model_name=f"{base}__candidates",
+        )
+        messages = WorkingTable(
+            ctx.campaign, activity.id, "out", dimension, _message_columns(table, per_key, columns), model_name=base
+        )
+        excluded = WorkingTable(
+            ctx.campaign,
+            activity.id,
+            "excluded",
+            dimension,
+            _message_columns(table, per_key, columns, with_reason=True),
+            model_name=f"{base}__excluded",
+        )
         return candidates, messages, excluded
 
-    def _candidate_args(self, activity, ctx: Context, settings: _Settings, address_alias: str,
-                        per_key: str | None, columns: list[list[Any]]) -> dict[str, Any]:
+    def _candidate_args(
+        self,
+        activity,
+        ctx: Context,
+        settings: _Settings,
+        address_alias: str,
+        per_key: str | None,
+        columns: list[list[Any]],
+    ) -> dict[str, Any]:
         """The arguments of the candidates model's macro call (see macros/macros.yml)."""
         table, recipient, per, cap = settings.table, settings.recipient, settings.per, settings.cap
         consent = recipient.consent.get(self.channel) if settings.category == "marketing" else None
         args: dict[str, Any] = dict(
-            campaign=ctx.campaign, activity=activity.id, input=table.ref(),
-            key=table.key, dimension=Jinja(recipient.relation.jinja()),
+            campaign=ctx.campaign,
+            activity=activity.id,
+            input=table.ref(),
+            key=table.key,
+            dimension=Jinja(recipient.relation.jinja()),
             address=self._address(settings.address_columns, address_alias),
             complete=self._complete(settings.address_columns, address_alias),
-            columns=columns, consent=column(consent, DIMENSION_ALIAS) if consent else None,
-            frequency_cap=cap, control_group=settings.control, suppressions=SYSTEM,
+            columns=columns,
+            consent=column(consent, DIMENSION_ALIAS) if consent else None,
+            frequency_cap=cap,
+            control_group=settings.control,
+            suppressions=SYSTEM,
             deliveries=DELIVERIES if cap else None,
         )
         if per:
-            args["per"] = dict(relation=Jinja(per["entity"].relation.jinja()), key=per["entity"].key,
-                               key_as=per_key, on=per["on"], where=per["where"], links=settings.query.links,
-                               use_address=per["use_address"])
-        args.update(exclusion_reasons=list(EXCLUSION_ORDER), reserved_columns=list(RESERVED_COLUMNS),
-                    address_pattern=ADDRESS_PATTERNS.get(self.channel))
+            args["per"] = dict(
+                relation=Jinja(per["entity"].relation.jinja()),
+                key=per["entity"].key,
+                key_as=per_key,
+                on=per["on"],
+                where=per["where"],
+                links=settings.query.links,
+                use_address=per["use_address"],
+            )
+        args.update(
+            exclusion_reasons=list(EXCLUSION_ORDER),
+            reserved_columns=list(RESERVED_COLUMNS),
+            address_pattern=ADDRESS_PATTERNS.get(self.channel),
+        )
         return args
 
-    def _add_models(self, activity, settings: _Settings, args: dict[str, Any], per_key: str | None,
-                    columns: list[list[Any]], tables: tuple[WorkingTable, WorkingTable, WorkingTable]) -> None:
+    def _add_models(
+        self,
+        activity,
+        settings: _Settings,
+        args: dict[str, Any],
+        per_key: str | None,
+        columns: list[list[Any]],
+        tables: tuple[WorkingTable, WorkingTable, WorkingTable],
+    ) -> None:
         """The four models of the channel, each one call of its macro."""
         candidates, messages, excluded = tables
         table, macro, names = settings.table, self.name, [c[0] for c in columns]
         recipients = activity.tables["out"]
         activity.models += [
             ModelPlan(candidates, macro, {**args, "output": "candidates"}, counted=False),
-            ModelPlan(messages, macro, {"output": "messages", "candidates": candidates.ref(), "key": table.key,
-                                        "per_key": per_key, "columns": names}),
-            ModelPlan(excluded, macro, {"output": "excluded", "candidates": candidates.ref(), "key": table.key,
-                                        "per_key": per_key, "columns": names},
-                      materialized="view", counted=False),
-            ModelPlan(recipients, macro, {"output": "recipients", "input": table.ref(), "key": table.key,
-                                          "columns": list(table.columns), "messages": messages.ref()},
-                      materialized="view", counted=False),
+            ModelPlan(
+                messages,
+                macro,
+                {
+                    "output": "messages",
+                    "candidates": candidates.ref(),
+                    "key": table.key,
+                    "per_key": per_key,
+                    "columns": names,
+                },
+            ),
+            ModelPlan(
+                excluded,
+                macro,
+                {
+                    "output": "excluded",
+                    "candidates": candidates.ref(),
+                    "key": table.key,
+                    "per_key": per_key,
+                    "columns": names,
+                },
+                materialized="view",
+                counted=False,
+            ),
+            ModelPlan(
+                recipients,
+                macro,
+                {
+                    "output": "recipients",
+                    "input": table.ref(),
+                    "key": table.key,
+                    "columns": list(table.columns),
+                    "messages": messages.ref(),
+                },
+                materialized="view",
+                counted=False,
+            ),
         ]
 
     def _per(self, activity, recipient: Entity, query: Query, ctx: Context) -> dict | None:
@@ -194,14 +280,19 @@ class Channel(ActivityType):
             return None
         link = recipient.links.get(spec["link"]) if isinstance(spec["link"], str) else None
         if link is None:
-            ctx.error(path + ("link",), f'"{recipient.name}" has no link {quoted(spec["link"])}'
-                                        f"{did_you_mean(str(spec['link']), recipient.links)}")
+            ctx.error(
+                path + ("link",),
+                f'"{recipient.name}" has no link {quoted(spec["link"])}'
+                f"{did_you_mean(str(spec['link']), recipient.links)}",
+            )
             return None
         if link.cardinality != "many":  # one message per linked row: a one-link adds nothing to the recipient
             many = [name for name, other in recipient.links.items() if other.cardinality == "many"]
-            ctx.error(path + ("link",), f'"{link.name}" is a one-link (to {link.entity}): per needs a many-link'
-                                        + (f' of "{recipient.name}" ({", ".join(many)})' if many
-                                           else f', and "{recipient.name}" has none'))
+            ctx.error(
+                path + ("link",),
+                f'"{link.name}" is a one-link (to {link.entity}): per needs a many-link'
+                + (f' of "{recipient.name}" ({", ".join(many)})' if many else f', and "{recipient.name}" has none'),
+            )
             return None
         alias = r.identifier(path + ("as",), spec["as"], "as")
         if alias is None:
@@ -233,8 +324,16 @@ class Channel(ActivityType):
         if "template" not in spec:
             ctx.error(path, f'{self.name} activity "{activity.id}" needs "template"')
             return None, None
-        template = load_template(ctx.dbt.root, activity.source, path + ("template",), spec["template"],
-                                 self.channel, names, per, ctx.diagnostics)
+        template = load_template(
+            ctx.dbt.root,
+            activity.source,
+            path + ("template",),
+            spec["template"],
+            self.channel,
+            names,
+            per,
+            ctx.diagnostics,
+        )
         if template is None:
             return None, None
         per_names = [f"{per.alias}.{c}" for c in template.per_columns] if per else []
@@ -255,20 +354,22 @@ class Channel(ActivityType):
         if "control_group" not in activity.spec:
             return None
         r, path = ctx.reader, activity.path + ("control_group",)
-        spec = r.mapping(path, activity.spec["control_group"], "control_group", required=("percent",),
-                         optional=("seed",))
+        spec = r.mapping(
+            path, activity.spec["control_group"], "control_group", required=("percent",), optional=("seed",)
+        )
         if spec is None:
             return False
         percent = spec["percent"]
         if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent < 100:
             r.error(path + ("percent",), f"percent must be a number between 0 and 100, not {quoted(percent)}")
             return False
-        seed = r.integer(path + ("seed",), spec.get("seed", 0), "seed", minimum=-MAX_SQL_INTEGER,
-                         maximum=MAX_SQL_INTEGER)
+        seed = r.integer(
+            path + ("seed",), spec.get("seed", 0), "seed", minimum=-MAX_SQL_INTEGER, maximum=MAX_SQL_INTEGER
+        )
         if seed is None:
             return False
         # a recipient is held out when the first 8 hex digits of md5(seed:key) sort below this
-        return {"seed": seed, "threshold": f"{int(percent / 100 * 16 ** 8):08x}"}
+        return {"seed": seed, "threshold": f"{int(percent / 100 * 16**8):08x}"}
 
     def _address(self, columns: tuple[str, ...], alias: str) -> exp.Expression:
         return exp.Trim(this=column(columns[0], alias))
@@ -297,8 +398,9 @@ class DirectMail(Channel):
     def _content(self, activity, ctx: Context, names: dict[str, str], per: Per | None):
         r, path = ctx.reader, activity.path + ("columns",)
         if "template" in activity.spec:
-            ctx.error(activity.path + ("template",), "direct mail has no template: list the extract's columns",
-                      at_key=True)
+            ctx.error(
+                activity.path + ("template",), "direct mail has no template: list the extract's columns", at_key=True
+            )
             return None, None
         values = r.list_of(path, activity.spec.get("columns", []), "columns")
         if values is None:
@@ -319,14 +421,22 @@ class DirectMail(Channel):
         """The address columns joined by ", " (NULL when one is: it is then incomplete anyway)."""
         address = exp.Trim(this=column(columns[0], alias))
         for name in columns[1:]:
-            address = exp.DPipe(this=exp.DPipe(this=address, expression=exp.Literal.string(", ")),
-                                expression=exp.Trim(this=column(name, alias)))
+            address = exp.DPipe(
+                this=exp.DPipe(this=address, expression=exp.Literal.string(", ")),
+                expression=exp.Trim(this=column(name, alias)),
+            )
         return address
 
     def _complete(self, columns: tuple[str, ...], alias: str) -> exp.Expression | None:
-        return exp.and_(*[exp.NEQ(this=exp.Coalesce(this=exp.Trim(this=column(c, alias)),
-                                                    expressions=[exp.Literal.string("")]),
-                                  expression=exp.Literal.string("")) for c in columns])
+        return exp.and_(
+            *[
+                exp.NEQ(
+                    this=exp.Coalesce(this=exp.Trim(this=column(c, alias)), expressions=[exp.Literal.string("")]),
+                    expression=exp.Literal.string(""),
+                )
+                for c in columns
+            ]
+        )
 
 
 def _value(name: str, table: WorkingTable) -> tuple[str, str, exp.Expression]:
@@ -337,8 +447,9 @@ def _value(name: str, table: WorkingTable) -> tuple[str, str, exp.Expression]:
     return name, name, column(name, WORKING_ALIAS if name in table.columns else DIMENSION_ALIAS)
 
 
-def _model_columns(values: list[tuple[str | None, str, exp.Expression]], own: dict[str, exp.Expression | None]
-                   ) -> tuple[list[list[Any]], list[tuple[str, str]]]:
+def _model_columns(
+    values: list[tuple[str | None, str, exp.Expression]], own: dict[str, exp.Expression | None]
+) -> tuple[list[list[Any]], list[tuple[str, str]]]:
     """The columns to add to the models for `values` (name used or None, natural name, SQL), and the
     model column of each name used.
 
@@ -374,8 +485,9 @@ def _names_for(natural: str, sql: exp.Expression):
         yield f"{base}_{n}"
 
 
-def _message_columns(table: WorkingTable, per_key: str | None, columns: list[list[Any]], *,
-                     with_reason: bool = False) -> dict[str, str]:
+def _message_columns(
+    table: WorkingTable, per_key: str | None, columns: list[list[Any]], *, with_reason: bool = False
+) -> dict[str, str]:
     result = {"message_key": "text", table.key: table.columns[table.key]}
     if per_key:
         result[per_key] = ""

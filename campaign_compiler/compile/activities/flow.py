@@ -17,8 +17,9 @@ class Fork(ActivityType):
         value = activity.spec.get("outputs")
         if r.list_of(activity.path + ("outputs",), value, "outputs", min_items=1) is None:
             return []
-        return self.named_outputs(activity, r, [(activity.path + ("outputs", i), v) for i, v in enumerate(value)],
-                                  with_out=False)
+        return self.named_outputs(
+            activity, r, [(activity.path + ("outputs", i), v) for i, v in enumerate(value)], with_out=False
+        )
 
     def resolve(self, activity, inputs, ctx):
         table = inputs[0]
@@ -40,12 +41,15 @@ class AndJoin(ActivityType):
         main = activity.spec.get("main")
         names = [str(i) for i in activity.inputs]
         if main not in names:
-            ctx.error(activity.path + ("main",), f"main must be one of the inputs ({', '.join(names)}), not {quoted(main)}")
+            ctx.error(
+                activity.path + ("main",), f"main must be one of the inputs ({', '.join(names)}), not {quoted(main)}"
+            )
             return
         table = inputs[names.index(main)]
         out = ctx.output(activity, "out", table.dimension, dict(table.columns))
-        activity.models.append(ModelPlan(out, "and_join", dict(inputs=[i.ref() for i in inputs], main=table.ref()),
-                                         materialized="view"))
+        activity.models.append(
+            ModelPlan(out, "and_join", dict(inputs=[i.ref() for i in inputs], main=table.ref()), materialized="view")
+        )
 
 
 class OrJoin(ActivityType):
@@ -59,8 +63,9 @@ class OrJoin(ActivityType):
         first = inputs[0]
         columns = {c: t for c, t in first.columns.items() if all(c in i.columns for i in inputs)}
         out = ctx.output(activity, "out", first.dimension, columns)
-        activity.models.append(ModelPlan(out, "or_join", dict(
-            inputs=[i.ref() for i in inputs], key=first.key, columns=list(columns))))
+        activity.models.append(
+            ModelPlan(out, "or_join", dict(inputs=[i.ref() for i in inputs], key=first.key, columns=list(columns)))
+        )
 
 
 class Test(ActivityType):
@@ -73,8 +78,11 @@ class Test(ActivityType):
         conditions = activity.spec.get("conditions")
         names = []
         if isinstance(conditions, list):
-            names = [(activity.path + ("conditions", i, "name"), c["name"])
-                     for i, c in enumerate(conditions) if isinstance(c, dict) and "name" in c]
+            names = [
+                (activity.path + ("conditions", i, "name"), c["name"])
+                for i, c in enumerate(conditions)
+                if isinstance(c, dict) and "name" in c
+            ]
         if "default" in activity.spec:
             names.append((activity.path + ("default",), activity.spec["default"]))
         return self.named_outputs(activity, r, names, with_out=False)
@@ -93,8 +101,9 @@ class Test(ActivityType):
         for i, condition in enumerate(conditions):
             cpath = path + ("conditions", i)
             if r.mapping(cpath, condition, "a test condition", required=("name", "when")) is not None:
-                whens.append(query.expression(activity.source, cpath + ("when",), condition["when"], Scope.count(),
-                                              what="when"))
+                whens.append(
+                    query.expression(activity.source, cpath + ("when",), condition["when"], Scope.count(), what="when")
+                )
         if len(ctx.diagnostics) > errors or len(activity.outputs) != len(conditions) + ("default" in spec):
             return  # an error above, or an output name reported wrong when the file was read
         for index, out in enumerate(outputs):

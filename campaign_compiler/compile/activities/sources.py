@@ -43,8 +43,10 @@ class BuildAudience(ActivityType):
                 ctx.error(path + ("audience",), found)
             elif found is not None:
                 if found.table.dimension.name != entity.name:
-                    ctx.error(path + ("audience",), f'audience "{name}" is made of '
-                                                    f'{found.table.dimension.name}, not {entity.name}')
+                    ctx.error(
+                        path + ("audience",),
+                        f'audience "{name}" is made of {found.table.dimension.name}, not {entity.name}',
+                    )
                     return  # the audience or the dimension is wrong: what the rows are is not known
                 keys_from = ref(found.model)
         elif "model" in spec:
@@ -54,9 +56,19 @@ class BuildAudience(ActivityType):
         table = ctx.output(activity, "out", entity_dimension(entity), {entity.key: entity.columns[entity.key]})
         if len(ctx.diagnostics) > errors:
             return
-        activity.models.append(ModelPlan(table, "build_audience", dict(
-            dimension=Jinja(entity.relation.jinja()), key=entity.key, where=where, links=query.links,
-            keys_from=keys_from)))
+        activity.models.append(
+            ModelPlan(
+                table,
+                "build_audience",
+                dict(
+                    dimension=Jinja(entity.relation.jinja()),
+                    key=entity.key,
+                    where=where,
+                    links=query.links,
+                    keys_from=keys_from,
+                ),
+            )
+        )
 
 
 class LoadFile(ActivityType):
@@ -85,8 +97,12 @@ class LoadFile(ActivityType):
                 continue
             column_type = r.choice(cpath, type_, f'type of column "{name}"', COLUMN_TYPES)
             if file is not None and name not in by_name:
-                ctx.error(cpath, f'column "{name}" is not in the header of {display_path(file[0])} '
-                                 f"(it has: {', '.join(file[1])}){did_you_mean(name, by_name)}", at_key=True)
+                ctx.error(
+                    cpath,
+                    f'column "{name}" is not in the header of {display_path(file[0])} '
+                    f"(it has: {', '.join(file[1])}){did_you_mean(name, by_name)}",
+                    at_key=True,
+                )
                 continue
             declared[name] = column_type or ""  # a wrong type leaves the column, its type unknown
         if len(declared) != len(columns):
@@ -98,8 +114,11 @@ class LoadFile(ActivityType):
             return
         seed = f"{ctx.campaign}__{activity.id}__raw"
         activity.seeds.append(SeedPlan(seed, file[0], {name: by_name[name] for name in declared}))
-        activity.models.append(ModelPlan(table, "load_file", dict(
-            seed=ref(seed), columns=[[name, type_] for name, type_ in declared.items()])))
+        activity.models.append(
+            ModelPlan(
+                table, "load_file", dict(seed=ref(seed), columns=[[name, type_] for name, type_ in declared.items()])
+            )
+        )
 
     @staticmethod
     def _file(activity: Activity, ctx: Context) -> tuple[Path, list[str]] | None:
@@ -121,7 +140,7 @@ class LoadFile(ActivityType):
             ctx.error(path, f'path "{file_value}" must be a file inside the dbt project')
             return None
         if not found:
-            ctx.error(path, f'file not found: {display_path(csv_path)}')
+            ctx.error(path, f"file not found: {display_path(csv_path)}")
             return None
         try:
             header, problem = _read_csv(csv_path)
@@ -176,11 +195,11 @@ def _undecodable(path: Path) -> tuple[int, int, str]:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if number == 1 and line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8):]
+                line = line[len(codecs.BOM_UTF8) :]
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as error:
-                column = len(line[:error.start].decode("utf-8")) + 1
+                column = len(line[: error.start].decode("utf-8")) + 1
                 return number, column, f"invalid UTF-8 (byte 0x{line[error.start]:02x}): CSV files are read as UTF-8"
     return 1, 1, "invalid UTF-8: CSV files are read as UTF-8"
 
@@ -205,8 +224,11 @@ class Reconciliation(ActivityType):
         incoming: WorkingTable | None = inputs[0] if inputs else None
         model = None
         if incoming is not None and incoming.dimension.entity is not None:
-            ctx.error(path + ("input",), f'reconciliation reads loaded rows, but "{incoming.reference}" is made of '
-                                         f"{incoming.dimension.name}; use change_dimension to move between entities")
+            ctx.error(
+                path + ("input",),
+                f'reconciliation reads loaded rows, but "{incoming.reference}" is made of '
+                f"{incoming.dimension.name}; use change_dimension to move between entities",
+            )
             return
         if "model" in spec:
             model = ctx.node_exists(path + ("model",), spec["model"], "model")
@@ -222,8 +244,12 @@ class Reconciliation(ActivityType):
         if not (match_named and carry_named):
             return
         # a wrong pair changes which rows match, not the columns they have
-        out = ctx.output(activity, "out", entity_dimension(entity),
-                         {entity.key: entity.columns[entity.key], **{c: (known or {}).get(c, "") for c in carry}})
+        out = ctx.output(
+            activity,
+            "out",
+            entity_dimension(entity),
+            {entity.key: entity.columns[entity.key], **{c: (known or {}).get(c, "") for c in carry}},
+        )
         if len(activity.outputs) > 1:
             name = activity.outputs[1]
             if incoming is not None:
@@ -235,15 +261,22 @@ class Reconciliation(ActivityType):
             return
         relation = incoming.ref() if incoming is not None else ref(model)
         order = [FILE_ROW] if known and FILE_ROW in known else [p[0] for p in pairs] + carry
-        common = dict(incoming=relation, dimension=Jinja(entity.relation.jinja()), key=entity.key,
-                      match=pairs, carry=carry, order=order)
+        common = dict(
+            incoming=relation,
+            dimension=Jinja(entity.relation.jinja()),
+            key=entity.key,
+            match=pairs,
+            carry=carry,
+            order=order,
+        )
         activity.models.append(ModelPlan(out, "reconciliation", common))
         if len(activity.outputs) > 1:
             activity.models.append(ModelPlan(unmatched, "reconciliation", {**common, "output": "unmatched"}))
 
     @staticmethod
-    def _pairs(activity: Activity, match: dict, incoming: WorkingTable | None, entity: Entity,
-               ctx: Context) -> tuple[list[list], bool]:
+    def _pairs(
+        activity: Activity, match: dict, incoming: WorkingTable | None, entity: Entity, ctx: Context
+    ) -> tuple[list[list], bool]:
         """The [incoming column, entity column, cast or None] of each right pair of `match`, and
         whether every incoming column has a name the unmatched rows can use."""
         known = incoming.columns if incoming is not None else None
@@ -251,15 +284,21 @@ class Reconciliation(ActivityType):
         for incoming_col, entity_col in match.items():
             mpath = activity.path + ("match", incoming_col)
             if known is not None and incoming_col not in known:
-                ctx.error(mpath, f'"{incoming_col}" is not a column of "{incoming.reference}"'
-                                 f"{did_you_mean(incoming_col, known)}", at_key=True)
+                ctx.error(
+                    mpath,
+                    f'"{incoming_col}" is not a column of "{incoming.reference}"{did_you_mean(incoming_col, known)}',
+                    at_key=True,
+                )
             elif known is None and not IDENTIFIER.match(incoming_col):
                 ctx.reader.identifier(mpath, incoming_col, "incoming column", at_key=True)
                 names_known = False  # it would name a column of the unmatched rows
             target_col = entity.column(entity_col) if isinstance(entity_col, str) else None
             if target_col is None:
-                ctx.error(mpath, f'{quoted(entity_col)} is not a column of "{entity.name}"'
-                                 f"{did_you_mean(str(entity_col), entity.columns)}")
+                ctx.error(
+                    mpath,
+                    f'{quoted(entity_col)} is not a column of "{entity.name}"'
+                    f"{did_you_mean(str(entity_col), entity.columns)}",
+                )
                 continue
             incoming_type = known.get(incoming_col) if known else None
             cast = entity.columns[target_col] if incoming_type and incoming_type != entity.columns[target_col] else None
@@ -267,18 +306,23 @@ class Reconciliation(ActivityType):
         return pairs, names_known
 
     @staticmethod
-    def _carry_named(activity: Activity, carry: list[str], incoming: WorkingTable | None, entity: Entity,
-                     ctx: Context) -> bool:
+    def _carry_named(
+        activity: Activity, carry: list[str], incoming: WorkingTable | None, entity: Entity, ctx: Context
+    ) -> bool:
         """Whether every carried column is one of the incoming rows and no column of the entity."""
         known = incoming.columns if incoming is not None else None
         names_known = True
         for i, column in enumerate(carry):
             if known is not None and column not in known:
-                ctx.error(activity.path + ("carry", i), f'"{column}" is not a column of "{incoming.reference}"'
-                                                        f"{did_you_mean(column, known)}")
+                ctx.error(
+                    activity.path + ("carry", i),
+                    f'"{column}" is not a column of "{incoming.reference}"{did_you_mean(column, known)}',
+                )
                 names_known = False
             elif entity.column(column):
-                ctx.error(activity.path + ("carry", i), f'carried column "{column}" has the name of a column of '
-                                                        f'"{entity.name}"; rename it in the file')
+                ctx.error(
+                    activity.path + ("carry", i),
+                    f'carried column "{column}" has the name of a column of "{entity.name}"; rename it in the file',
+                )
                 names_known = False
         return names_known

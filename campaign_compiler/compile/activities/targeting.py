@@ -38,12 +38,15 @@ class Combine(ActivityType):
     inputs_key = "inputs"
 
     def output_names(self, activity, r):
-        names = [(activity.path + ("complement",), activity.spec["complement"])] if "complement" in activity.spec else []
+        names = (
+            [(activity.path + ("complement",), activity.spec["complement"])] if "complement" in activity.spec else []
+        )
         return self.named_outputs(activity, r, names, with_out=True)
 
     def resolve(self, activity, inputs, ctx):
-        mode = ctx.reader.choice(activity.path + ("mode",), activity.spec.get("mode"), "mode",
-                                 ("union", "intersection", "exclusion"))
+        mode = ctx.reader.choice(
+            activity.path + ("mode",), activity.spec.get("mode"), "mode", ("union", "intersection", "exclusion")
+        )
         shared = same_dimension(activity, inputs, ctx)
         if mode is None or not shared:
             return  # which columns the result has depends on both
@@ -54,16 +57,29 @@ class Combine(ActivityType):
             columns = dict(first.columns)
         out = ctx.output(activity, "out", first.dimension, columns)
         if mode == "union" and "complement" in activity.spec:
-            ctx.error(activity.path + ("complement",), "a union has no complement (every input row is in it)",
-                      at_key=True)
+            ctx.error(
+                activity.path + ("complement",), "a union has no complement (every input row is in it)", at_key=True
+            )
             return
         args = dict(mode=mode, inputs=[i.ref() for i in inputs], key=first.key, columns=list(columns))
         activity.models.append(ModelPlan(out, "combine", args))
         if len(activity.outputs) > 1:
             complement = ctx.output(activity, activity.outputs[1], first.dimension, dict(first.columns))
-            activity.models.append(ModelPlan(complement, "combine", dict(
-                mode=mode, inputs=[first.ref()], key=first.key, columns=list(first.columns),
-                output="complement", result=out.ref())))
+            activity.models.append(
+                ModelPlan(
+                    complement,
+                    "combine",
+                    dict(
+                        mode=mode,
+                        inputs=[first.ref()],
+                        key=first.key,
+                        columns=list(first.columns),
+                        output="complement",
+                        result=out.ref(),
+                    ),
+                )
+            )
+
 
 class Split(ActivityType):
     name = "split"
@@ -86,8 +102,7 @@ class Split(ActivityType):
         errors = len(ctx.diagnostics)
         table = inputs[0]
         # every output has the input's columns, whatever else is wrong
-        outputs = {name: ctx.output(activity, name, table.dimension, dict(table.columns))
-                   for name in activity.outputs}
+        outputs = {name: ctx.output(activity, name, table.dimension, dict(table.columns)) for name in activity.outputs}
         subsets = r.list_of(path + ("subsets",), spec.get("subsets"), "subsets", min_items=1)
         overlap = r.boolean(path + ("overlap",), spec.get("overlap", False), "overlap")
         if subsets is None or overlap is None:
@@ -119,20 +134,46 @@ class Split(ActivityType):
                 order = query.order_by(activity.source, spath + ("limit", "order_by"), limit["order_by"], scope)
             if limit is not None and limit.get("random"):
                 seed = limit.get("seed", 0)
-            size = None if limit is None else (
-                {"count": limit["count"]} if "count" in limit else {"percent": list(limit["percent"])})
-            models.append(ModelPlan(outputs[subset["name"]], "split", dict(
-                input=table.ref(), key=table.key, columns=list(table.columns), where=where,
-                dimension=dimension_arg(query, table), links=query.links, limit=size, order=order,
-                random_seed=seed)))
+            size = (
+                None
+                if limit is None
+                else ({"count": limit["count"]} if "count" in limit else {"percent": list(limit["percent"])})
+            )
+            models.append(
+                ModelPlan(
+                    outputs[subset["name"]],
+                    "split",
+                    dict(
+                        input=table.ref(),
+                        key=table.key,
+                        columns=list(table.columns),
+                        where=where,
+                        dimension=dimension_arg(query, table),
+                        links=query.links,
+                        limit=size,
+                        order=order,
+                        random_seed=seed,
+                    ),
+                )
+            )
         if len(ctx.diagnostics) > errors:
             return
         activity.models += models
         if "complement" in spec:
             out = outputs[spec["complement"]]
-            activity.models.append(ModelPlan(out, "split", dict(
-                input=table.ref(), key=table.key, columns=list(table.columns), output="complement",
-                subsets=[m.table.ref() for m in models])))
+            activity.models.append(
+                ModelPlan(
+                    out,
+                    "split",
+                    dict(
+                        input=table.ref(),
+                        key=table.key,
+                        columns=list(table.columns),
+                        output="complement",
+                        subsets=[m.table.ref() for m in models],
+                    ),
+                )
+            )
 
     @staticmethod
     def _limit(path: Path_, value: Any, r: Reader) -> dict | None:
@@ -151,7 +192,10 @@ class Split(ActivityType):
         else:
             percent = limit["percent"]
             if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
-                r.error(path + ("percent",), f"percent must be a number from 0 to 100, not {percent if isinstance(percent, (int, float)) else quoted(percent)}")
+                r.error(
+                    path + ("percent",),
+                    f"percent must be a number from 0 to 100, not {percent if isinstance(percent, (int, float)) else quoted(percent)}",
+                )
                 return None
             exact = Decimal(str(percent))
             if exact.as_tuple().exponent < -MAX_PERCENT_DECIMALS:
@@ -184,7 +228,9 @@ class Deduplication(ActivityType):
     optional = ("keep", "count", "duplicates")
 
     def output_names(self, activity, r):
-        names = [(activity.path + ("duplicates",), activity.spec["duplicates"])] if "duplicates" in activity.spec else []
+        names = (
+            [(activity.path + ("duplicates",), activity.spec["duplicates"])] if "duplicates" in activity.spec else []
+        )
         return self.named_outputs(activity, r, names, with_out=True)
 
     def resolve(self, activity, inputs, ctx):
@@ -197,8 +243,10 @@ class Deduplication(ActivityType):
         query = ctx.query()
         keys = r.list_of(path + ("keys",), spec.get("keys"), "keys", min_items=1) or []
         count = r.integer(path + ("count",), spec.get("count", 1), "count", minimum=1, maximum=MAX_SQL_INTEGER)
-        partition = [query.expression(activity.source, path + ("keys", i), key, scope, what="a deduplication key")
-                     for i, key in enumerate(keys)]
+        partition = [
+            query.expression(activity.source, path + ("keys", i), key, scope, what="a deduplication key")
+            for i, key in enumerate(keys)
+        ]
         order: list[exp.Expression] | None = []
         if "keep" in spec:
             keep = r.mapping(path + ("keep",), spec["keep"], "keep", required=("order_by",))
@@ -207,12 +255,25 @@ class Deduplication(ActivityType):
         if len(ctx.diagnostics) > errors:
             return
         out = outputs[0]
-        args = dict(input=table.ref(), key=table.key, columns=list(table.columns), partition=partition,
-                    order=order, count=count, dimension=dimension_arg(query, table), links=query.links)
+        args = dict(
+            input=table.ref(),
+            key=table.key,
+            columns=list(table.columns),
+            partition=partition,
+            order=order,
+            count=count,
+            dimension=dimension_arg(query, table),
+            links=query.links,
+        )
         activity.models.append(ModelPlan(out, "deduplication", args))
         if len(activity.outputs) > 1:
-            activity.models.append(ModelPlan(outputs[1], "deduplication", {
-                **args, "dimension": None, "links": [], "output": "duplicates", "kept": out.ref()}))
+            activity.models.append(
+                ModelPlan(
+                    outputs[1],
+                    "deduplication",
+                    {**args, "dimension": None, "links": [], "output": "duplicates", "kept": out.ref()},
+                )
+            )
 
 
 class Enrichment(ActivityType):
@@ -239,8 +300,12 @@ class Enrichment(ActivityType):
             if r.identifier(ipath, name, "column name", at_key=True) is None:
                 continue
             if name.lower() in (c.lower() for c in columns) or (entity and entity.column(name)):
-                ctx.error(ipath, f'column "{name}" already exists in the working table or in '
-                                 f'"{table.dimension.name}"; choose another name', at_key=True)
+                ctx.error(
+                    ipath,
+                    f'column "{name}" already exists in the working table or in '
+                    f'"{table.dimension.name}"; choose another name',
+                    at_key=True,
+                )
                 continue
             value = self._column(activity, ipath, item, scope, query, ctx)
             if value is not None:
@@ -252,9 +317,20 @@ class Enrichment(ActivityType):
         out = ctx.output(activity, "out", table.dimension, columns)
         if len(ctx.diagnostics) > errors:
             return
-        activity.models.append(ModelPlan(out, "enrichment", dict(
-            input=table.ref(), key=table.key, columns=list(table.columns), add=added,
-            dimension=dimension_arg(query, table), links=query.links)))
+        activity.models.append(
+            ModelPlan(
+                out,
+                "enrichment",
+                dict(
+                    input=table.ref(),
+                    key=table.key,
+                    columns=list(table.columns),
+                    add=added,
+                    dimension=dimension_arg(query, table),
+                    links=query.links,
+                ),
+            )
+        )
 
     @staticmethod
     def _column(activity, path, item, scope, query: Query, ctx: Context) -> exp.Expression | None:
@@ -271,27 +347,45 @@ class Enrichment(ActivityType):
             if join is None:
                 return None
             target = ctx.model.entities[join.entity]
-            value = query.expression(source, path + ("aggregate",), item["aggregate"], Scope.of(target, join.row),
-                                     what="aggregate", aggregates=True)
+            value = query.expression(
+                source,
+                path + ("aggregate",),
+                item["aggregate"],
+                Scope.of(target, join.row),
+                what="aggregate",
+                aggregates=True,
+            )
             return join.value(join.add_column(value)) if value is not None else None
-        if r.mapping(path, item, "a link column", required=("link", "column"),
-                     optional=("where", "order_by", "rank")) is None:
+        if (
+            r.mapping(path, item, "a link column", required=("link", "column"), optional=("where", "order_by", "rank"))
+            is None
+        ):
             return None
         link = scope.entity.links.get(item["link"]) if scope.entity and isinstance(item["link"], str) else None
         if link is not None and link.cardinality == "many" and "order_by" not in item:
-            r.error(path, f'"{item["link"]}" links to many {link.entity}: add "order_by" to choose which one '
-                          f'(and "rank", 1 by default), or use "aggregate"')
+            r.error(
+                path,
+                f'"{item["link"]}" links to many {link.entity}: add "order_by" to choose which one '
+                f'(and "rank", 1 by default), or use "aggregate"',
+            )
             return None
         rank = r.integer(path + ("rank",), item.get("rank", 1), "rank", minimum=1, maximum=MAX_SQL_INTEGER)
         if rank is None:
             return None
-        join = query.link_join(source, path, item["link"], item.get("where"), scope, kind="rank",
-                               order_text=item.get("order_by"), rank=rank)
+        join = query.link_join(
+            source,
+            path,
+            item["link"],
+            item.get("where"),
+            scope,
+            kind="rank",
+            order_text=item.get("order_by"),
+            rank=rank,
+        )
         if join is None:
             return None
         target = ctx.model.entities[join.entity]
-        value = query.expression(source, path + ("column",), item["column"], Scope.of(target, join.row),
-                                 what="column")
+        value = query.expression(source, path + ("column",), item["column"], Scope.of(target, join.row), what="column")
         return join.value(join.add_column(value)) if value is not None else None
 
 
@@ -316,13 +410,19 @@ class ChangeDimension(ActivityType):
         table = inputs[0]
         entity = table.dimension.entity
         if entity is None:
-            ctx.error(path, f'"{activity.inputs[0]}" is made of {table.dimension.name}, which has no links; '
-                            "use reconciliation to match loaded rows to an entity")
+            ctx.error(
+                path,
+                f'"{activity.inputs[0]}" is made of {table.dimension.name}, which has no links; '
+                "use reconciliation to match loaded rows to an entity",
+            )
             return
         link = entity.links.get(spec["link"]) if isinstance(spec.get("link"), str) else None
         if link is None:
-            ctx.error(path + ("link",), f'"{entity.name}" has no link {quoted(spec.get("link"))}'
-                                        f"{did_you_mean(str(spec.get('link')), entity.links)}")
+            ctx.error(
+                path + ("link",),
+                f'"{entity.name}" has no link {quoted(spec.get("link"))}'
+                f"{did_you_mean(str(spec.get('link')), entity.links)}",
+            )
             return
         target = ctx.model.entities[link.entity]
         columns = {target.key: target.columns[target.key]}
@@ -331,8 +431,12 @@ class ChangeDimension(ActivityType):
             carry = [c for c in table.columns if c != table.key]
             for column in carry:
                 if target.column(column):
-                    ctx.error(path, f'column "{column}" of the working table has the name of a column of '
-                                    f'"{target.name}"; rename it before changing dimension', at_key=True)
+                    ctx.error(
+                        path,
+                        f'column "{column}" of the working table has the name of a column of '
+                        f'"{target.name}"; rename it before changing dimension',
+                        at_key=True,
+                    )
                     return
                 columns[column] = table.columns[column]
         # keys of the target, whatever its condition: the activities reading them are checked too
@@ -345,10 +449,24 @@ class ChangeDimension(ActivityType):
                 return
         outer = working_scope(table)
         on = [[query.column_of(outer, local), remote] for local, remote in link.on]
-        activity.models.append(ModelPlan(out, "change_dimension", dict(
-            input=table.ref(), key=table.key, target=Jinja(target.relation.jinja()), target_key=target.key,
-            on=on, cardinality=link.cardinality, where=where, carry=carry,
-            dimension=dimension_arg(query, table), links=query.links)))
+        activity.models.append(
+            ModelPlan(
+                out,
+                "change_dimension",
+                dict(
+                    input=table.ref(),
+                    key=table.key,
+                    target=Jinja(target.relation.jinja()),
+                    target_key=target.key,
+                    on=on,
+                    cardinality=link.cardinality,
+                    where=where,
+                    carry=carry,
+                    dimension=dimension_arg(query, table),
+                    links=query.links,
+                ),
+            )
+        )
 
 
 class SaveAudience(ActivityType):
@@ -361,8 +479,14 @@ class SaveAudience(ActivityType):
         name = ctx.reader.name_part(activity.path + ("name",), activity.spec.get("name"), "audience name")
         if name is None:
             return
-        activity.models.append(ModelPlan(out, "save_audience", dict(input=table.ref(), columns=list(table.columns)),
-                                         alias=audience_relation(name)))
+        activity.models.append(
+            ModelPlan(
+                out,
+                "save_audience",
+                dict(input=table.ref(), columns=list(table.columns)),
+                alias=audience_relation(name),
+            )
+        )
 
 
 def audience_relation(name: str) -> str:

@@ -52,7 +52,7 @@ class Http(Provider):
 
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
         size = self.settings.get("batch_size")
-        batches = [messages[i:i + size] for i in range(0, len(messages), size)]
+        batches = [messages[i : i + size] for i in range(0, len(messages), size)]
         with ThreadPoolExecutor(max_workers=self.settings.get("concurrency")) as pool:
             results = list(pool.map(self._post, batches))
         outcomes = [outcome for done, _ in results for outcome in done]
@@ -63,12 +63,29 @@ class Http(Provider):
 
     def _post(self, batch: list[OutgoingMessage]) -> tuple[list[Outcome], str | None]:
         """The batch's outcomes, or why the provider cannot be used."""
-        body = json.dumps({"messages": [{
-            "id": m.message_key, "to": m.address, "channel": m.channel, "campaign": m.campaign,
-            "activity": m.activity, "occurrence": m.occurrence, **m.content} for m in batch]},
-            ensure_ascii=False, default=str).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "campaign-compiler",
-                   "Idempotency-Key": hashlib.sha256(b"\n".join(m.message_key.encode() for m in batch)).hexdigest()}
+        body = json.dumps(
+            {
+                "messages": [
+                    {
+                        "id": m.message_key,
+                        "to": m.address,
+                        "channel": m.channel,
+                        "campaign": m.campaign,
+                        "activity": m.activity,
+                        "occurrence": m.occurrence,
+                        **m.content,
+                    }
+                    for m in batch
+                ]
+            },
+            ensure_ascii=False,
+            default=str,
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "campaign-compiler",
+            "Idempotency-Key": hashlib.sha256(b"\n".join(m.message_key.encode() for m in batch)).hexdigest(),
+        }
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         retries = self.settings.get("retries")
@@ -106,8 +123,15 @@ def _accepted(batch: list[OutgoingMessage], body: bytes, attempts: int) -> list[
         if result.get("status", "sent") == "sent":
             outcomes.append(Outcome(message.message_key, "sent", attempts))
         else:
-            outcomes.append(Outcome(message.message_key, "failed", attempts, str(result.get("error", "rejected")),
-                                    bounce=bool(result.get("bounce"))))
+            outcomes.append(
+                Outcome(
+                    message.message_key,
+                    "failed",
+                    attempts,
+                    str(result.get("error", "rejected")),
+                    bounce=bool(result.get("bounce")),
+                )
+            )
     return outcomes
 
 

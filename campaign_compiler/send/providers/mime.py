@@ -48,8 +48,11 @@ def build_email(message: OutgoingMessage, sender: str, reply_to: str | None) -> 
     international = not (message.address + sender_address).isascii()
     policy = _UTF8 if international else compat32
     text, html = content.get("text"), content.get("html")
-    parts = [MIMEText(body, subtype, "utf-8", policy=policy) for body, subtype in ((text, "plain"), (html, "html"))
-             if body is not None]
+    parts = [
+        MIMEText(body, subtype, "utf-8", policy=policy)
+        for body, subtype in ((text, "plain"), (html, "html"))
+        if body is not None
+    ]
     if len(parts) == 1:
         email = parts[0]
     else:

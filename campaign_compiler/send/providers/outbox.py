@@ -52,8 +52,9 @@ class Outbox(Provider):
         try:
             self._write(messages)
         except OSError as error:  # a full disk, say
-            raise ProviderUnavailable(f"{self.describe()} cannot be written: {error}",
-                                      _after_failed_write(self, messages)) from None
+            raise ProviderUnavailable(
+                f"{self.describe()} cannot be written: {error}", _after_failed_write(self, messages)
+            ) from None
         return [Outcome(m.message_key, "sent") for m in messages]
 
     def _lines(self) -> Path:
@@ -72,10 +73,24 @@ class Outbox(Provider):
             write_extract(self._lines(), messages)
         else:
             mark = {"simulated": True} if self.simulated else {}
-            lines = "".join(json.dumps({"message_key": m.message_key, "to": m.address, "channel": channel,
-                                        "campaign": m.campaign, "activity": m.activity, "occurrence": m.occurrence,
-                                        **mark, **m.content}, ensure_ascii=False, default=str) + "\n"
-                            for m in messages)
+            lines = "".join(
+                json.dumps(
+                    {
+                        "message_key": m.message_key,
+                        "to": m.address,
+                        "channel": channel,
+                        "campaign": m.campaign,
+                        "activity": m.activity,
+                        "occurrence": m.occurrence,
+                        **mark,
+                        **m.content,
+                    },
+                    ensure_ascii=False,
+                    default=str,
+                )
+                + "\n"
+                for m in messages
+            )
             _append(self._lines(), lines.encode())
 
     def delivered(self, keys: list[str]) -> set[str] | None:
@@ -122,8 +137,9 @@ class ExtractFile(Provider):
         try:
             write_extract(self.path, messages)
         except OSError as error:
-            raise ProviderUnavailable(f"{self.describe()} cannot be written: {error}",
-                                      _after_failed_write(self, messages)) from None
+            raise ProviderUnavailable(
+                f"{self.describe()} cannot be written: {error}", _after_failed_write(self, messages)
+            ) from None
         return [Outcome(m.message_key, "sent") for m in messages]
 
     def delivered(self, keys: list[str]) -> set[str] | None:
@@ -156,8 +172,9 @@ def write_extract(path: Path, messages: list[OutgoingMessage]) -> None:
     if new:
         writer.writerow([*EXTRACT_COLUMNS, *messages[0].content])
     for message in messages:
-        writer.writerow([message.message_key, message.address,
-                         *("" if v is None else v for v in message.content.values())])
+        writer.writerow(
+            [message.message_key, message.address, *("" if v is None else v for v in message.content.values())]
+        )
     _append(path, out.getvalue().encode())
 
 

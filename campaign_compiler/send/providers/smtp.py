@@ -83,8 +83,7 @@ class Smtp(Provider):
     def open(self) -> None:
         self.require_credentials()
         self._limiter = RateLimiter(self.settings.get("rate"))
-        self._workers = ThreadPoolExecutor(max_workers=self.settings.get("connections"),
-                                           thread_name_prefix="smtp")
+        self._workers = ThreadPoolExecutor(max_workers=self.settings.get("connections"), thread_name_prefix="smtp")
 
     def close(self) -> None:
         if self._workers is not None:
@@ -126,8 +125,10 @@ class Smtp(Provider):
             try:
                 connection = self._pool.get_nowait() if not self._pool.empty() else self._connect()
             except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
-                self._down = f"refused the login: {_text(getattr(error, 'smtp_code', ''))} " \
-                             f"{_text(getattr(error, 'smtp_error', error))}".strip()
+                self._down = (
+                    f"refused the login: {_text(getattr(error, 'smtp_code', ''))} "
+                    f"{_text(getattr(error, 'smtp_error', error))}".strip()
+                )
                 raise _Unreachable(self._down) from None
             except _LOST as error:
                 if attempt > retries:
@@ -140,8 +141,12 @@ class Smtp(Provider):
             except _Lost as lost:
                 _discard(connection)
                 if lost.transmitted:
-                    return Outcome(key, "unknown", attempt, "connection lost after the message was transmitted, "
-                                                            f"before the server's reply: {lost}")
+                    return Outcome(
+                        key,
+                        "unknown",
+                        attempt,
+                        f"connection lost after the message was transmitted, before the server's reply: {lost}",
+                    )
                 if attempt > retries:
                     self._down = f"is unreachable: {lost}"
                     raise _Unreachable(self._down) from None
@@ -152,15 +157,24 @@ class Smtp(Provider):
             else:
                 self._pool.put(connection)
             if reply.code == 0:
-                return Outcome(key, "failed", attempt,
-                               "the server does not support SMTPUTF8, which this internationalised address needs")
+                return Outcome(
+                    key,
+                    "failed",
+                    attempt,
+                    "the server does not support SMTPUTF8, which this internationalised address needs",
+                )
             if reply.command == "end" and reply.code == 250:
                 return Outcome(key, "sent", attempt)
             if 400 <= reply.code < 500 and attempt <= retries:
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
-            return Outcome(key, "failed", attempt, f"{reply.code} {reply.text}",
-                           bounce=reply.command == "rcpt" and reply.code >= 500)
+            return Outcome(
+                key,
+                "failed",
+                attempt,
+                f"{reply.code} {reply.text}",
+                bounce=reply.command == "rcpt" and reply.code >= 500,
+            )
 
     def _connect(self) -> smtplib.SMTP:
         host, port, timeout = self.settings.get("host"), self.settings.get("port"), self.settings.get("timeout")
@@ -197,9 +211,11 @@ def _transaction(connection: smtplib.SMTP, sender: str, address: str, content: b
             options += ["SMTPUTF8", "BODY=8BITMIME"]
         if connection.has_extn("size"):
             options.append(f"SIZE={len(content)}")
-        for command, send in (("mail", lambda: connection.mail(sender, options)),
-                              ("rcpt", lambda: connection.rcpt(address)),
-                              ("data", lambda: connection.docmd("data"))):
+        for command, send in (
+            ("mail", lambda: connection.mail(sender, options)),
+            ("rcpt", lambda: connection.rcpt(address)),
+            ("data", lambda: connection.docmd("data")),
+        ):
             code, text = send()
             if code not in {"mail": (250,), "rcpt": (250, 251), "data": (354,)}[command]:
                 if code != _CLOSING:
