@@ -19,7 +19,7 @@ from ..errors import Diagnostics, did_you_mean
 from ..project.datamodel import DataModel
 from ..project.dbt import DbtProject
 from ..reader import Reader, quoted
-from ..yamlsrc import Source
+from ..yamlsrc import Path_, Source
 from . import activities
 from .activities import PLANNED_TYPES, Context, channels
 from .plan import Activity, Campaign, InputRef, WorkingTable
@@ -96,6 +96,13 @@ def load_campaign(
         reader=r,
         audiences=audience,
     )
+    _resolve(r, activities, order, ctx)
+    return campaign
+
+
+def _resolve(r: Reader, activities: dict[str, Activity], order: list[str], ctx: Context) -> None:
+    """Each activity resolved, in `order`; one that is broken, or reads a table that could not be made or
+    has no key, is skipped."""
     for activity_id in order:
         activity = activities[activity_id]
         inputs = [activities[ref.activity].tables.get(ref.output) for ref in activity.inputs]
@@ -107,7 +114,6 @@ def load_campaign(
         if keyless:
             continue
         TYPES[activity.type].resolve(activity, inputs, ctx)
-    return campaign
 
 
 def _dimension(r: Reader, dimension, model: DataModel) -> str | None:
@@ -140,22 +146,8 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
         if not isinstance(spec, dict):
             r.error(path, f'activity "{activity_id}" must be a mapping with a "type"')
             continue
-        type_name = spec.get("type")
-        if type_name in PLANNED_TYPES:
-            r.error(
-                path + ("type",),
-                f'activity type "{type_name}" is not supported yet by this version of campaign-compiler',
-            )
-            continue
-        if type_name not in TYPES:
-            shown = f'"{type_name}"' if isinstance(type_name, str) else "missing"
-            r.error(
-                path + ("type",) if "type" in spec else path,
-                f"unknown activity type {shown}"
-                f"{did_you_mean(type_name, [*TYPES, *PLANNED_TYPES]) if isinstance(type_name, str) else ''}"
-                if "type" in spec
-                else f'activity "{activity_id}" needs a "type"',
-            )
+        type_name = _type_name(r, path, activity_id, spec)
+        if type_name is None:
             continue
         kind = TYPES[type_name]
         required, optional = kind.keys
@@ -185,6 +177,28 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
         activities[activity_id] = activity
     _check_references(r, activities)
     return activities
+
+
+def _type_name(r: Reader, path: Path_, activity_id: str, spec: dict) -> str | None:
+    """The activity's type, one this version resolves; None when it is missing, unknown or planned (reported)."""
+    type_name = spec.get("type")
+    if type_name in PLANNED_TYPES:
+        r.error(
+            path + ("type",),
+            f'activity type "{type_name}" is not supported yet by this version of campaign-compiler',
+        )
+        return None
+    if type_name not in TYPES:
+        shown = f'"{type_name}"' if isinstance(type_name, str) else "missing"
+        r.error(
+            path + ("type",) if "type" in spec else path,
+            f"unknown activity type {shown}"
+            f"{did_you_mean(type_name, [*TYPES, *PLANNED_TYPES]) if isinstance(type_name, str) else ''}"
+            if "type" in spec
+            else f'activity "{activity_id}" needs a "type"',
+        )
+        return None
+    return type_name
 
 
 def _input_refs(r: Reader, activity: Activity, inputs_key: str | None) -> list[InputRef]:

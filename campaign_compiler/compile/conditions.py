@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -465,19 +465,7 @@ class Query:
     ) -> exp.Expression | None:
         tree = tree.copy()
         errors_before = len(self.diagnostics)
-
-        def error_at(node: exp.Expression, message: str) -> None:
-            span = _span(node)
-            if span is not None:
-                start, end = max(span[0] - offset, 0), span[1] - offset
-                if isinstance(node, _NOT_AN_EXPRESSION):  # point at its SELECT, which has no position
-                    keyword = text.lower().rfind("select", 0, start)
-                    start = keyword if keyword >= 0 else start
-                location = source.inside(path, text, start, text[start : end + 1])
-            else:
-                location = source.at(path)
-            self.diagnostics.error(location, message)
-
+        error_at = self._error_at(source, path, text, offset)
         has_aggregate = False
         for node in list(tree.walk(prune=lambda n: isinstance(n, _NOT_AN_EXPRESSION))):
             node.comments = None
@@ -526,6 +514,23 @@ class Query:
             return None
         tree = self._check_types(tree, what, boolean, error_at)
         return tree if len(self.diagnostics) == errors_before else None
+
+    def _error_at(self, source: Source, path: Path_, text: str, offset: int) -> Callable[[exp.Expression, str], None]:
+        """A function reporting an error at a node parsed from `text` (after a prefix of `offset` characters)."""
+
+        def error_at(node: exp.Expression, message: str) -> None:
+            span = _span(node)
+            if span is not None:
+                start, end = max(span[0] - offset, 0), span[1] - offset
+                if isinstance(node, _NOT_AN_EXPRESSION):  # point at its SELECT, which has no position
+                    keyword = text.lower().rfind("select", 0, start)
+                    start = keyword if keyword >= 0 else start
+                location = source.inside(path, text, start, text[start : end + 1])
+            else:
+                location = source.at(path)
+            self.diagnostics.error(location, message)
+
+        return error_at
 
     def _check_types(self, tree: exp.Expression, what: str, boolean: bool, error_at) -> exp.Expression:
         """Type mistakes the warehouse would only report at build time; division made portable."""

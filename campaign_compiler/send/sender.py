@@ -123,21 +123,8 @@ def send_campaign(
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with connect(where) as warehouse:
         relation = CampaignBuild(campaign, warehouse, where.target).require([a.message.model for a in activities])
-        log = DeliveryLog(lock.session or warehouse, lock)
-        if not log.exists():
-            raise RuntimeFailure(
-                f'the delivery log is missing on target "{warehouse.target_name}" (it was dropped?): '
-                "dbt creates it again, empty, at the next build"
-            )
-        totals = {
-            a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0]) for a in activities
-        }
-        changed = [a for a in totals if announced is not None and announced.get(a) != totals[a]]
-        if changed:
-            raise RuntimeFailure(
-                f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
-                f"then, {totals[changed[0]]:,} now): nothing was sent; count them again"
-            )
+        log = _delivery_log(warehouse, lock)
+        totals = _message_totals(warehouse, activities, relation, announced)
         # every provider before anything is sent: one whose settings are wrong stops nothing midway
         senders = [
             _ActivitySender(
@@ -179,6 +166,31 @@ def send_campaign(
                 if finished or report.stopped:
                     raise
     return report
+
+
+def _delivery_log(warehouse: Warehouse, lock: CampaignLock) -> DeliveryLog:
+    """The target's delivery log, written under the campaign's lock; refused when it is missing."""
+    log = DeliveryLog(lock.session or warehouse, lock)
+    if not log.exists():
+        raise RuntimeFailure(
+            f'the delivery log is missing on target "{warehouse.target_name}" (it was dropped?): '
+            "dbt creates it again, empty, at the next build"
+        )
+    return log
+
+
+def _message_totals(
+    warehouse: Warehouse, activities: list[Activity], relation: dict[str, str], announced: dict[str, int] | None
+) -> dict[str, int]:
+    """The number of messages of each channel activity; refused when it is not the number `announced`."""
+    totals = {a.id: int(warehouse.query(f"select count(*) from {relation[a.message.model]}")[0][0]) for a in activities}
+    changed = [a for a in totals if announced is not None and announced.get(a) != totals[a]]
+    if changed:
+        raise RuntimeFailure(
+            f"the messages of {changed[0]} changed since they were counted ({announced[changed[0]]:,} "
+            f"then, {totals[changed[0]]:,} now): nothing was sent; count them again"
+        )
+    return totals
 
 
 class _ActivitySender:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlglot import exp
 
 from ...errors import did_you_mean
-from ...project.datamodel import DataModel
+from ...project.datamodel import DataModel, Link
 from ...reader import MAX_SQL_INTEGER, Reader, quoted
 from ...yamlsrc import Path_
 from ..conditions import DIMENSION_ALIAS, Query, Scope
@@ -107,55 +107,14 @@ class Split(ActivityType):
         overlap = r.boolean(path + ("overlap",), spec.get("overlap", False), "overlap")
         if subsets is None or overlap is None:
             return
-        parsed = []
-        for i, subset in enumerate(subsets):
-            spath = path + ("subsets", i)
-            subset = r.mapping(spath, subset, "a subset", required=("name",), optional=("where", "limit"))
-            limit = self._limit(spath + ("limit",), subset["limit"], r) if subset and "limit" in subset else None
-            if subset is not None and ("limit" not in subset or limit is not None):
-                parsed.append((spath, subset, limit))
+        parsed = self._subsets(path, subsets, r)
         if len(parsed) != len(subsets) or len(activity.outputs) != len(parsed) + ("complement" in spec):
             return  # an output name was invalid and reported
         scope = working_scope(table)
-        models = []
-        for index, (spath, subset, limit) in enumerate(parsed):
-            # a subset excludes the rows of those before it: their conditions are compiled again, into its
-            # own query (an error in one is reported once)
-            query = ctx.query()
-            considered = [index] if overlap else list(range(index + 1))
-            conditions: list[exp.Expression | None] = [None] * (index + 1)
-            for j in considered:
-                jpath, jsubset, _ = parsed[j]
-                if "where" in jsubset:
-                    conditions[j] = query.condition(activity.source, jpath + ("where",), jsubset["where"], scope)
-            where = holds(conditions[index]) if overlap else first_holding(conditions, index)
-            order, seed = [], None
-            if limit is not None and "order_by" in limit:
-                order = query.order_by(activity.source, spath + ("limit", "order_by"), limit["order_by"], scope)
-            if limit is not None and limit.get("random"):
-                seed = limit.get("seed", 0)
-            size = (
-                None
-                if limit is None
-                else ({"count": limit["count"]} if "count" in limit else {"percent": list(limit["percent"])})
-            )
-            models.append(
-                ModelPlan(
-                    outputs[subset["name"]],
-                    "split",
-                    dict(
-                        input=table.ref(),
-                        key=table.key,
-                        columns=list(table.columns),
-                        where=where,
-                        dimension=dimension_arg(query, table),
-                        links=query.links,
-                        limit=size,
-                        order=order,
-                        random_seed=seed,
-                    ),
-                )
-            )
+        models = [
+            self._subset_model(activity, ctx, table, outputs, parsed, index, overlap, scope)
+            for index in range(len(parsed))
+        ]
         if len(ctx.diagnostics) > errors:
             return
         activity.models += models
@@ -174,6 +133,72 @@ class Split(ActivityType):
                     ),
                 )
             )
+
+    def _subsets(self, path: Path_, subsets: list, r: Reader) -> list[tuple[Path_, dict, dict | None]]:
+        """Each valid subset: its path, its keys and its limit (checked); those with errors are left out."""
+        parsed = []
+        for i, subset in enumerate(subsets):
+            spath = path + ("subsets", i)
+            subset = r.mapping(spath, subset, "a subset", required=("name",), optional=("where", "limit"))
+            limit = self._limit(spath + ("limit",), subset["limit"], r) if subset and "limit" in subset else None
+            if subset is not None and ("limit" not in subset or limit is not None):
+                parsed.append((spath, subset, limit))
+        return parsed
+
+    @staticmethod
+    def _subset_where(activity, query: Query, parsed: list, index: int, overlap: bool, scope: Scope):
+        """The condition of subset `index`: its own, and unless subsets overlap, none of those before it.
+
+        A subset excludes the rows of those before it: their conditions are compiled again, into its
+        own query (an error in one is reported once)."""
+        considered = [index] if overlap else list(range(index + 1))
+        conditions: list[exp.Expression | None] = [None] * (index + 1)
+        for j in considered:
+            jpath, jsubset, _ = parsed[j]
+            if "where" in jsubset:
+                conditions[j] = query.condition(activity.source, jpath + ("where",), jsubset["where"], scope)
+        return holds(conditions[index]) if overlap else first_holding(conditions, index)
+
+    def _subset_model(
+        self,
+        activity,
+        ctx: Context,
+        table: WorkingTable,
+        outputs: dict[str, WorkingTable],
+        parsed: list,
+        index: int,
+        overlap: bool,
+        scope: Scope,
+    ) -> ModelPlan:
+        """The model of subset `index`: the rows of `table` it selects, in its output."""
+        spath, subset, limit = parsed[index]
+        query = ctx.query()
+        where = self._subset_where(activity, query, parsed, index, overlap, scope)
+        order, seed = [], None
+        if limit is not None and "order_by" in limit:
+            order = query.order_by(activity.source, spath + ("limit", "order_by"), limit["order_by"], scope)
+        if limit is not None and limit.get("random"):
+            seed = limit.get("seed", 0)
+        size = (
+            None
+            if limit is None
+            else ({"count": limit["count"]} if "count" in limit else {"percent": list(limit["percent"])})
+        )
+        return ModelPlan(
+            outputs[subset["name"]],
+            "split",
+            dict(
+                input=table.ref(),
+                key=table.key,
+                columns=list(table.columns),
+                where=where,
+                dimension=dimension_arg(query, table),
+                links=query.links,
+                limit=size,
+                order=order,
+                random_seed=seed,
+            ),
+        )
 
     @staticmethod
     def _limit(path: Path_, value: Any, r: Reader) -> dict | None:
@@ -408,21 +433,8 @@ class ChangeDimension(ActivityType):
     def resolve(self, activity, inputs, ctx):
         spec, path = activity.spec, activity.path
         table = inputs[0]
-        entity = table.dimension.entity
-        if entity is None:
-            ctx.error(
-                path,
-                f'"{activity.inputs[0]}" is made of {table.dimension.name}, which has no links; '
-                "use reconciliation to match loaded rows to an entity",
-            )
-            return
-        link = entity.links.get(spec["link"]) if isinstance(spec.get("link"), str) else None
+        link = self._link(activity, table, ctx)
         if link is None:
-            ctx.error(
-                path + ("link",),
-                f'"{entity.name}" has no link {quoted(spec.get("link"))}'
-                f"{did_you_mean(str(spec.get('link')), entity.links)}",
-            )
             return
         target = ctx.model.entities[link.entity]
         columns = {target.key: target.columns[target.key]}
@@ -467,6 +479,28 @@ class ChangeDimension(ActivityType):
                 ),
             )
         )
+
+    @staticmethod
+    def _link(activity, table: WorkingTable, ctx: Context) -> Link | None:
+        """The link of the input's entity that the activity follows; None when there is none (reported)."""
+        spec, path = activity.spec, activity.path
+        entity = table.dimension.entity
+        if entity is None:
+            ctx.error(
+                path,
+                f'"{activity.inputs[0]}" is made of {table.dimension.name}, which has no links; '
+                "use reconciliation to match loaded rows to an entity",
+            )
+            return None
+        link = entity.links.get(spec["link"]) if isinstance(spec.get("link"), str) else None
+        if link is None:
+            ctx.error(
+                path + ("link",),
+                f'"{entity.name}" has no link {quoted(spec.get("link"))}'
+                f"{did_you_mean(str(spec.get('link')), entity.links)}",
+            )
+            return None
+        return link
 
 
 class SaveAudience(ActivityType):

@@ -122,18 +122,8 @@ class Smtp(Provider):
             if self._down:
                 raise _Unreachable(self._down)
             self._limiter.acquire()
-            try:
-                connection = self._pool.get_nowait() if not self._pool.empty() else self._connect()
-            except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
-                self._down = (
-                    f"refused the login: {_text(getattr(error, 'smtp_code', ''))} "
-                    f"{_text(getattr(error, 'smtp_error', error))}".strip()
-                )
-                raise _Unreachable(self._down) from None
-            except _LOST as error:
-                if attempt > retries:
-                    self._down = f"is unreachable: {type(error).__name__}: {error}"
-                    raise _Unreachable(self._down) from None
+            connection = self._connection(attempt, retries)
+            if connection is None:
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
             try:
@@ -152,29 +142,36 @@ class Smtp(Provider):
                     raise _Unreachable(self._down) from None
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
-            if reply.code == _CLOSING or connection.sock is None:  # closed by the server, or lost on RSET
-                _discard(connection)
-            else:
-                self._pool.put(connection)
-            if reply.code == 0:
-                return Outcome(
-                    key,
-                    "failed",
-                    attempt,
-                    "the server does not support SMTPUTF8, which this internationalised address needs",
-                )
-            if reply.command == "end" and reply.code == 250:
-                return Outcome(key, "sent", attempt)
-            if 400 <= reply.code < 500 and attempt <= retries:
+            self._release(connection, reply)
+            outcome = _answered(key, attempt, reply, retries)
+            if outcome is None:
                 time.sleep(backoff_delay(self.settings, attempt))
                 continue
-            return Outcome(
-                key,
-                "failed",
-                attempt,
-                f"{reply.code} {reply.text}",
-                bounce=reply.command == "rcpt" and reply.code >= 500,
+            return outcome
+
+    def _connection(self, attempt: int, retries: int) -> smtplib.SMTP | None:
+        """A pooled connection, or a new one; None when it could not be made and is to be tried again.
+        Raises _Unreachable when the server refuses the login, or cannot be reached after the retries."""
+        try:
+            return self._pool.get_nowait() if not self._pool.empty() else self._connect()
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as error:
+            self._down = (
+                f"refused the login: {_text(getattr(error, 'smtp_code', ''))} "
+                f"{_text(getattr(error, 'smtp_error', error))}".strip()
             )
+            raise _Unreachable(self._down) from None
+        except _LOST as error:
+            if attempt > retries:
+                self._down = f"is unreachable: {type(error).__name__}: {error}"
+                raise _Unreachable(self._down) from None
+            return None
+
+    def _release(self, connection: smtplib.SMTP, reply: _Reply) -> None:
+        """The connection back in the pool after a transaction, unless it is closed."""
+        if reply.code == _CLOSING or connection.sock is None:  # closed by the server, or lost on RSET
+            _discard(connection)
+        else:
+            self._pool.put(connection)
 
     def _connect(self) -> smtplib.SMTP:
         host, port, timeout = self.settings.get("host"), self.settings.get("port"), self.settings.get("timeout")
@@ -189,6 +186,29 @@ class Smtp(Provider):
         if user and password:
             connection.login(os.environ[user], os.environ[password])
         return connection
+
+
+def _answered(key: str, attempt: int, reply: _Reply, retries: int) -> Outcome | None:
+    """The message's outcome from the reply that ended its transaction; None when a temporary refusal
+    (4xx) is to be retried."""
+    if reply.code == 0:
+        return Outcome(
+            key,
+            "failed",
+            attempt,
+            "the server does not support SMTPUTF8, which this internationalised address needs",
+        )
+    if reply.command == "end" and reply.code == 250:
+        return Outcome(key, "sent", attempt)
+    if 400 <= reply.code < 500 and attempt <= retries:
+        return None
+    return Outcome(
+        key,
+        "failed",
+        attempt,
+        f"{reply.code} {reply.text}",
+        bounce=reply.command == "rcpt" and reply.code >= 500,
+    )
 
 
 def _wire_bytes(email: Message) -> bytes:
