@@ -105,3 +105,14 @@ class EngineLock(ABC):
     @abstractmethod
     def release(self) -> None:
         """Let the lock go (also when it was never taken)."""
+
+
+def first_line(exc: Exception) -> str:
+    """The first line of a driver's error, which is what it says went wrong (the rest is context).
+
+    >>> first_line(ValueError("relation \\"x\\" does not exist\\nLINE 1: select * from x"))
+    'relation "x" does not exist'
+    >>> first_line(ValueError(""))
+    'ValueError'
+    """
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RuntimeFailure
-from .base import Engine, EngineLock
+from .base import Engine, EngineLock, first_line
 
 if TYPE_CHECKING:
     from .warehouse import Warehouse
@@ -69,7 +69,7 @@ class Postgres(Engine):
         try:
             connection = self._reconnect()
         except psycopg2.Error as exc:
-            raise RuntimeFailure(f"cannot connect to the {self.name} warehouse: {_first_line(exc)}") from None
+            raise RuntimeFailure(f"cannot connect to the {self.name} warehouse: {first_line(exc)}") from None
         try:
             with connection.cursor(name="campaign_stream") as cursor:  # server-side: rows come as read
                 cursor.itersize = page
@@ -77,7 +77,7 @@ class Postgres(Engine):
                 while rows := cursor.fetchmany(page):
                     yield [dict(zip(columns, row)) for row in rows]
         except psycopg2.Error as exc:  # the connection lost, say
-            raise RuntimeFailure(f"reading {relation} failed: {_first_line(exc)}") from None
+            raise RuntimeFailure(f"reading {relation} failed: {first_line(exc)}") from None
         finally:
             connection.close()
 
@@ -130,7 +130,3 @@ def _keep_open(connection) -> None:
             cursor.execute("set idle_session_timeout = 0; set idle_in_transaction_session_timeout = 0")
             if not connection.autocommit:
                 connection.commit()
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import RuntimeFailure
 from . import engine_for
-from .base import Engine, EngineLock
+from .base import Engine, EngineLock, first_line
 
 
 class Warehouse:
@@ -38,7 +38,7 @@ class Warehouse:
         except RuntimeFailure:
             raise
         except Exception as exc:  # the driver's own error types
-            cause = str(exc).strip().splitlines()[0]
+            cause = first_line(exc)
             raise RuntimeFailure(f'cannot connect to the {kind} warehouse of target "{target_name}": {cause}') from None
         return cls(engine, target_name, credentials.schema)
 
@@ -59,7 +59,7 @@ class Warehouse:
             self.engine.done(cursor)
             return rows
         except Exception as exc:
-            raise RuntimeFailure(f"{self.kind} query failed: {str(exc).strip().splitlines()[0]}") from None
+            raise RuntimeFailure(f"{self.kind} query failed: {first_line(exc)}") from None
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         sql = self.engine.prepare(sql)
@@ -68,7 +68,7 @@ class Warehouse:
             cursor.execute(sql, params)
             self.engine.done(cursor)
         except Exception as exc:
-            raise RuntimeFailure(f"{self.kind} statement failed: {str(exc).strip().splitlines()[0]}") from None
+            raise RuntimeFailure(f"{self.kind} statement failed: {first_line(exc)}") from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -94,7 +94,7 @@ class Warehouse:
             self.engine.insert_rows(cursor, head, columns, rows, suffix)
             self.engine.done(cursor)
         except Exception as exc:
-            raise RuntimeFailure(f"{self.kind} insert failed: {str(exc).strip().splitlines()[0]}") from None
+            raise RuntimeFailure(f"{self.kind} insert failed: {first_line(exc)}") from None
 
     def update(
         self, table: str, columns: tuple[str, ...], rows: list[tuple], keys: tuple[str, ...], where: str = ""
@@ -109,7 +109,7 @@ class Warehouse:
             self.engine.update_rows(cursor, table, columns, rows, keys, where)
             self.engine.done(cursor)
         except Exception as exc:
-            raise RuntimeFailure(f"{self.kind} update failed: {str(exc).strip().splitlines()[0]}") from None
+            raise RuntimeFailure(f"{self.kind} update failed: {first_line(exc)}") from None
 
     def stream(self, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
