@@ -10,16 +10,22 @@ import functools
 import os
 import sys
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__
+from . import __version__, timing
 from .console import Console, JsonConsole, TerminalConsole
 from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, display_path
+from .timing import NOW_VARIABLE
+
+if TYPE_CHECKING:
+    from .occurrence import SendOptions
+
+STEP_START = "start"  # compile.plan.START, the first step of a campaign (imported lazily: dbt and sqlglot are slow)
 
 
 @dataclass
@@ -27,40 +33,52 @@ class Options:
     project_dir: str | None = None
     profiles_dir: str | None = None
     target: str | None = None
+    now: str | None = None
 
 
 _OPTIONS = (
-    ("--project-dir", "project_dir", "The dbt project (default: the working directory)."),
-    ("--profiles-dir", "profiles_dir", "Where profiles.yml is (default: as dbt, or the project directory)."),
-    ("--target", "target", "The dbt target (default: the profile's)."),
+    ("--project-dir", "project_dir", "PATH", "The dbt project (default: the working directory)."),
+    ("--profiles-dir", "profiles_dir", "PATH", "Where profiles.yml is (default: as dbt, or the project directory)."),
+    ("--target", "target", "NAME", "The dbt target (default: the profile's)."),
+    ("--now", "now", "ISO", f"The current time, for rehearsals and tests (default: ${NOW_VARIABLE}, else the clock)."),
 )
 
 
 def project_options(command):
-    """Accept --project-dir, --profiles-dir and --target after the command as well as before it."""
+    """Accept --project-dir, --profiles-dir, --target and --now after the command as well as before it.
+
+    --now is set as $CAMPAIGN_NOW for the whole command: whatever depends on time (occurrences, waits,
+    incremental queries, frequency caps, the times the logs record) reads the same clock."""
 
     @functools.wraps(command)
-    def wrapper(*args, project_dir=None, profiles_dir=None, target=None, **kwargs):
+    def wrapper(*args, project_dir=None, profiles_dir=None, target=None, now=None, **kwargs):
         group: Options = click.get_current_context().find_object(Options) or Options()
-        options = Options(project_dir or group.project_dir, profiles_dir or group.profiles_dir, target or group.target)
+        options = Options(
+            project_dir or group.project_dir,
+            profiles_dir or group.profiles_dir,
+            target or group.target,
+            now or group.now,
+        )
+        if options.now:
+            timing.now(options.now)  # an error unless it is an ISO time
+            os.environ[NOW_VARIABLE] = options.now
         return command(options, *args, **kwargs)
 
-    for flag, name, help_text in reversed(_OPTIONS):
-        wrapper = click.option(flag, name, default=None, metavar="PATH" if "dir" in flag else "NAME", help=help_text)(
-            wrapper
-        )
+    for flag, name, metavar, help_text in reversed(_OPTIONS):
+        wrapper = click.option(flag, name, default=None, metavar=metavar, help=help_text)(wrapper)
     return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="campaign")
-@click.option("--project-dir", "project_dir", default=None, metavar="PATH", help=_OPTIONS[0][2])
-@click.option("--profiles-dir", "profiles_dir", default=None, metavar="PATH", help=_OPTIONS[1][2])
-@click.option("--target", "target", default=None, metavar="NAME", help=_OPTIONS[2][2])
+@click.option("--project-dir", "project_dir", default=None, metavar="PATH", help=_OPTIONS[0][3])
+@click.option("--profiles-dir", "profiles_dir", default=None, metavar="PATH", help=_OPTIONS[1][3])
+@click.option("--target", "target", default=None, metavar="NAME", help=_OPTIONS[2][3])
+@click.option("--now", "now", default=None, metavar="ISO", help=_OPTIONS[3][3])
 @click.pass_context
-def cli(ctx: click.Context, project_dir, profiles_dir, target) -> None:
+def cli(ctx: click.Context, project_dir, profiles_dir, target, now) -> None:
     """Orchestrated marketing campaigns as code, compiled into dbt models."""
-    ctx.obj = Options(project_dir, profiles_dir, target)
+    ctx.obj = Options(project_dir, profiles_dir, target, now)
 
 
 class Session:
@@ -154,24 +172,37 @@ def _write_models(session: Session, loaded: list, console: Console) -> None:
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
+    from .occurrence import DueStep, resolve_occurrence
     from .run.lock import CampaignLock
 
     console = JsonConsole() if as_json else TerminalConsole()
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
+    now = timing.now()
+    schedule = loaded.schedule
+    occurrence, at = resolve_occurrence(
+        loaded, timing.occurrence_name(schedule.next_after(now)) if schedule and not schedule.latest(now) else None, now
+    )
     started = time.monotonic()
     with CampaignLock(session.where, loaded.name):
-        result = _build_and_count(session, loaded, console)
+        result = _build_and_count(session, loaded, console, DueStep(loaded.name, occurrence, STEP_START, at, "count"))
     _write_canvas(session, result, console)
     console.counts(result)
     console.built(result, time.monotonic() - started)
 
 
-def _build_and_count(session: Session, campaign, console: Console, occurrence: str = "once"):
+def _build_and_count(session: Session, campaign, console: Console, due):
     from .run.counts import build_and_count
 
     return build_and_count(
-        campaign, session.workspace, session.where, console.building, occurrence, notify=console.note
+        campaign,
+        session.workspace,
+        session.where,
+        console.building,
+        due.occurrence,
+        notify=console.note,
+        now=due.at,
+        step=due.step,
     )
 
 
@@ -217,27 +248,25 @@ def _draw(session: Session, campaign, fmt: str, output: Path | None, console: Co
         console.say(f"{fmt} of {campaign.name}: {display_path(output)}")
 
 
-@dataclass
-class SendOptions:
-    simulate: bool = False
-    yes: bool = False
-    occurrence: str = "once"
-    resend_unknown: bool = False
-    retry_failed: bool = False
-
-
 def send_options(command):
     """The options of `run` and `send`, given to the command as one SendOptions, `sending`."""
 
     @functools.wraps(command)
     def wrapper(*args, simulate, yes, occurrence, resend_unknown, retry_failed, **kwargs):
+        from .occurrence import SendOptions
+
         return command(*args, sending=SendOptions(simulate, yes, occurrence, resend_unknown, retry_failed), **kwargs)
 
     for decorator in reversed(
         (
             click.option("--simulate", is_flag=True, help="Render every message into the outbox, deliver nothing."),
             click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal)."),
-            click.option("--occurrence", default="once", show_default=True, help="The occurrence being sent."),
+            click.option(
+                "--occurrence",
+                default=None,
+                help="The occurrence (default: `once`; for a scheduled campaign, its latest slot, named by its "
+                "UTC time; for send, the one built).",
+            ),
             click.option(
                 "--resend-unknown",
                 is_flag=True,
@@ -256,13 +285,29 @@ def send_options(command):
 @send_options
 @project_options
 def run(options: Options, campaign: str, sending: SendOptions) -> None:
-    """Compile, build, show the counts, confirm, and send."""
+    """Compile, build, show the counts, confirm, and send (one occurrence; a campaign with waits, its
+    first step: `campaign tick` runs the others when their time comes)."""
+    from .occurrence import DueStep, resolve_occurrence, run_step
+
     console = TerminalConsole()
-    with _ready_to_send(options, campaign, sending, "run", console) as (session, loaded, lock):
-        result = _build_and_count(session, loaded, console, sending.occurrence)
-        console.counts(result)
-        _write_canvas(session, result, console)
-        _send(session, lock, loaded, sending, result.channels, console)
+    session = Session(options)
+    (loaded,) = session.campaigns([campaign])
+    now = timing.now()
+    occurrence, at = resolve_occurrence(loaded, sending.occurrence, now)
+    with _ready_to_send(session, loaded, occurrence, sending, "run", console) as lock:
+        done = run_step(
+            session.workspace,
+            session.where,
+            loaded,
+            lock,
+            DueStep(loaded.name, occurrence, STEP_START, at, "run"),
+            sending,
+            console,
+            now,
+        )
+        _write_canvas(session, done.result, console)
+    if done.waits:
+        console.say("`campaign tick` runs the steps after the waits when their time comes.")
 
 
 @cli.command()
@@ -270,24 +315,33 @@ def run(options: Options, campaign: str, sending: SendOptions) -> None:
 @send_options
 @project_options
 def send(options: Options, campaign: str, sending: SendOptions) -> None:
-    """Send the messages of an already built campaign."""
+    """Send the messages of an already built campaign (a campaign with waits: those of its first step)."""
+    from .occurrence import DueStep, send_step
+
     console = TerminalConsole()
-    with _ready_to_send(options, campaign, sending, "send", console) as (session, loaded, lock):
-        _send(session, lock, loaded, sending, _built_channels(session, loaded), console)
+    session = Session(options)
+    (loaded,) = session.campaigns([campaign])
+    occurrence, channels = _built_channels(session, loaded, sending.occurrence)
+    with _ready_to_send(session, loaded, occurrence, sending, "send", console) as lock:
+        due = DueStep(loaded.name, occurrence, STEP_START, timing.now(), "send")
+        send_step(session.workspace, session.where, lock, loaded, due, sending, channels, console)
 
 
 @contextmanager
-def _ready_to_send(
-    options: Options, campaign: str, sending: SendOptions, command: str, console: Console
-) -> Iterator[tuple]:
-    """The campaign, valid; the occurrence, the means to confirm and the credentials checked before
-    anything runs; then the campaign's lock, held. Gives (session, campaign, lock)."""
+def _ready_to_send(session: Session, loaded, occurrence: str, sending: SendOptions, command: str, console: Console):
+    """The occurrence, the means to confirm and the credentials checked before anything runs; then
+    the campaign's lock, held."""
     from .run.lock import CampaignLock
     from .send.sender import check_occurrence
 
-    session = Session(options)
-    (loaded,) = session.campaigns([campaign])
-    check_occurrence(sending.occurrence)
+    check_occurrence(occurrence)
+    _check_confirmation(sending, command, console)
+    _check_credentials(session, [loaded], sending.simulate)
+    with CampaignLock(session.where, loaded.name) as lock:
+        yield lock
+
+
+def _check_confirmation(sending: SendOptions, command: str, console: Console) -> None:
     if not (sending.yes or sending.simulate or console.can_confirm()):
         raise InvalidInput(
             [
@@ -298,91 +352,37 @@ def _ready_to_send(
                 )
             ]
         )
-    _check_credentials(session, loaded, sending.simulate)
-    with CampaignLock(session.where, loaded.name) as lock:
-        yield session, loaded, lock
 
 
-def _built_channels(session: Session, campaign) -> dict:
-    """The messages and exclusions of each channel activity, as built on the target; RuntimeFailure
-    unless that build is the campaign as it stands."""
+def _built_channels(session: Session, campaign, occurrence: str | None) -> tuple[str, dict]:
+    """(the occurrence, the messages and exclusions of each channel activity of the first step), as
+    built on the target; RuntimeFailure unless that build is the campaign as it stands, for
+    `occurrence` when given."""
     from .project.target import connect
     from .run.counts import channel_counts
     from .run.state import CampaignBuild
 
     with connect(session.where) as warehouse:
-        models = [name for a in campaign.channel_activities() for name in (a.message.model, a.message.excluded_model)]
-        built = CampaignBuild(campaign, warehouse, session.where.target).require(models)
-        return channel_counts(warehouse, built, campaign)
+        models = [
+            name
+            for a in campaign.channel_activities(STEP_START)
+            for name in (a.message.model, a.message.excluded_model)
+        ]
+        build = CampaignBuild(campaign, warehouse, session.where.target)
+        occurrence = occurrence or build.occurrence(models)
+        built = build.require(models, occurrence)
+        return occurrence, channel_counts(warehouse, built, campaign)
 
 
-def _check_credentials(session: Session, campaign, simulate: bool) -> None:
-    """Every credential the campaign's providers read is in the environment, before anything runs:
+def _check_credentials(session: Session, campaigns: list, simulate: bool) -> None:
+    """Every credential the campaigns' providers read is in the environment, before anything runs:
     a run must not send one channel and then stop at the next."""
     if simulate:  # a simulation delivers nothing
         return
-    channels = sorted({activity.message.channel for activity in campaign.channel_activities()})
+    channels = sorted({a.message.channel for campaign in campaigns for a in campaign.channel_activities()})
     missing = [d for channel in channels for d in session.workspace.channel_settings(channel).missing_credentials()]
     if missing:
         raise InvalidInput(missing)
-
-
-def _send(session: Session, lock, campaign, sending: SendOptions, channels: dict, console: Console) -> None:
-    """Confirm what `channels` announces, send it, show the report; RuntimeFailure unless every message
-    handled was settled."""
-    from .send.sender import send_campaign
-
-    if not campaign.channel_activities():
-        console.say(f"{campaign.name} has no channel activity: nothing to send.")
-        return
-    total = sum(c["messages"] for c in channels.values())
-    what = ", ".join(f"{c['messages']:,} {c['channel']} ({activity})" for activity, c in channels.items())
-    if not (sending.yes or sending.simulate):
-        console.confirm(f"Send {what} for campaign {campaign.name}, occurrence {sending.occurrence}?")
-    progress = console.sending(sending.simulate)
-    try:
-        report = send_campaign(
-            campaign,
-            session.workspace,
-            session.where,
-            lock,
-            occurrence=sending.occurrence,
-            simulate=sending.simulate,
-            resend_unknown=sending.resend_unknown,
-            retry_failed=sending.retry_failed,
-            progress=progress,
-            announced={activity: c["messages"] for activity, c in channels.items()},
-        )
-    finally:
-        progress.stop()
-    console.send_report(report)
-    _check_settled(report)
-    if total == 0:
-        console.say("No message to send.")
-
-
-def _check_settled(report) -> None:
-    """RuntimeFailure when the send stopped early, or left messages failed or with an unknown outcome:
-    a run that did not settle all it handled is not a success for a script or a scheduler."""
-    if report.stopped:
-        raise RuntimeFailure(f"{report.stopped}; the messages it did not take are left for the next run")
-    failed, lost = sum(a.failed for a in report.activities), sum(a.lost for a in report.activities)
-    if failed or lost:
-        problems = (
-            [
-                f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
-                + ("" if report.simulate else "; --retry-failed sends them again")
-                + ")"
-            ]
-            if failed
-            else []
-        )
-        if lost:
-            problems.append(
-                f"{plural(lost, 'message')} may have been delivered, the provider's answer lost "
-                "(left unknown; --resend-unknown sends them again)"
-            )
-        raise RuntimeFailure("; ".join(problems))
 
 
 @cli.command()

@@ -211,7 +211,9 @@ class _Bar(SendProgress):
 def _counts_table(result: CountResult):
     from rich.table import Table
 
-    table = Table(title=f"Campaign {result.campaign.name}", title_justify="left")
+    when = "" if result.occurrence == "once" else f", occurrence {result.occurrence}"
+    step = f", after wait {result.step}" if result.step != "start" else ""
+    table = Table(title=f"Campaign {result.campaign.name}{when}{step}", title_justify="left")
     for header, justify in (
         ("working table", "left"),
         ("activity", "left"),
@@ -220,7 +222,7 @@ def _counts_table(result: CountResult):
         ("rows", "right"),
     ):
         table.add_column(header, justify=justify)
-    for model in result.campaign.counted():
+    for model in (m for m in result.campaign.counted() if m.name in result.rows):
         activity = result.campaign.activities[model.table.activity]
         table.add_row(
             model.reference, activity.type, model.table.dimension.label, model.name, f"{result.rows[model.name]:,}"

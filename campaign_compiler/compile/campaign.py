@@ -23,6 +23,7 @@ from ..yamlsrc import Path_, Source
 from . import activities
 from .activities import PLANNED_TYPES, Context, channels
 from .plan import Activity, Campaign, InputRef, WorkingTable
+from .steps import WAIT, read_steps
 
 TYPES = {**activities.TYPES, **channels.TYPES}
 CAMPAIGN_KEYS = ("campaign", "description", "dimension", "owner", "schedule", "activities")
@@ -69,6 +70,7 @@ def load_campaign(
     if name is None or activities is None:
         return None
     order = _topological_order(r, activities)
+    steps, releases = read_steps(r, activities, order)
     campaign = Campaign(
         name=name,
         description=description,
@@ -77,6 +79,8 @@ def load_campaign(
         activities=activities,
         order=order,
         owner={k: v for k, v in owner.items() if isinstance(v, str)},
+        steps=steps,
+        releases=releases,
     )
     if model is None or dimension is None:
         return campaign  # resolving against a broken data model or no dimension would report follow-on errors
@@ -95,8 +99,14 @@ def load_campaign(
         diagnostics=diagnostics,
         reader=r,
         audiences=audience,
+        steps=steps,
+        releases=releases,
     )
     _resolve(r, activities, order, ctx)
+    for activity in campaign.ordered():
+        if activity.type != WAIT:  # a wait places its own: it records in its input's step, releases in its own
+            for plan in activity.models:
+                plan.step = steps[activity.id]
     return campaign
 
 

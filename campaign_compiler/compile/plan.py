@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from ..project.datamodel import Entity
 from ..yamlsrc import Path_, Source
 
 MAX_RELATION_NAME = 63  # PostgreSQL truncates longer identifiers
+START = "start"  # the step of a campaign's activities that no wait holds back
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class ModelPlan:
     materialized: str = "table"  # or "view" for pass-through outputs
     alias: str | None = None
     counted: bool = True  # reported by `count` (a channel's messages are, its other models are not)
+    config: dict[str, Any] = field(default_factory=dict)  # more dbt config (an incremental model's)
+    keyed: bool = True  # one row per key (tested unique); a wait's populations hold one per occurrence
+    step: str = START  # the wait whose release builds it (see Campaign.steps)
 
     @property
     def name(self) -> str:
@@ -143,6 +148,19 @@ class Activity:
         return self.source.key_at(self.path).line
 
 
+@dataclass(frozen=True)
+class Release:
+    """When a wait releases the population that entered it at `entered` (its step's time): `offset`
+    later (a duration), or at `floor` and not before it entered (an until)."""
+
+    offset: timedelta = timedelta(0)
+    floor: datetime | None = None
+
+    def at(self, entered: datetime) -> datetime:
+        moment = entered + self.offset
+        return max(moment, self.floor) if self.floor is not None else moment
+
+
 @dataclass
 class Campaign:
     name: str
@@ -153,6 +171,10 @@ class Campaign:
     order: list[str]  # topological
     owner: dict[str, str] = field(default_factory=dict)  # name, email: of the dbt exposures
     audiences: dict[str, Any] = field(default_factory=dict)  # saved audiences it reads: campaign.AudienceSource
+    # The step of each activity: START, or the wait whose release runs it; and each wait's release.
+    schedule: Any = None  # compile.schedule.Schedule: when its occurrences come (None: one, `once`)
+    steps: dict[str, str] = field(default_factory=dict)
+    releases: dict[str, Release] = field(default_factory=dict)
 
     @property
     def tag(self) -> str:
@@ -171,8 +193,20 @@ class Campaign:
         """The models `count` reports, in order: every working table, and each channel's messages."""
         return [m for m in self.models() if m.counted]
 
-    def channel_activities(self) -> list[Activity]:
-        return [a for a in self.ordered() if a.message is not None]
+    def channel_activities(self, step: str | None = None) -> list[Activity]:
+        """The channel activities (of `step` only, when given)."""
+        return [a for a in self.ordered() if a.message is not None and step in (None, self.step_of(a.id))]
+
+    def step_of(self, activity: str) -> str:
+        return self.steps.get(activity, START)
+
+    def step_models(self, step: str) -> list[ModelPlan]:
+        return [m for m in self.models() if m.step == step]
+
+    @property
+    def waits(self) -> list[str]:
+        """The wait activities, in order: the steps after START."""
+        return list(self.releases)
 
     def seeds(self) -> list[SeedPlan]:
         return [s for a in self.ordered() for s in a.seeds]

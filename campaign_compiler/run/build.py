@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from pathlib import Path
 
-from ..compile.emit import model_refs, remove_orphans, restore, write_campaigns
-from ..compile.plan import Campaign
+from ..compile.emit import model_refs, remove_orphans, restore, step_tag, write_campaigns
+from ..compile.plan import START, Campaign
 from ..project.target import DbtTarget, connect
+from ..timing import ONCE, sql_timestamp
 from ..workspace import Workspace
 from .dbt import Progress, ProjectFailure, build, read_json
 from .state import CampaignBuild
@@ -31,17 +33,22 @@ def build_campaign(
     workspace: Workspace,
     where: DbtTarget,
     progress: Progress | None = None,
-    occurrence: str = "once",
+    occurrence: str = ONCE,
     notify=None,
+    now: datetime | None = None,
+    step: str = START,
 ) -> None:
-    """Build for `occurrence`: a frequency cap does not count the messages this occurrence already sent.
+    """Build `step` of the campaign (all of it when it has no wait) for `occurrence`, whose time is
+    `now` (default: the warehouse's clock): incremental queries read the rows up to it, waits release
+    their populations after it, and a frequency cap does not count the messages this occurrence
+    already sent.
 
     `notify(text)` is told of the other campaigns built along."""
     dbt = workspace.dbt
     savers = workspace.audience_savers(campaign)
     written = write_campaigns([*(saver for saver, _ in savers), campaign], dbt)  # every model a ref names must exist
     remove_orphans(dbt, set(workspace.names()))
-    selectors = [f"tag:{campaign.tag}"]
+    selectors = [f"tag:{step_tag(campaign, step)}" if campaign.waits else f"tag:{campaign.tag}"]
     built = [campaign]
     state_path = dbt.target_dir / STATE_FILE
     state = read_json(state_path)
@@ -70,7 +77,8 @@ def build_campaign(
         for model in other.models()
     }
     try:
-        build(where, [*selectors, *stale], progress, origins, {"campaign_occurrence": occurrence})
+        variables = {"campaign_occurrence": occurrence, **({"campaign_now": sql_timestamp(now)} if now else {})}
+        build(where, [*selectors, *stale], progress, origins, variables)
     except ProjectFailure as failure:
         # files dbt cannot parse would break the build of every campaign of the project, not only this one
         restore(written, dbt)

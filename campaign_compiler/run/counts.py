@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..compile.contract import EXCLUSION_ORDER
-from ..compile.plan import Campaign
+from ..compile.plan import START, Campaign
 from ..engines.warehouse import Warehouse, count_rows
 from ..project.target import DbtTarget, connect
+from ..timing import ONCE
 from ..workspace import Workspace
 from .build import build_campaign
 from .dbt import Progress
@@ -21,15 +23,17 @@ class CountResult:
     campaign: Campaign
     target: str
     adapter: str
-    rows: dict[str, int]  # model name -> rows
+    rows: dict[str, int]  # model name -> rows, of the step built
     channels: dict = field(default_factory=dict)
+    occurrence: str = ONCE
+    step: str = START
 
     def as_json(self) -> dict:
         """What `count --json` prints, as the README documents it."""
         return {
             "campaign": self.campaign.name,
             "target": self.target,
-            "counts": {m.reference: self.rows[m.name] for m in self.campaign.counted()},
+            "counts": {m.reference: self.rows[m.name] for m in self.campaign.counted() if m.name in self.rows},
             "channels": self.channels,
         }
 
@@ -39,25 +43,32 @@ def build_and_count(
     workspace: Workspace,
     where: DbtTarget,
     building: Callable[[str], AbstractContextManager[Progress]] | None = None,
-    occurrence: str = "once",
+    occurrence: str = ONCE,
     notify: Callable[[str], None] | None = None,
+    now: datetime | None = None,
+    step: str = START,
 ) -> CountResult:
-    """Build for `occurrence` (run.build), then count.
+    """Build `step` for `occurrence` at `now` (run.build), then count it.
 
     The build runs in the context `building(campaign name)`, which gives the callable told of each
     dbt node done; `notify(text)` is told of the other campaigns built along."""
     with building(campaign.name) if building is not None else nullcontext() as progress:
-        build_campaign(campaign, workspace, where, progress, occurrence, notify=notify)
-    return count_built(campaign, where)
+        build_campaign(campaign, workspace, where, progress, occurrence, notify=notify, now=now, step=step)
+    return count_built(campaign, where, step, occurrence)
 
 
-def count_built(campaign: Campaign, where: DbtTarget) -> CountResult:
-    """The exact row count of every model of the campaign as built on the target, and its channels'."""
+def count_built(campaign: Campaign, where: DbtTarget, step: str = START, occurrence: str | None = None) -> CountResult:
+    """The exact row count of every model of a step of the campaign (the whole campaign when it has no
+    wait) as built on the target (for `occurrence`, when given), and its channels'."""
     with connect(where) as warehouse:
-        relation = CampaignBuild(campaign, warehouse, where.target).require([m.name for m in campaign.models()])
+        build = CampaignBuild(campaign, warehouse, where.target)
+        names = [m.name for m in campaign.step_models(step)]
+        relation = build.require(names, occurrence)
         rows = count_rows(warehouse, relation)
         channels = channel_counts(warehouse, relation, campaign)
-        return CountResult(campaign, warehouse.target_name, warehouse.kind, rows, channels)
+        return CountResult(
+            campaign, warehouse.target_name, warehouse.kind, rows, channels, build.occurrence(names), step
+        )
 
 
 def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Campaign) -> dict:

@@ -11,7 +11,12 @@ stands now:
 * its digest differs from the campaign's (an activity, a condition, the data model or the package
   changed since it was built);
 * a table was built before one of its inputs was rebuilt (a `dbt build --select` of part of the
-  campaign): its rows are not computed from the tables the campaign shows.
+  campaign): its rows are not computed from the tables the campaign shows;
+* it was built for another occurrence than the one being sent (its incremental queries and waits
+  depend on the occurrence).
+
+A campaign with waits is built a step at a time (compile/steps.py): a step's tables are checked
+against each other, not against those of the step before, which later occurrences rebuild meanwhile.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..compile.emit import campaign_digests, model_refs
-from ..compile.plan import Campaign
+from ..compile.plan import START, Campaign
 from ..engines.warehouse import Warehouse
 from ..errors import RuntimeFailure
+from ..timing import ONCE
 
 BUILDS_TABLE = "campaign_builds"
 
@@ -32,6 +38,7 @@ class BuiltNode:
     relation: str
     digest: str
     built_at: datetime
+    occurrence: str | None = None
 
 
 def recorded(warehouse: Warehouse, campaign: str) -> dict[str, BuiltNode]:
@@ -40,12 +47,12 @@ def recorded(warehouse: Warehouse, campaign: str) -> dict[str, BuiltNode]:
     if not warehouse.table_exists(BUILDS_TABLE):
         return {}
     rows = warehouse.query(
-        f"select b.node, b.relation, b.digest, b.built_at from {warehouse.table(BUILDS_TABLE)} as b "
+        f"select b.node, b.relation, b.digest, b.built_at, b.occurrence from {warehouse.table(BUILDS_TABLE)} as b "
         "where b.campaign = %s and exists (select 1 from information_schema.tables as t "
         "where t.table_schema = b.relation_schema and t.table_name = b.relation_name)",
         (campaign,),
     )
-    return {node: BuiltNode(relation, digest, built_at) for node, relation, digest, built_at in rows}
+    return {node: BuiltNode(*rest) for node, *rest in rows}
 
 
 class CampaignBuild:
@@ -63,12 +70,17 @@ class CampaignBuild:
             seed.name for seed in campaign.seeds()
         }
         own = set(self._models) | {seed.name for seed in campaign.seeds()}
-        self._inputs = {name: [ref for ref in model_refs(model) if ref in own] for name, model in self._models.items()}
+        step = {name: model.step for name, model in self._models.items()}
+        self._inputs = {
+            name: [ref for ref in model_refs(model) if ref in own and step.get(ref, START) == model.step]
+            for name, model in self._models.items()
+        }
 
-    def require(self, names: list[str]) -> dict[str, str]:
+    def require(self, names: list[str], occurrence: str | None = None) -> dict[str, str]:
         """The relations of `names`, once every node they are computed from is built on the target,
-        from the campaign as it stands, each table after its inputs; else a RuntimeFailure."""
-        problem = self.problem(names)
+        from the campaign as it stands, each table after its inputs (and for `occurrence`, when
+        given); else a RuntimeFailure."""
+        problem = self.problem(names) or self.other_occurrence(names, occurrence)
         if problem:
             raise RuntimeFailure(f"{self.campaign.name} {problem}; build it with {self._hint}")
         return {name: self.nodes[name].relation for name in names}
@@ -101,6 +113,20 @@ class CampaignBuild:
                         f"{table} was rebuilt"
                     )
         return None
+
+    def other_occurrence(self, names: list[str], occurrence: str | None) -> str | None:
+        """Why `names` were not built for `occurrence` (None: they were, or it does not matter)."""
+        if occurrence is None:
+            return None
+        for name in names:
+            built = self.nodes[name].occurrence or ONCE
+            if built != occurrence:
+                return f'was built on target "{self.target}" for occurrence {built}, not {occurrence}'
+        return None
+
+    def occurrence(self, names: list[str]) -> str:
+        """The occurrence `names` were built for (the first one's)."""
+        return next((self.nodes[n].occurrence or ONCE for n in names if n in self.nodes), ONCE)
 
     def _upstream(self, names: list[str]) -> list[str]:
         """`names` and the campaign's nodes they are computed from, inputs first."""

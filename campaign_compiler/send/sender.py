@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..compile.plan import Activity, Campaign
+from ..compile.plan import START, Activity, Campaign
 from ..engines.warehouse import Warehouse
 from ..errors import Diagnostic, InvalidInput, MessageFailure, RuntimeFailure
 from ..project.dbt import DbtProject
@@ -112,17 +112,21 @@ def send_campaign(
     retry_failed: bool = False,
     progress=None,
     announced: dict[str, int] | None = None,
+    step: str = START,
 ) -> SendReport:
     """Deliver the campaign's built messages under the campaign's `lock`, which the caller holds:
     the log is written only while it is held (a lock lost stops the run, LockLost).
 
     `announced` is the number of messages of each channel activity the user was shown: if the
-    models hold others now (rebuilt meanwhile), nothing is sent."""
+    models hold others now (rebuilt meanwhile), nothing is sent. A campaign with waits is sent a
+    `step` at a time: the channel activities of that step, built for `occurrence`."""
     check_occurrence(occurrence)  # it names a folder of the outbox, and is put in the file provider's path
-    activities = campaign.channel_activities()
+    activities = campaign.channel_activities(step)
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with connect(where) as warehouse:
-        relation = CampaignBuild(campaign, warehouse, where.target).require([a.message.model for a in activities])
+        relation = CampaignBuild(campaign, warehouse, where.target).require(
+            [a.message.model for a in activities], occurrence
+        )
         log = _delivery_log(warehouse, lock)
         totals = _message_totals(warehouse, activities, relation, announced)
         # every provider before anything is sent: one whose settings are wrong stops nothing midway

@@ -88,7 +88,7 @@ reasons as (
         select {{ campaign_orchestration._address_key(channel, 'delivery.address') }} as address_key, count(*) as sent
         from {{ deliveries }} as delivery
         where delivery.channel = '{{ channel }}' and delivery.status = 'sent'
-          and delivery.sent_at >= cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) - interval '{{ cap['days'] }} days'
+          and delivery.sent_at >= {{ campaign_orchestration._campaign_now() }} - interval '{{ cap['days'] }} days'
           {#- what this very occurrence of the activity sent is not counted against itself #}
           and not (delivery.campaign = '{{ campaign }}' and delivery.activity = '{{ activity }}'
                    and delivery.occurrence = '{{ var('campaign_occurrence', 'once') | replace("'", "''") }}')

@@ -16,11 +16,11 @@
     'campaign_events': "message_key varchar not null, event varchar not null, \"at\" timestamp not null",
     'campaign_occurrences': "campaign varchar not null, occurrence varchar not null, step varchar not null,
         due_at timestamp not null, status varchar not null, entered integer, started_at timestamp,
-        finished_at timestamp, run_id varchar, detail varchar, counts varchar,
+        finished_at timestamp, watermark timestamp, run_id varchar, detail varchar, counts varchar,
         primary key (campaign, occurrence, step)",
     'campaign_builds': "campaign varchar not null, node varchar not null, relation varchar not null,
         relation_schema varchar not null, relation_name varchar not null, digest varchar not null,
-        built_at timestamp not null, invocation_id varchar,
+        built_at timestamp not null, invocation_id varchar, occurrence varchar,
         primary key (campaign, node)",
   }) -}}
 {%- endmacro %}

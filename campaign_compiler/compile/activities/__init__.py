@@ -11,7 +11,7 @@ The types live by purpose: `base` (what they share), `sources` (where rows come 
 from __future__ import annotations
 
 from .base import ActivityType, Context
-from .flow import AndJoin, End, Fork, OrJoin, Test
+from .flow import AndJoin, End, Fork, OrJoin, Test, Wait
 from .sources import BuildAudience, LoadFile, Reconciliation
 from .targeting import ChangeDimension, Combine, Deduplication, Enrichment, SaveAudience, Split
 
@@ -33,8 +33,9 @@ TYPES: dict[str, ActivityType] = {
         AndJoin(),
         OrJoin(),
         Test(),
+        Wait(),
         End(),
     )
 }
 # Activity types the campaign language names that this version does not compile yet.
-PLANNED_TYPES = ("incremental_query", "wait", "reaction")
+PLANNED_TYPES = ("incremental_query", "reaction")

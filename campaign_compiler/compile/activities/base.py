@@ -5,7 +5,7 @@ in, and the helpers that build working tables and their conditions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
@@ -16,7 +16,7 @@ from ...project.dbt import DbtProject
 from ...reader import Reader, describe, quoted
 from ...yamlsrc import Path_
 from ..conditions import DIMENSION_ALIAS, Query, Scope
-from ..plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, WorkingTable
+from ..plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, Release, WorkingTable
 
 
 @dataclass
@@ -30,6 +30,8 @@ class Context:
     diagnostics: Diagnostics
     reader: Reader
     audiences: Callable[[str], Any]  # name -> AudienceSource, or an error message
+    steps: dict[str, str] = field(default_factory=dict)  # of each activity (Campaign.steps)
+    releases: dict[str, Release] = field(default_factory=dict)  # of each wait
 
     def query(self) -> Query:
         return Query(self.model, self.diagnostics)

@@ -1,10 +1,11 @@
-"""Flow control: `fork`, `and_join`, `or_join`, `test` and `end` route rows without changing them."""
+"""Flow control: `fork`, `and_join`, `or_join`, `test`, `wait` and `end` route rows without changing them."""
 
 from __future__ import annotations
 
 from ...reader import quoted
+from ...timing import sql_timestamp
 from ..conditions import Scope
-from ..plan import ModelPlan
+from ..plan import START, ModelPlan, WorkingTable, ref
 from .base import ActivityType, first_holding, same_dimension
 
 
@@ -119,3 +120,51 @@ class End(ActivityType):
         table = inputs[0]
         out = ctx.output(activity, "out", table.dimension, dict(table.columns))
         activity.models.append(ModelPlan(out, "end", dict(input=table.ref()), materialized="view"))
+
+
+class Wait(ActivityType):
+    """Holds its input back: the population an occurrence puts in it is recorded (model
+    `<campaign>__<id>__waiting`, kept across builds) and released `duration` later, or at `until`;
+    the activities after it form a step of their own (compile/steps.py), built and sent then."""
+
+    name = "wait"
+    category = "flow"
+    optional = ("duration", "until")
+
+    def resolve(self, activity, inputs, ctx):
+        table = inputs[0]
+        out = ctx.output(activity, "out", table.dimension, dict(table.columns))
+        release = ctx.releases.get(activity.id)
+        if release is None:
+            return  # its duration or until is wrong, reported with the steps
+        waiting = WorkingTable(
+            ctx.campaign,
+            activity.id,
+            "waiting",
+            table.dimension,
+            dict(table.columns),
+            model_name=f"{out.model}__waiting",
+        )
+        ctx.check_name(activity, waiting.model)
+        columns = list(table.columns)
+        activity.models.append(
+            ModelPlan(
+                waiting,
+                "wait",
+                dict(
+                    output="waiting",
+                    columns=columns,
+                    input=table.ref(),
+                    offset_seconds=int(release.offset.total_seconds()),
+                    floor=sql_timestamp(release.floor) if release.floor else None,
+                ),
+                materialized="incremental",
+                counted=False,
+                keyed=False,
+                config={"full_refresh": False, "on_schema_change": "append_new_columns"},
+                step=ctx.steps.get(table.activity, START),
+            )
+        )
+        activity.models.append(
+            ModelPlan(out, "wait", dict(output="out", columns=columns, waiting=ref(waiting.model)), step=activity.id)
+        )
