@@ -8,6 +8,7 @@ from typing import Any
 
 from ..project.datamodel import Entity
 from ..yamlsrc import Path_, Source
+from .schedule import Schedule
 
 MAX_RELATION_NAME = 63  # PostgreSQL truncates longer identifiers
 
@@ -153,6 +154,7 @@ class Campaign:
     order: list[str]  # topological
     owner: dict[str, str] = field(default_factory=dict)  # name, email: of the dbt exposures
     audiences: dict[str, Any] = field(default_factory=dict)  # saved audiences it reads: campaign.AudienceSource
+    schedule: Schedule | None = None  # None: the campaign runs once, when asked
 
     @property
     def tag(self) -> str:
