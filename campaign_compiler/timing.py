@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from .errors import Diagnostic, InvalidInput
 
@@ -48,9 +48,9 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def parse_instant(text: object) -> datetime | None:
-    """An ISO 8601 date or date-time as an aware UTC datetime; a time without offset is UTC.
-    None when `text` is not one.
+def parse_instant(text: object, zone: tzinfo = UTC) -> datetime | None:
+    """An ISO 8601 date or date-time as an aware UTC datetime; a time without offset is in `zone`
+    (UTC unless said). None when `text` is not one.
 
     >>> parse_instant("2026-03-02T08:00:00+01:00")
     datetime.datetime(2026, 3, 2, 7, 0, tzinfo=datetime.timezone.utc)
@@ -70,7 +70,7 @@ def parse_instant(text: object) -> datetime | None:
         except AttributeError:
             return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+        value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
 
 

@@ -120,7 +120,10 @@ def load_plain(path: Path) -> Any:
     UnicodeDecodeError or yaml.YAMLError (LimitExceeded among them)."""
     text = read_text(path)
     check_limits(text)
-    return yaml.load(text, Loader=SAFE_LOADER)
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)
+    except ValueError as error:  # a value YAML's own types refuse: the date 2026-02-30
+        raise yaml.YAMLError(f"a value that cannot be read: {error}") from None
 
 
 @dataclass

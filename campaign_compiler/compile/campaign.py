@@ -23,6 +23,7 @@ from ..yamlsrc import Path_, Source
 from . import activities
 from .activities import PLANNED_TYPES, Context, channels
 from .plan import Activity, Campaign, InputRef, WorkingTable
+from .schedule import read_schedule
 from .steps import WAIT, read_steps
 
 TYPES = {**activities.TYPES, **channels.TYPES}
@@ -64,8 +65,7 @@ def load_campaign(
         owner = r.mapping(("owner",), raw["owner"], "owner", optional=("name", "email")) or {}
         for key, value in owner.items():
             r.string(("owner", key), value, f"owner {key}")
-    if "schedule" in raw:
-        r.error(("schedule",), "schedules are not supported yet by this version of campaign-compiler", at_key=True)
+    schedule = read_schedule(r, ("schedule",), raw["schedule"]) if "schedule" in raw else None
     activities = _activities(r, raw.get("activities"))
     if name is None or activities is None:
         return None
@@ -81,6 +81,7 @@ def load_campaign(
         owner={k: v for k, v in owner.items() if isinstance(v, str)},
         steps=steps,
         releases=releases,
+        schedule=schedule,
     )
     if model is None or dimension is None:
         return campaign  # resolving against a broken data model or no dimension would report follow-on errors

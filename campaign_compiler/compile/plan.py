@@ -9,6 +9,7 @@ from typing import Any
 
 from ..project.datamodel import Entity
 from ..yamlsrc import Path_, Source
+from .schedule import Schedule
 
 MAX_RELATION_NAME = 63  # PostgreSQL truncates longer identifiers
 START = "start"  # the step of a campaign's activities that no wait holds back
@@ -171,8 +172,8 @@ class Campaign:
     order: list[str]  # topological
     owner: dict[str, str] = field(default_factory=dict)  # name, email: of the dbt exposures
     audiences: dict[str, Any] = field(default_factory=dict)  # saved audiences it reads: campaign.AudienceSource
+    schedule: Schedule | None = None  # None: the campaign runs once, when asked
     # The step of each activity: START, or the wait whose release runs it; and each wait's release.
-    schedule: Any = None  # compile.schedule.Schedule: when its occurrences come (None: one, `once`)
     steps: dict[str, str] = field(default_factory=dict)
     releases: dict[str, Release] = field(default_factory=dict)
 
