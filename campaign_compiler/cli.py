@@ -386,6 +386,85 @@ def _check_credentials(session: Session, campaigns: list, simulate: bool) -> Non
 
 
 @cli.command()
+@click.argument("campaigns", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the due steps and missed slots.")
+@project_options
+def due(options: Options, campaigns, as_json: bool) -> None:
+    """What `campaign tick` would run now: the scheduled occurrences due, the waits whose release has
+    come, the steps to try again, and the slots missed for longer than their catch-up (all the
+    project's campaigns when none is named)."""
+    import json
+
+    from .occurrence import agendas, describe_due
+
+    session = Session(options)
+    loaded = session.campaigns(campaigns)
+    now = timing.now()
+    found = agendas(loaded, session.where, now)
+    if as_json:
+        click.echo(json.dumps(_due_json(found, now), indent=2))
+        return
+    console = TerminalConsole()
+    by_name = {c.name: c for c in loaded}
+    for name, planned in found.items():
+        for item in planned.due:
+            console.data(f"{name} {describe_due(by_name[name], item)}")
+        for item in planned.missed:
+            console.data(f"{name} {item.occurrence}: missed for longer than its catch-up (a tick skips it)")
+    if not any(p.due or p.missed for p in found.values()):
+        console.say(f"Nothing due at {timing.occurrence_name(now)}.")
+
+
+def _due_json(found: dict, now) -> dict:
+    def item(d) -> dict:
+        return {
+            "campaign": d.campaign,
+            "occurrence": d.occurrence,
+            "step": d.step,
+            "at": timing.occurrence_name(d.at),
+            "why": d.why,
+        }
+
+    return {
+        "now": timing.occurrence_name(now),
+        "due": [item(d) for planned in found.values() for d in planned.due],
+        "missed": [item(d) for planned in found.values() for d in planned.missed],
+    }
+
+
+@cli.command()
+@click.argument("campaigns", nargs=-1)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal: cron).")
+@click.option("--simulate", is_flag=True, help="Render what is due into the simulation outbox, record nothing.")
+@project_options
+def tick(options: Options, campaigns, yes: bool, simulate: bool) -> None:
+    """Run everything due now, each once, oldest first: build, count, send (meant for cron or an
+    orchestrator; all the project's campaigns when none is named). A second tick at the same time
+    runs nothing."""
+    from .occurrence import SendOptions, agendas
+    from .occurrence import tick as run_tick
+
+    console = TerminalConsole()
+    session = Session(options)
+    loaded = session.campaigns(campaigns)
+    now = timing.now()
+    sending = SendOptions(simulate=simulate, yes=yes)
+    _check_confirmation(sending, "tick", console)
+    busy = [c for c in loaded if any(p.due for p in agendas([c], session.where, now).values())]
+    _check_credentials(session, busy, simulate)
+    report = run_tick(session.workspace, session.where, busy, now, sending, console)
+    ran = len(report.ran)
+    console.say(
+        f"Tick at {timing.occurrence_name(now)}: {plural(ran, 'step')} run"
+        + (f", {plural(len(report.skipped), 'slot')} skipped" if report.skipped else "")
+        + (f", {plural(len(report.failed), 'campaign')} stopped by a failure" if report.failed else "")
+        + "."
+    )
+    if report.failed:
+        raise RuntimeFailure("; ".join(f"{name}: {why}" for name, why in report.failed))
+
+
+@cli.command()
 @click.argument("campaign")
 @project_options
 def status(options: Options, campaign: str) -> None:

@@ -104,11 +104,17 @@ def load_campaign(
         releases=releases,
     )
     _resolve(r, activities, order, ctx)
-    for activity in campaign.ordered():
-        if activity.type != WAIT:  # a wait places its own: it records in its input's step, releases in its own
-            for plan in activity.models:
-                plan.step = steps[activity.id]
+    _place_models(campaign)
     return campaign
+
+
+def _place_models(campaign: Campaign) -> None:
+    """Each model in the step of its activity; a wait places its own (it records in its input's
+    step, releases in its own)."""
+    for activity in campaign.ordered():
+        if activity.type != WAIT:
+            for plan in activity.models:
+                plan.step = campaign.steps[activity.id]
 
 
 def _resolve(r: Reader, activities: dict[str, Activity], order: list[str], ctx: Context) -> None:
