@@ -1,0 +1,262 @@
+"""A welcome series over seven simulated days, on DuckDB and PostgreSQL: new guests arrive every day,
+a daily tick welcomes those who signed up since the last run, and three days later texts those who
+did not open the email, whose opens are loaded between ticks. The expected messages of each day and
+branch are computed here, from the rows the test inserted and the events it loaded.
+
+Also: a second tick at the same time runs nothing; a missed slot is skipped and its guests welcomed
+by the next occurrence; a tick killed in the middle of its send is resumed by the next one, and no
+message is ever sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from conftest import Project
+
+pytestmark = pytest.mark.slow
+
+DATA_MODEL = """\
+version: 1
+sql_dialect: postgres
+entities:
+  guests:
+    model: guests
+    key: guest_id
+    columns: {guest_id: integer, first_name: text, email: text, phone: text, email_opt_in: boolean,
+              signed_up_at: timestamp}
+    addresses: {email: email, sms: phone}
+    consent: {email: email_opt_in}
+channels: {}
+"""
+
+WELCOME = """\
+campaign: welcome
+dimension: guests
+schedule: {cron: "0 8 * * *", timezone: Europe/Paris, start: "2026-03-02"}
+activities:
+  new_guests: {type: incremental_query, since: signed_up_at}
+  welcome: {type: email, input: new_guests, template: templates/welcome.yml}
+  three_days: {type: wait, input: welcome, duration: 3d}
+  opened: {type: reaction, input: three_days, of: welcome, event: open}
+  nudge: {type: sms, input: opened.no, template: templates/nudge.yml, category: transactional}
+"""
+
+SLOT = [datetime(2026, 3, 1 + day, 7, tzinfo=UTC) for day in range(0, 9)]  # SLOT[i]: day i's 08:00 in Paris
+
+
+def name(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make(root: Path) -> Project:
+    project = Project(root)
+    project.write("campaign_project.yml", DATA_MODEL)
+    project.write("campaigns/welcome.yml", WELCOME)
+    project.write("templates/welcome.yml", 'subject: "Welcome {{ first_name }}"\ntext: "Hello {{ first_name }}"\n')
+    project.write("templates/nudge.yml", 'body: "{{ first_name }}, your welcome offer is in your inbox"\n')
+    # three guests who signed up before the schedule starts: the first occurrence has no watermark
+    project.write(
+        "seeds/guests.csv",
+        "guest_id,first_name,email,phone,email_opt_in,signed_up_at\n"
+        "1,Ada,ada@example.com,+33600000001,true,2026-02-20 10:00:00\n"
+        "2,Bob,bob@example.com,,true,2026-02-25 10:00:00\n"
+        "3,Cy,,+33600000003,true,2026-02-27 10:00:00\n",
+    )
+    return project
+
+
+class Guests:
+    """The guests the test knows of, and the oracle of who gets what."""
+
+    def __init__(self):
+        self.rows = {
+            1: ("Ada", "ada@example.com", "+33600000001", True, datetime(2026, 2, 20, 10, tzinfo=UTC)),
+            2: ("Bob", "bob@example.com", None, True, datetime(2026, 2, 25, 10, tzinfo=UTC)),
+            3: ("Cy", None, "+33600000003", True, datetime(2026, 2, 27, 10, tzinfo=UTC)),
+        }
+        self.opened: set[int] = set()
+
+    def arrive(self, day: int) -> list[tuple]:
+        """Day `day`'s sign-ups, between the slot before and this one (one exactly at the slot: it is
+        this occurrence's; one just after the slot before), some without consent, email or phone."""
+        start, end = SLOT[day - 1], SLOT[day]
+        new = {
+            100 * day + 1: (f"G{day}a", f"g{day}a@example.com", f"+3361000{day:04d}", True, start + timedelta(seconds=1)),
+            100 * day + 2: (f"G{day}b", f"g{day}b@example.com", None, True, start + timedelta(hours=5)),
+            100 * day + 3: (f"G{day}c", f"g{day}c@example.com", f"+3362000{day:04d}", False, start + timedelta(hours=9)),
+            100 * day + 4: (f"G{day}d", f"g{day}d@example.com", f"+3363000{day:04d}", True, end),
+        }
+        self.rows.update(new)
+        return [(key, *values) for key, values in new.items()]
+
+    def welcomed(self, after: datetime | None, until: datetime) -> set[int]:
+        return {
+            key
+            for key, (_, email, _, opt_in, signed) in self.rows.items()
+            if (after is None or signed > after) and signed <= until and email and opt_in
+        }
+
+    def nudged(self, welcomed: set[int]) -> set[int]:
+        return {key for key in welcomed - self.opened if self.rows[key][2]}
+
+
+def insert(project: Project, target: str, rows: list[tuple]) -> None:
+    values = ", ".join(
+        f"({key}, '{first}', {sql(email)}, {sql(phone)}, {str(opt_in).lower()}, "
+        f"cast('{signed.strftime('%Y-%m-%d %H:%M:%S')}' as timestamp))"
+        for key, first, email, phone, opt_in, signed in rows
+    )
+    table = "guests" if target == "duckdb" else f'"{project.schema}".guests'
+    project.query_write(target, f"insert into {table} values {values}")
+
+
+def sql(value) -> str:
+    return "null" if value is None else f"'{value}'"
+
+
+def outbox(project: Project, target: str, occurrence: str, activity: str) -> Path:
+    return project.root / "target" / "outbox" / target / "welcome" / occurrence / activity
+
+
+def emails(project: Project, target: str, occurrence: str) -> dict[str, str]:
+    """The welcome emails of an occurrence: address -> the id its events carry (Message-ID without <>)."""
+    found = {}
+    for path in sorted(outbox(project, target, occurrence, "welcome").glob("*.eml")):
+        message = message_from_bytes(path.read_bytes())
+        found[message["To"]] = message["Message-ID"].strip("<>")
+    return found
+
+
+def texts(project: Project, target: str, occurrence: str) -> list[str]:
+    path = outbox(project, target, occurrence, "nudge") / "messages.jsonl"
+    return [json.loads(line)["to"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def tick(project: Project, target: str, now: datetime) -> str:
+    result = project.run("tick", "--yes", "--target", target, "--now", name(now))
+    assert result.code == 0, result.stderr
+    return result.stderr
+
+
+def load_opens(project: Project, target: str, ids: list[str], at: datetime) -> None:
+    lines = "".join(json.dumps({"message_id": i, "event": "open", "at": name(at)}) + "\n" for i in ids)
+    lines += json.dumps({"message_id": "no-such-message@example.com", "event": "open", "at": name(at)}) + "\n"
+    path = project.write(f"events_{at:%m%d}.jsonl", lines)
+    for _ in range(2):  # loaded twice: stored once
+        result = project.run("events", "load", str(path), "--target", target)
+        assert result.code == 0, result.stderr
+
+
+def test_a_welcome_series_over_seven_days_sends_what_the_rows_and_events_say(tmp_path, target):
+    project = make(tmp_path / "p")
+    guests = Guests()
+    by_email = {}
+    watermark: datetime | None = None
+    welcomed: dict[str, set[int]] = {}
+    for day in range(1, 8):
+        now = SLOT[day] + timedelta(minutes=30)
+        occurrence = name(SLOT[day])
+        if day > 1:
+            insert(project, target, guests.arrive(day))
+        else:
+            guests.arrive(day)  # written before the first build creates the table
+            project.write(
+                "seeds/guests.csv",
+                (project.root / "seeds/guests.csv").read_text()
+                + "".join(
+                    f"{k},{f},{e or ''},{p or ''},{str(o).lower()},{s:%Y-%m-%d %H:%M:%S}\n"
+                    for k, (f, e, p, o, s) in guests.rows.items()
+                    if k > 100
+                ),
+            )
+        if day == 5:
+            continue  # no tick today: the slot is missed
+        said = tick(project, target, now)
+        if day == 6:
+            assert "skipped 1 slot" in said
+        expected = guests.welcomed(watermark, SLOT[day])
+        sent = emails(project, target, occurrence)
+        for key in guests.rows:
+            if guests.rows[key][1]:
+                by_email[guests.rows[key][1]] = key
+        assert sorted(by_email[address] for address in sent) == sorted(expected), f"day {day}"
+        welcomed[occurrence] = expected
+        watermark = SLOT[day]
+        # releases: three days after each occurrence, at the first tick at or after it
+        for earlier, keys in welcomed.items():
+            release = datetime.fromisoformat(earlier.replace("Z", "+00:00")) + timedelta(days=3)
+            phones = sorted(texts(project, target, earlier))
+            if release <= now:
+                expected_phones = sorted(guests.rows[k][2] for k in guests.nudged(keys))
+                assert phones == expected_phones, f"day {day}, nudges of {earlier}"
+            else:
+                assert phones == [], f"day {day}: {earlier} released early"
+        # half of today's welcome emails are opened an hour later (guest ids even)
+        opened = [mid for address, mid in sent.items() if by_email[address] % 2 == 0]
+        guests.opened |= {by_email[a] for a, mid in sent.items() if mid in opened}
+        load_opens(project, target, opened, SLOT[day] + timedelta(hours=1))
+        if day == 3:
+            assert "0 steps run" in tick(project, target, now)  # a second tick at the same time
+    # nothing was ever sent twice, and every guest was welcomed at most once
+    assert project.scalar(target, "select count(*) - count(distinct message_id) from campaign_deliveries") == 0
+    welcomes = project.query(
+        target,
+        "select recipient_key, count(*) from campaign_deliveries where activity = 'welcome' group by 1 having count(*) > 1",
+    )
+    assert welcomes == []
+    skipped = project.query(target, "select occurrence, status from campaign_occurrences where status = 'skipped'")
+    assert skipped == [(name(SLOT[5]), "skipped")]
+    waiting = project.query(
+        target, "select occurrence from campaign_occurrences where status = 'waiting' order by occurrence"
+    )
+    assert waiting == [(name(SLOT[6]),), (name(SLOT[7]),)]
+    stored = project.scalar(target, "select count(*) from campaign_events")
+    assert stored == sum(1 for k in guests.opened)
+
+
+def test_a_tick_killed_in_the_middle_of_its_send_is_resumed_by_the_next_one(tmp_path, target):
+    project = make(tmp_path / "p")
+    rows = "".join(
+        f"{k},G{k},g{k}@example.com,+3364{k:07d},true,2026-03-01 12:00:00\n" for k in range(10, 6010)
+    )
+    project.write("seeds/guests.csv", (project.root / "seeds/guests.csv").read_text() + rows)
+    project.write("campaigns/welcome.yml", WELCOME.replace("type: email", "type: sms").replace(
+        "templates/welcome.yml", "templates/nudge.yml").replace(", category: transactional", ""))
+    path = outbox(project, target, name(SLOT[1]), "welcome") / "messages.jsonl"
+    now = name(SLOT[1] + timedelta(minutes=5))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaign_compiler", "tick", "--yes", "--target", target, "--now", now],
+        cwd=project.root,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while process.poll() is None and time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 20_000:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the tick finished before it could be interrupted"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    written = path.read_text().count("\n")
+    assert 0 < written < 6003
+    assert project.run("due", "--target", target, "--now", now).stdout.count("(retry)") == 1
+    said = tick(project, target, SLOT[1] + timedelta(minutes=5))
+    assert "1 step run" in said
+    addresses = [json.loads(line)["to"] for line in path.read_text().splitlines()]
+    assert len(addresses) == len(set(addresses)) == 6002  # every guest with a phone, once (Bob has none)
+    assert project.query(target, "select step, status from campaign_occurrences order by step") == [
+        ("start", "succeeded"),
+        ("three_days", "waiting"),
+    ]
