@@ -11,8 +11,8 @@ The types live by purpose: `base` (what they share), `sources` (where rows come 
 from __future__ import annotations
 
 from .base import ActivityType, Context
-from .flow import AndJoin, End, Fork, OrJoin, Test
-from .sources import BuildAudience, LoadFile, Reconciliation
+from .flow import AndJoin, End, Fork, OrJoin, Reaction, Test
+from .sources import BuildAudience, IncrementalQuery, LoadFile, Reconciliation
 from .targeting import ChangeDimension, Combine, Deduplication, Enrichment, SaveAudience, Split
 
 __all__ = ["PLANNED_TYPES", "TYPES", "ActivityType", "Context"]
@@ -21,6 +21,7 @@ TYPES: dict[str, ActivityType] = {
     t.name: t
     for t in (
         BuildAudience(),
+        IncrementalQuery(),
         LoadFile(),
         Reconciliation(),
         Combine(),
@@ -33,8 +34,9 @@ TYPES: dict[str, ActivityType] = {
         AndJoin(),
         OrJoin(),
         Test(),
+        Reaction(),
         End(),
     )
 }
 # Activity types the campaign language names that this version does not compile yet.
-PLANNED_TYPES = ("incremental_query", "wait", "reaction")
+PLANNED_TYPES = ("wait",)

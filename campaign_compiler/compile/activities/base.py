@@ -5,18 +5,18 @@ in, and the helpers that build working tables and their conditions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
 
 from ...errors import Diagnostics, did_you_mean
 from ...project.datamodel import DataModel, Entity
-from ...project.dbt import DbtProject
+from ...project.dbt import PACKAGE_NAME, DbtProject
 from ...reader import Reader, describe, quoted
 from ...yamlsrc import Path_
 from ..conditions import DIMENSION_ALIAS, Query, Scope
-from ..plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, WorkingTable
+from ..plan import MAX_RELATION_NAME, Activity, Dimension, InputRef, Jinja, WorkingTable
 
 
 @dataclass
@@ -30,6 +30,8 @@ class Context:
     diagnostics: Diagnostics
     reader: Reader
     audiences: Callable[[str], Any]  # name -> AudienceSource, or an error message
+    # every activity of the campaign, by id: those resolved before this one hold their tables
+    activities: dict[str, Activity] = field(default_factory=dict)
 
     def query(self) -> Query:
         return Query(self.model, self.diagnostics)
@@ -73,6 +75,11 @@ class Context:
             )
             return None
         return name
+
+
+def package_source(table: str) -> Jinja:
+    """A table campaigns share (the delivery log, the occurrences), as the package's dbt source."""
+    return Jinja(f"source({PACKAGE_NAME!r}, {table!r})")
 
 
 def entity_dimension(entity: Entity) -> Dimension:
@@ -143,6 +150,11 @@ class ActivityType:
 
     def output_names(self, activity: Activity, r: Reader) -> list[str]:
         return ["out"]
+
+    def after(self, activity: Activity) -> list[InputRef]:
+        """Activities this one must be resolved after without reading their tables (a reaction reads
+        what its channel activity sent, from the delivery log): they are not dbt refs."""
+        return []
 
     def resolve(self, activity: Activity, inputs: list[WorkingTable], ctx: Context) -> None:
         raise NotImplementedError
