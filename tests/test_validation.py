@@ -593,12 +593,92 @@ activities:
             'join campaign, activity and output names with "__"'
         ],
     ),
+    (
+        "incremental-query-since",
+        """\
+campaign: c
+activities:
+  a: {type: incremental_query, since: creatd_at}
+  b: {type: incremental_query, since: country}
+  h: {type: incremental_query, dimension: hotels, since: city}
+  n: {type: incremental_query}
+""",
+        [
+            f'{C}:3:39: error: since names a column of "profiles", not "creatd_at" (did you mean "created_at"?)',
+            f'{C}:4:39: error: since needs a timestamp or date column; "country" of "profiles" is text '
+            "(its timestamp and date columns: created_at)",
+            f'{C}:5:58: error: since needs a timestamp or date column; "city" of "hotels" is text (it has none)',
+            f'{C}:6:6: error: incremental_query activity "n" needs "since"',
+        ],
+    ),
+    (
+        "reaction-parameters",
+        """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  mail: {type: email, input: a, template: templates/t.yml}
+  r1: {type: reaction, input: a, of: mial, event: open}
+  r2: {type: reaction, input: a, of: a, event: opne, within: 3 days}
+  r3: {type: reaction, input: mail, of: mail, event: click, within: 3d}
+""",
+        [
+            f'{C}:5:38: error: unknown activity "mial" (did you mean "mail"?): of names a channel activity '
+            "of this campaign (mail)",
+            f'{C}:6:38: error: "a" (build_audience) is not a channel activity: of names one of this campaign (mail)',
+            f"{C}:6:48: error: event must be one of delivered, open, click, bounce, complaint, unsubscribe, "
+            'not "opne" (did you mean "open"?)',
+            f"{C}:6:62: error: within must be a duration, a number and a unit: 30m, 12h, 3d, 2w (s, m, h, d, w); "
+            'not "3 days"',
+        ],
+    ),
+    (
+        "reaction-of-other-recipients",
+        """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  mail: {type: email, input: a, template: templates/t.yml}
+  stays: {type: build_audience, dimension: bookings}
+  r: {type: reaction, input: stays, of: mail, event: open}
+""",
+        [
+            f'{C}:6:30: error: "stays" is made of bookings but "mail" messages profiles: a reaction reads the '
+            "recipients of its channel activity"
+        ],
+    ),
+    (
+        "reaction-of-a-later-channel",
+        """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  r: {type: reaction, input: a, of: mail, event: open}
+  mail: {type: email, input: r.no, template: templates/t.yml}
+  done: {type: end, input: mail}
+""",
+        [f'{C}:4:37: error: "mail" is downstream of "r": a reaction reads an activity that comes before it'],
+    ),
+    (
+        "reactions-in-a-cycle-through-their-channels",
+        """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  r1: {type: reaction, input: a, of: e1, event: open}
+  e1: {type: email, input: r2.yes, template: templates/t.yml}
+  r2: {type: reaction, input: a, of: e2, event: open}
+  e2: {type: email, input: r1.yes, template: templates/t.yml}
+""",
+        [f"{C}:4:38: error: transitions form a cycle: r1 -> e2 -> r2 -> e1 -> r1"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("text, expected", [pytest.param(t, e, id=i) for i, t, e in CASES])
 def test_bad_campaign_is_rejected_with_its_location(project, monkeypatch, text, expected):
     with_data_model(project)
+    project.write("templates/t.yml", 'subject: "Hello {{ first_name }}"\ntext: "x"\n')
     assert errors_of(project, monkeypatch, text) == expected
     assert not (project.root / "models" / "campaigns").exists()
 

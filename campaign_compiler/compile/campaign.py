@@ -102,6 +102,7 @@ def load_campaign(
         audiences=audience,
         steps=steps,
         releases=releases,
+        activities=activities,
     )
     _resolve(r, activities, order, ctx)
     _place_models(campaign)
@@ -189,10 +190,12 @@ def _activities(r: Reader, raw) -> dict[str, Activity] | None:
         )
         activity.outputs = kind.output_names(activity, r)
         activity.inputs = _input_refs(r, activity, kind.inputs_key)
+        activity.after = kind.after(activity)
         # kept, so that transitions to it are not reported as unknown, but never resolved
         activity.broken |= not complete or not named
         activities[activity_id] = activity
     _check_references(r, activities)
+    _check_after(r, activities)
     return activities
 
 
@@ -270,9 +273,41 @@ def _check_references(r: Reader, activities: dict[str, Activity]) -> None:
             activity.broken = True
 
 
+def _check_after(r: Reader, activities: dict[str, Activity]) -> None:
+    """Keep the activities each one comes after that exist and are not downstream of it (an activity
+    named wrongly is the activity type's to report, when it resolves); one downstream is an error."""
+    for activity in activities.values():
+        kept = []
+        for ref in activity.after:
+            if ref.activity not in activities or ref.activity == activity.id:
+                continue
+            if activity.id in _upstream(ref.activity, activities):
+                r.error(
+                    ref.path,
+                    f'"{ref.activity}" is downstream of "{activity.id}": a {activity.type} reads an activity '
+                    "that comes before it",
+                )
+                activity.broken = True
+                continue
+            kept.append(ref)
+        activity.after = kept
+
+
+def _upstream(activity_id: str, activities: dict[str, Activity]) -> set[str]:
+    """The activities whose tables `activity_id` reads, directly or not."""
+    seen: set[str] = set()
+    pending = [activity_id]
+    while pending:
+        for ref in activities[pending.pop()].inputs:
+            if ref.activity in activities and ref.activity not in seen:
+                seen.add(ref.activity)
+                pending.append(ref.activity)
+    return seen
+
+
 def _topological_order(r: Reader, activities: dict[str, Activity]) -> list[str]:
     """Activities in file order as far as the transitions allow; each cycle is reported once."""
-    remaining = {a: {ref.activity for ref in act.inputs} for a, act in activities.items()}
+    remaining = {a: {ref.activity for ref in (*act.inputs, *act.after)} for a, act in activities.items()}
     order: list[str] = []
     placed: set[str] = set()
     progress = True
@@ -292,7 +327,8 @@ def _topological_order(r: Reader, activities: dict[str, Activity]) -> list[str]:
         cycle = _find_cycle(start, activities, set(remaining))
         if cycle:
             reported.update(cycle)
-            closing = next(ref for ref in activities[cycle[0]].inputs if ref.activity == cycle[1 % len(cycle)])
+            first = activities[cycle[0]]
+            closing = next(ref for ref in (*first.inputs, *first.after) if ref.activity == cycle[1 % len(cycle)])
             # cycle[i] reads cycle[i + 1]: data flows the other way round
             r.error(closing.path, "transitions form a cycle: " + " -> ".join(reversed(cycle + [cycle[0]])))
     return order
@@ -302,7 +338,8 @@ def _find_cycle(start: str, activities: dict[str, Activity], candidates: set[str
     path, seen = [start], {start}
     current = start
     while True:
-        nexts = [ref.activity for ref in activities[current].inputs if ref.activity in candidates]
+        before = activities[current]
+        nexts = [ref.activity for ref in (*before.inputs, *before.after) if ref.activity in candidates]
         if not nexts:
             return None
         current = nexts[0]

@@ -137,6 +137,8 @@ class Activity:
     description: str = ""
     inputs: list[InputRef] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    # activities it comes after without reading their tables (a reaction's channel activity)
+    after: list[InputRef] = field(default_factory=list)
     # filled by resolution
     tables: dict[str, WorkingTable] = field(default_factory=dict)
     models: list[ModelPlan] = field(default_factory=list)

@@ -11,8 +11,8 @@ The types live by purpose: `base` (what they share), `sources` (where rows come 
 from __future__ import annotations
 
 from .base import ActivityType, Context
-from .flow import AndJoin, End, Fork, OrJoin, Test, Wait
-from .sources import BuildAudience, LoadFile, Reconciliation
+from .flow import AndJoin, End, Fork, OrJoin, Reaction, Test, Wait
+from .sources import BuildAudience, IncrementalQuery, LoadFile, Reconciliation
 from .targeting import ChangeDimension, Combine, Deduplication, Enrichment, SaveAudience, Split
 
 __all__ = ["PLANNED_TYPES", "TYPES", "ActivityType", "Context"]
@@ -21,6 +21,7 @@ TYPES: dict[str, ActivityType] = {
     t.name: t
     for t in (
         BuildAudience(),
+        IncrementalQuery(),
         LoadFile(),
         Reconciliation(),
         Combine(),
@@ -34,8 +35,9 @@ TYPES: dict[str, ActivityType] = {
         OrJoin(),
         Test(),
         Wait(),
+        Reaction(),
         End(),
     )
 }
 # Activity types the campaign language names that this version does not compile yet.
-PLANNED_TYPES = ("incremental_query", "reaction")
+PLANNED_TYPES: tuple[str, ...] = ()

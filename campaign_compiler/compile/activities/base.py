@@ -12,11 +12,11 @@ from sqlglot import exp
 
 from ...errors import Diagnostics, did_you_mean
 from ...project.datamodel import DataModel, Entity
-from ...project.dbt import DbtProject
+from ...project.dbt import PACKAGE_NAME, DbtProject
 from ...reader import Reader, describe, quoted
 from ...yamlsrc import Path_
 from ..conditions import DIMENSION_ALIAS, Query, Scope
-from ..plan import MAX_RELATION_NAME, Activity, Dimension, Jinja, Release, WorkingTable
+from ..plan import MAX_RELATION_NAME, Activity, Dimension, InputRef, Jinja, Release, WorkingTable
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Context:
     audiences: Callable[[str], Any]  # name -> AudienceSource, or an error message
     steps: dict[str, str] = field(default_factory=dict)  # of each activity (Campaign.steps)
     releases: dict[str, Release] = field(default_factory=dict)  # of each wait
+    # every activity of the campaign, by id: those resolved before this one hold their tables
+    activities: dict[str, Activity] = field(default_factory=dict)
 
     def query(self) -> Query:
         return Query(self.model, self.diagnostics)
@@ -75,6 +77,11 @@ class Context:
             )
             return None
         return name
+
+
+def package_source(table: str) -> Jinja:
+    """A table campaigns share (the delivery log, the occurrences), as the package's dbt source."""
+    return Jinja(f"source({PACKAGE_NAME!r}, {table!r})")
 
 
 def entity_dimension(entity: Entity) -> Dimension:
@@ -145,6 +152,11 @@ class ActivityType:
 
     def output_names(self, activity: Activity, r: Reader) -> list[str]:
         return ["out"]
+
+    def after(self, activity: Activity) -> list[InputRef]:
+        """Activities this one must be resolved after without reading their tables (a reaction reads
+        what its channel activity sent, from the delivery log): they are not dbt refs."""
+        return []
 
     def resolve(self, activity: Activity, inputs: list[WorkingTable], ctx: Context) -> None:
         raise NotImplementedError

@@ -1,12 +1,18 @@
-"""Flow control: `fork`, `and_join`, `or_join`, `test`, `wait` and `end` route rows without changing them."""
+"""Flow control: `fork`, `and_join`, `or_join`, `test`, `wait`, `reaction` and `end` route rows without
+changing them."""
 
 from __future__ import annotations
 
+from ...errors import did_you_mean
+from ...project.channels import CHANNELS
 from ...reader import quoted
-from ...timing import sql_timestamp
+from ...timing import DURATION_RULE, parse_duration, sql_timestamp
 from ..conditions import Scope
-from ..plan import START, ModelPlan, WorkingTable, ref
-from .base import ActivityType, first_holding, same_dimension
+from ..plan import START, Activity, InputRef, ModelPlan, WorkingTable, ref
+from .base import ActivityType, Context, first_holding, package_source, same_dimension
+
+# what the events loaded into campaign_events say happened to a message
+EVENTS = ("delivered", "open", "click", "bounce", "complaint", "unsubscribe")
 
 
 class Fork(ActivityType):
@@ -168,3 +174,85 @@ class Wait(ActivityType):
         activity.models.append(
             ModelPlan(out, "wait", dict(output="out", columns=columns, waiting=ref(waiting.model)), step=activity.id)
         )
+
+
+class Reaction(ActivityType):
+    """Input rows split by what recipients did with a message of a channel activity (`of`) of the
+    same occurrence: `yes` those whose message has the event (within a time of its sending, if
+    given), `no` the others. The model reads the delivery log and the loaded events, not `of`'s
+    models: the send step runs between them, and the lead's waits between the two steps."""
+
+    name = "reaction"
+    category = "flow"
+    required = ("of", "event")
+    optional = ("within",)
+
+    def output_names(self, activity, r):
+        return ["yes", "no"]
+
+    def after(self, activity):
+        of = activity.spec.get("of")
+        return [InputRef(of, "out", activity.path + ("of",))] if isinstance(of, str) else []
+
+    def resolve(self, activity, inputs, ctx):
+        spec, path = activity.spec, activity.path
+        errors = len(ctx.diagnostics)
+        table = inputs[0]
+        # both outputs have the input's columns, whatever else is wrong
+        outputs = [ctx.output(activity, output, table.dimension, dict(table.columns)) for output in activity.outputs]
+        of = self._channel_activity(activity, table, ctx)
+        event = ctx.reader.choice(path + ("event",), spec.get("event"), "event", EVENTS)
+        within = None
+        if "within" in spec:
+            within = parse_duration(spec["within"])
+            if within is None:
+                ctx.error(
+                    path + ("within",), f"within must be a duration, {DURATION_RULE}; not {quoted(spec['within'])}"
+                )
+        if of is None or len(ctx.diagnostics) > errors:
+            return
+        args = dict(
+            input=table.ref(),
+            key=table.key,
+            columns=list(table.columns),
+            campaign=ctx.campaign,
+            of=of.id,
+            event=event,
+            within_seconds=int(within.total_seconds()) if within else None,
+            deliveries=package_source("campaign_deliveries"),
+            events=package_source("campaign_events"),
+        )
+        for out in outputs:
+            activity.models.append(ModelPlan(out, "reaction", {**args, "output": out.output}))
+
+    @staticmethod
+    def _channel_activity(activity: Activity, table: WorkingTable, ctx: Context) -> Activity | None:
+        """The channel activity `of` names, when its messages go to the rows of the input's dimension;
+        None otherwise (reported, unless `of` has errors of its own)."""
+        path, name = activity.path + ("of",), activity.spec.get("of")
+        channels = [a.id for a in ctx.activities.values() if a.type in CHANNELS]
+        of = ctx.activities.get(name) if isinstance(name, str) else None
+        listed = ", ".join(channels) or "it has none"
+        if of is None:
+            ctx.error(
+                path,
+                f"unknown activity {quoted(name)}{did_you_mean(str(name), channels)}: "
+                f"of names a channel activity of this campaign ({listed})",
+            )
+            return None
+        if of.type not in CHANNELS:
+            ctx.error(
+                path, f'"{of.id}" ({of.type}) is not a channel activity: of names one of this campaign ({listed})'
+            )
+            return None
+        recipients = of.tables.get("out")
+        if recipients is None:
+            return None  # the channel activity could not be resolved, and says why
+        if recipients.dimension.name != table.dimension.name:
+            ctx.error(
+                activity.inputs[0].path,
+                f'"{activity.inputs[0]}" is made of {table.dimension.name} but "{of.id}" messages '
+                f"{recipients.dimension.name}: a reaction reads the recipients of its channel activity",
+            )
+            return None
+        return of

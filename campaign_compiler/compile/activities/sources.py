@@ -1,5 +1,6 @@
-"""Activities that start a flow: `build_audience` (rows of an entity), `load_file` (the records of
-a CSV file) and `reconciliation` (loaded rows, or a model's, matched to an entity).
+"""Activities that start a flow: `build_audience` (rows of an entity), `incremental_query` (those
+new since the campaign last ran), `load_file` (the records of a CSV file) and `reconciliation`
+(loaded rows, or a model's, matched to an entity).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from ...project.datamodel import COLUMN_TYPES, FILE_DIMENSION, Entity
 from ...reader import IDENTIFIER, quoted
 from ..conditions import Scope
 from ..plan import Activity, Dimension, Jinja, ModelPlan, SeedPlan, WorkingTable, ref
-from .base import ActivityType, Context, entity_dimension
+from .base import ActivityType, Context, entity_dimension, package_source
 
 FILE_ROW = "file_row"
+TIME_TYPES = ("timestamp", "date")
+OCCURRENCES = package_source("campaign_occurrences")
 
 
 class BuildAudience(ActivityType):
@@ -52,6 +55,7 @@ class BuildAudience(ActivityType):
         elif "model" in spec:
             model = ctx.node_exists(path + ("model",), spec["model"], "model")
             keys_from = ref(model) if model else None
+        window = self._window(activity, entity, ctx)
         # keys of the entity whatever else is wrong: the activities reading them are checked too
         table = ctx.output(activity, "out", entity_dimension(entity), {entity.key: entity.columns[entity.key]})
         if len(ctx.diagnostics) > errors:
@@ -59,16 +63,51 @@ class BuildAudience(ActivityType):
         activity.models.append(
             ModelPlan(
                 table,
-                "build_audience",
+                self.name,
                 dict(
                     dimension=Jinja(entity.relation.jinja()),
                     key=entity.key,
+                    **window,
                     where=where,
                     links=query.links,
                     keys_from=keys_from,
                 ),
             )
         )
+
+    def _window(self, activity: Activity, entity: Entity, ctx: Context) -> dict:
+        """The arguments that restrict the rows to a window of time (none: every row)."""
+        return {}
+
+
+class IncrementalQuery(BuildAudience):
+    """The keys build_audience gives, among the rows whose `since` column is new: later than the
+    start of the campaign's last successful occurrence, the watermark, and not after now. Both are
+    read by the model when it is built, from campaign_occurrences and the occurrence's time."""
+
+    name = "incremental_query"
+    required = ("since",)
+
+    def _window(self, activity, entity, ctx):
+        path, value = activity.path + ("since",), activity.spec.get("since")
+        since = entity.column(value) if isinstance(value, str) else None
+        times = [name for name, type_ in entity.columns.items() if type_ in TIME_TYPES]
+        if since is None:
+            ctx.error(
+                path,
+                f'since names a column of "{entity.name}", not {quoted(value)}'
+                f"{did_you_mean(str(value), times or entity.columns)}",
+            )
+            return {}
+        if entity.columns[since] not in TIME_TYPES:
+            which = f"its timestamp and date columns: {', '.join(times)}" if times else "it has none"
+            ctx.error(
+                path,
+                f'since needs a timestamp or date column; "{since}" of "{entity.name}" is '
+                f"{entity.columns[since]} ({which})",
+            )
+            return {}
+        return dict(since=since, campaign=ctx.campaign, occurrences=OCCURRENCES)
 
 
 class LoadFile(ActivityType):
