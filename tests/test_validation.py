@@ -620,7 +620,8 @@ activities:
   mail: {type: email, input: a, template: templates/t.yml}
   r1: {type: reaction, input: a, of: mial, event: open}
   r2: {type: reaction, input: a, of: a, event: opne, within: 3 days}
-  r3: {type: reaction, input: mail, of: mail, event: click, within: 3d}
+  w: {type: wait, input: mail, duration: 3d}
+  r3: {type: reaction, input: w, of: mail, event: click, within: 3d}
 """,
         [
             f'{C}:5:38: error: unknown activity "mial" (did you mean "mail"?): of names a channel activity '
@@ -644,7 +645,9 @@ activities:
 """,
         [
             f'{C}:6:30: error: "stays" is made of bookings but "mail" messages profiles: a reaction reads the '
-            "recipients of its channel activity"
+            "recipients of its channel activity",
+            f'{C}:6:41: error: reaction "r" reads the events of "mail", which is not sent before a wait on the way '
+            "to it: put a wait between them, so that recipients have time to react",
         ],
     ),
     (
@@ -658,6 +661,29 @@ activities:
   done: {type: end, input: mail}
 """,
         [f'{C}:4:37: error: "mail" is downstream of "r": a reaction reads an activity that comes before it'],
+    ),
+    (
+        "waits-and-their-steps",
+        """\
+campaign: c
+activities:
+  a: {type: build_audience}
+  w1: {type: wait, input: a, duration: 3 days}
+  w2: {type: wait, input: a}
+  w3: {type: wait, input: a, duration: 1d, until: "2026-01-01"}
+  w4: {type: wait, input: a, until: "next monday"}
+  w5: {type: wait, input: a, duration: 1d}
+  j: {type: or_join, inputs: [a, w5]}
+""",
+        [
+            f"{C}:4:40: error: duration must be a duration, a number and a unit: 30m, 12h, 3d, 2w (s, m, h, d, w); "
+            'not "3 days"',
+            f'{C}:5:3: error: wait "w2" needs either "duration" (3d, 12h, 30m) or "until" (an ISO time), and has neither',
+            f'{C}:6:3: error: wait "w3" needs either "duration" (3d, 12h, 30m) or "until" (an ISO time), not both',
+            f'{C}:7:37: error: until must be an ISO 8601 time (2026-03-02T08:00:00Z), not "next monday"',
+            f'{C}:9:30: error: or_join joins rows that different waits release: "a" (no wait), "w5" (wait w5); '
+            "join them before the waits, or after one wait",
+        ],
     ),
     (
         "reactions-in-a-cycle-through-their-channels",

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..reader import Reader
-from ..timing import parse_duration, parse_instant
+from ..reader import Reader, quoted
+from ..timing import DURATION_RULE, parse_duration, parse_instant
 from .plan import START, Activity, Release
 
 WAIT = "wait"
 REACTION = "reaction"
+CHANNEL_TYPES = ("email", "sms", "push", "direct_mail")
 
 
 def read_steps(r: Reader, activities: dict[str, Activity], order: list[str]) -> tuple[dict[str, str], dict]:
@@ -66,13 +67,15 @@ def wait_timing(r: Reader, activity: Activity) -> tuple | None:
         if duration is None:
             r.error(
                 path + ("duration",),
-                f"duration must be a number and a unit: 30m, 12h, 3d, 2w, not {spec['duration']!r}",
+                f"duration must be a duration, {DURATION_RULE}; not {quoted(spec['duration'])}",
             )
             return None
         return duration, None
     until = parse_instant(spec["until"])
     if until is None:
-        r.error(path + ("until",), f"until must be an ISO 8601 time (2026-03-02T08:00:00Z), not {spec['until']!r}")
+        r.error(
+            path + ("until",), f"until must be an ISO 8601 time (2026-03-02T08:00:00Z), not {quoted(spec['until'])}"
+        )
         return None
     return None, until
 
@@ -80,8 +83,10 @@ def wait_timing(r: Reader, activity: Activity) -> tuple | None:
 def _check_reaction(r: Reader, activity: Activity, activities: dict[str, Activity], steps: dict[str, str]) -> None:
     """The channel a reaction reads must be sent in an earlier step than the reaction's."""
     of = activity.spec.get("of")
-    if not isinstance(of, str) or of not in steps:
+    if not isinstance(of, str) or of not in steps or activities[of].type not in CHANNEL_TYPES:
         return  # the reaction reports a wrong `of`
+    if activity.id in _upstream(activities, of):
+        return  # nor can it come after the reaction, which the reaction reports too
     step, earlier = steps[activity.id], steps[of]
     chain = []
     while step != START:
@@ -93,6 +98,18 @@ def _check_reaction(r: Reader, activity: Activity, activities: dict[str, Activit
             f'reaction "{activity.id}" reads the events of "{of}", which is not sent before a wait on the way to '
             f"it: put a wait between them, so that recipients have time to react",
         )
+
+
+def _upstream(activities: dict[str, Activity], activity: str) -> set[str]:
+    """The activities whose rows flow into `activity`."""
+    found: set[str] = set()
+    todo = [activity]
+    while todo:
+        for ref in activities[todo.pop()].inputs:
+            if ref.activity not in found and ref.activity in activities:
+                found.add(ref.activity)
+                todo.append(ref.activity)
+    return found
 
 
 def _step_name(step: str) -> str:
