@@ -307,6 +307,8 @@ def tick(
 def _skip(where, lock, missed: list[DueStep], now: datetime, sending: SendOptions, report: TickReport, console):
     if not missed:
         return
+    from .run.dbt import create_tables
+
     report.skipped += missed
     first, last = missed[0].occurrence, missed[-1].occurrence
     span = first if first == last else f"{first} to {last}"
@@ -316,6 +318,10 @@ def _skip(where, lock, missed: list[DueStep], now: datetime, sending: SendOption
     )
     if sending.simulate:
         return
+    with occurrence_log(where, lock) as log:
+        exists = log.exists()
+    if not exists:  # a first tick on this target: no build created the log yet
+        create_tables(where)
     with occurrence_log(where, lock) as log:
         for slot in missed:
             log.skip(slot, now, "missed for longer than the schedule's catch-up")

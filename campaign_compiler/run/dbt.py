@@ -57,6 +57,12 @@ def ensure_package(where: DbtTarget) -> None:
         )
 
 
+def create_tables(where: DbtTarget) -> None:
+    """The tables campaigns share (delivery log, occurrences, builds), on a target where no build ran yet."""
+    ensure_package(where)
+    invoke(where, ["run-operation", f"{PACKAGE_NAME}.create_campaign_tables"])
+
+
 def build(
     where: DbtTarget,
     selectors: list[str],
