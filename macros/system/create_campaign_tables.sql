@@ -26,6 +26,8 @@
     {#- altered only when a column is missing: an alter locks the table, which sends are writing -#}
     {%- for column in added if column.split()[0] not in present %}
       {%- do run_query("alter table " ~ table ~ " add column if not exists " ~ column) %}
+      {#- (the statement began a transaction, which dbt would roll back when the hook ends) -#}
+      {%- do adapter.commit() %}
     {%- endfor %}
   {%- endfor %}
   {{- return('') -}}
