@@ -7,11 +7,10 @@ Each POST to `url` carries up to `batch_size` messages:
                    "body": "..."}]}                       # push: "title", "body", "data"
 
 with `Authorization: Bearer <$token_env>` and `Idempotency-Key: <sha256 of the batch's message
-ids, one a line>`. A message id is the message key and the occurrence
-(`4f2a….2026-03-02T07=00=00Z`, `4f2a….once`): the same recipient's message of another occurrence
-has another id, and a batch of it another key. Events the provider reports later name their
-message by this id (`campaign events load`). A 2xx
-answer means every message was accepted, unless its JSON body says otherwise per message:
+ids, one a line>`. A message id is the message key and the occurrence (`4f2a….once`,
+`4f2a….2026-03-02T07=00=00Z`): the same recipient's message of another occurrence has another id,
+and its batch another key. The events the provider reports later name their message by this id
+(`campaign events load`). A 2xx answer means every message was accepted, unless its JSON body says otherwise per message:
 `{"results": [{"id": "...", "status": "sent" | "failed", "error": "...", "bounce": false}]}`.
 429 and 5xx answers and network errors are retried with backoff (honouring Retry-After). 401 and
 403 mean that the provider cannot be used (a wrong token, say): the run stops, and the batch, which
