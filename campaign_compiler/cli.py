@@ -480,6 +480,31 @@ def status(options: Options, campaign: str) -> None:
     TerminalConsole().runs(loaded.name, runs, totals)
 
 
+@cli.group()
+def events() -> None:
+    """Events of sent messages (opens, clicks, bounces...), as providers report them."""
+
+
+@events.command("load")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (stored by kind, duplicates, unknown ids, suppressions) instead of a summary.",
+)
+@project_options
+def load_events(options: Options, file: Path, as_json: bool) -> None:
+    """Load a CSV or JSONL file of events (message_id, event, at, url, reason) into campaign_events.
+
+    Every row is checked first (nothing is stored unless all are right); an event already loaded
+    is stored once; bounces, complaints and unsubscribes suppress their address."""
+    from .send.events import load_events
+
+    console = JsonConsole() if as_json else TerminalConsole()
+    console.events_loaded(load_events(file, Session(options).where))
+
+
 def plural(count: int, singular: str, several: str | None = None) -> str:
     return f"{count} {singular if count == 1 else several or singular + 's'}"
 

@@ -1,11 +1,12 @@
 """What the terminal shows: dbt's progress, the counts, send reports and runs, notes, the confirmation.
 
-stdout carries what a script reads (the tables, the one JSON object of `count --json`, a Mermaid
-or DOT text), stderr everything else. The commands talk to a `Console`; `run/` and `send/` do not
+stdout carries what a script reads (the tables, the one JSON object of `count --json` or of
+`events load --json`, a Mermaid or DOT text), stderr everything else. The commands talk to a `Console`; `run/` and `send/` do not
 know of it, they take the callables it gives (a progress, a `notify`).
 
 `Console` shows nothing and confirms nothing (for tests and library callers); `TerminalConsole`
-draws with rich; `JsonConsole` is the terminal with the counts as one JSON object instead of tables.
+draws with rich; `JsonConsole` is the terminal with the counts (or what a load of events stored) as
+one JSON object instead of tables.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Console:
 
     def runs(self, campaign: str, runs: list[tuple], totals: list[tuple]) -> None:
         """The runs of a campaign and its deliveries, as the delivery log has them."""
+
+    def events_loaded(self, report) -> None:
+        """What loading a file of events stored (a send.events.LoadReport)."""
 
 
 class SendProgress:
@@ -166,6 +170,25 @@ class TerminalConsole(Console):
             table.add_row(occurrence, activity, channel, state, f"{number:,}")
         self.stdout.print(table)
 
+    def events_loaded(self, report) -> None:
+        stored = sum(report.stored.values())
+        kinds = ", ".join(f"{number:,} {kind}" for kind, number in sorted(report.stored.items()))
+        click.echo(
+            f"{report.file} on target {report.target}: {report.events:,} events read, {stored:,} stored"
+            + (f" ({kinds})" if kinds else "")
+            + f", {report.duplicates:,} duplicates ignored (loaded before or repeated), "
+            f"{report.suppressions:,} suppressions added."
+        )
+        self._unknown_ids(report)
+
+    def _unknown_ids(self, report) -> None:
+        if report.unknown_ids:
+            shown = ", ".join(report.unknown_ids[:5]) + (", ..." if len(report.unknown_ids) > 5 else "")
+            self.say(
+                f"{report.unknown_events:,} events not stored: their {len(report.unknown_ids):,} message ids name "
+                f"no message sent from target {report.target}: {shown}"
+            )
+
 
 class JsonConsole(TerminalConsole):
     """The terminal, with the counts as the one JSON object `count --json` prints, and nothing else on
@@ -176,6 +199,10 @@ class JsonConsole(TerminalConsole):
 
     def counts(self, result: CountResult) -> None:
         click.echo(json.dumps(result.as_json()))
+
+    def events_loaded(self, report) -> None:
+        click.echo(json.dumps(report.as_json()))
+        self._unknown_ids(report)
 
 
 class _Bar(SendProgress):

@@ -78,7 +78,8 @@ class Inbox:
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> Counter:
-        return Counter(m["Message-ID"] for m in self.messages)
+        # a Message-ID too long for its line is folded before the <...> (RFC 5322): unfolded here
+        return Counter(m["Message-ID"].strip() for m in self.messages)
 
 
 def _closing(server) -> str:

@@ -16,17 +16,34 @@ from campaign_compiler.send.providers.mime import InvalidEmail, build_email
 HEADERS = {"Content-Type", "MIME-Version", "From", "To", "Subject", "Message-ID", "Date", "X-Campaign", "Reply-To"}
 
 
-def built(subject: str, address: str = "anna@example.com", sender: str = "News <news@hotel.example>") -> bytes:
+def built(
+    subject: str,
+    address: str = "anna@example.com",
+    sender: str = "News <news@hotel.example>",
+    occurrence: str = "once",
+) -> bytes:
     message = OutgoingMessage(
         "k1",
         address,
         "email",
         "mail",
         "newsletter",
-        "once",
+        occurrence,
         {"subject": subject, "text": "Hello", "html": "<p>Hello</p>"},
     )
     return build_email(message, sender, "care@hotel.example").as_bytes()
+
+
+def test_each_occurrence_of_a_message_has_its_own_message_id():
+    ids = [
+        email.message_from_bytes(built("Hi", occurrence=occurrence))["Message-ID"]
+        for occurrence in ("once", "2026-03-02T07:00:00Z", "2026-03-09T07:00:00Z")
+    ]
+    assert ids == [
+        "<k1.once@hotel.example>",
+        "<k1.2026-03-02T07=00=00Z@hotel.example>",
+        "<k1.2026-03-09T07=00=00Z@hotel.example>",
+    ]
 
 
 @pytest.mark.parametrize("address", ["anna@example.com", "zoë@example.com"])

@@ -176,9 +176,43 @@ def test_an_http_provider_retries_429_and_500_and_takes_each_message_once(tmp_pa
         assert result.code == 0, result.stderr
         expected = messages_of(project, target, "texts__alert")
         assert api.failures > 0
-        assert api.accepted == {key: 1 for key, _ in expected}
+        assert api.accepted == {f"{key}.once": 1 for key, _ in expected}
         assert api.authorizations == {f"Bearer {api.token}"}
         assert statuses(project, target, "texts") == {"sent": len(expected)}
+    finally:
+        api.stop()
+
+
+def test_two_occurrences_of_a_message_carry_two_ids_which_the_log_records(tmp_path, target, smtp_server):
+    api = MessagingApi().start()
+    try:
+        settings = {"provider": "http", "url": api.url, "batch_size": 5, "retries": 0}
+        project = make(tmp_path / "p", smtp(smtp_server.port) + "  sms: " + json.dumps(settings) + "\n")
+        keys = {}
+        for occurrence, written_as in (("once", "once"), ("2026-03-02T07:00:00Z", "2026-03-02T07=00=00Z")):
+            batches = set(api.attempts)
+            for campaign in ("mail", "texts"):
+                result = project.run("run", campaign, "--yes", "--occurrence", occurrence, "--target", target)
+                assert result.code == 0, result.stderr
+            keys[written_as] = set(api.attempts) - batches  # the Idempotency-Keys of this occurrence's batches
+            logged = dict(
+                project.query(
+                    target,
+                    f"select message_key || ' ' || channel, message_id from campaign_deliveries "
+                    f"where occurrence = '{occurrence}'",
+                )
+            )
+            for key, _ in messages_of(project, target, "mail__newsletter"):
+                assert logged[f"{key} email"] == f"{key}.{written_as}@hotel.example"
+            for key, _ in messages_of(project, target, "texts__alert"):
+                assert logged[f"{key} sms"] == f"{key}.{written_as}"
+        emails = messages_of(project, target, "mail__newsletter")
+        assert smtp_server.inbox.message_ids() == {
+            f"<{key}.{occurrence}@hotel.example>": 1 for key, _ in emails for occurrence in keys
+        }
+        texts = messages_of(project, target, "texts__alert")
+        assert api.accepted == {f"{key}.{occurrence}": 1 for key, _ in texts for occurrence in keys}
+        assert keys["once"] and keys["2026-03-02T07=00=00Z"] and not keys["once"] & keys["2026-03-02T07=00=00Z"]
     finally:
         api.stop()
 
@@ -209,7 +243,7 @@ def test_an_http_provider_refusing_the_token_stops_the_run_and_a_rerun_sends_eve
         resumed = project.run("send", "texts", "--yes", "--target", target, env={"SMS_TOKEN": api.token})
         assert resumed.code == 0, resumed.stderr
         expected = messages_of(project, target, "texts__alert")
-        assert api.accepted == {key: 1 for key, _ in expected}
+        assert api.accepted == {f"{key}.once": 1 for key, _ in expected}
         assert statuses(project, target, "texts") == {"sent": len(expected)}
     finally:
         api.stop()

@@ -3,7 +3,9 @@
 The tables are the dbt package's (`create_campaign_tables`, run before any dbt command builds
 models): whatever built the channel models created them on that target.
 
-A message is identified by (campaign, activity, occurrence, message_key); as the message key is
+A message is identified by (campaign, activity, occurrence, message_key), and carries the id
+recorded as message_id (providers.base.message_id; an email's at its sender's domain), which the
+events loaded later name it by (events.py). As the message key is
 a hash of campaign, activity and recipient, the table's key is (message_key, occurrence), which
 its lookups use first (a narrower index, too, where DuckDB keeps it in memory). Its row goes from
 `pending` (intent recorded before delivery) to `sent` or `failed` (outcome recorded after), in
@@ -38,6 +40,7 @@ DELIVERY_COLUMNS = (
     "recipient_key",
     "per_key",
     "message_key",
+    "message_id",
     "address",
     "status",
     "attempts",
@@ -66,6 +69,7 @@ class Delivery:
     recipient_key: str
     per_key: str | None
     message_key: str
+    message_id: str  # the id the message carried (an email's Message-ID without <>): events name it so
     address: str | None
     status: str
     attempts: int = 0

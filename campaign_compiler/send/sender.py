@@ -39,8 +39,8 @@ from ..run.state import CampaignBuild
 from ..workspace import Workspace
 from .log import Delivery, DeliveryLog, utc_now
 from .providers import provider_for
-from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable
-from .providers.mime import build_email
+from .providers.base import Outcome, OutgoingMessage, ProviderUnavailable, message_id
+from .providers.mime import build_email, id_domain
 
 PAGE = 1000  # rows read from the warehouse at a time
 OCCURRENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")
@@ -231,6 +231,8 @@ class _ActivitySender:
             simulate,
         )
         self.report = ActivityReport(activity.id, self.spec.channel, self.provider.describe())
+        # what an email's Message-ID adds to the message id, which the log records as the email carried it
+        self._id_suffix = id_domain(settings.get("from")) if self.spec.channel == "email" else ""
         self._first = False  # whether the log has no row of this occurrence yet (set by send)
         self._logged: set[str] = set()  # the current page's message keys that have a row in the log
 
@@ -387,6 +389,7 @@ class _ActivitySender:
             recipient_key="",
             per_key=None,
             message_key=key,
+            message_id=message_id(key, self.occurrence) + self._id_suffix,
             address=None,
             status=status,
             attempts=attempts,

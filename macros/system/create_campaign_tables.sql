@@ -5,6 +5,9 @@
     campaign_builds — one row per node of a campaign (model or seed of a loaded file) as last
       built on this target: its relation and the digest of its definition (see record_build).
 
+    A table created by an older version of the package is given the columns added since
+    (_campaign_table_added_columns), so that what writes it finds them.
+
     This package's on-run-start hook runs it, so any dbt command that builds models (a plain
     `dbt build` of an empty warehouse too) finds them before a channel model reads them. -#}
 {% macro create_campaign_tables() -%}
@@ -16,6 +19,16 @@
   {%- do adapter.create_schema(api.Relation.create(database=target.database, schema=target.schema)) -%}
   {%- for name, columns in campaign_orchestration._campaign_table_columns().items() %}
     {%- do run_query("create table if not exists " ~ campaign_orchestration._campaign_table(name) ~ " (" ~ columns ~ ")") %}
+  {%- endfor %}
+  {%- for name, added in campaign_orchestration._campaign_table_added_columns().items() %}
+    {%- set table = campaign_orchestration._campaign_table(name) %}
+    {%- set present = adapter.get_columns_in_relation(table) | map(attribute='name') | map('lower') | list %}
+    {#- altered only when a column is missing: an alter locks the table, which sends are writing -#}
+    {%- for column in added if column.split()[0] not in present %}
+      {%- do run_query("alter table " ~ table ~ " add column if not exists " ~ column) %}
+      {#- (the statement began a transaction, which dbt would roll back when the hook ends) -#}
+      {%- do adapter.commit() %}
+    {%- endfor %}
   {%- endfor %}
   {{- return('') -}}
 {%- endmacro %}

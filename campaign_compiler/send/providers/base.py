@@ -22,6 +22,25 @@ class OutgoingMessage:
     content: dict[str, Any]  # email: subject/text/html; sms: body; push: title/body/data; direct mail: columns
     email: Message | None = None  # an email's MIME message, built by the send step (providers.mime)
 
+    @property
+    def message_id(self) -> str:
+        """The id this message carries to its provider (see `message_id`)."""
+        return message_id(self.message_key, self.occurrence)
+
+
+def message_id(message_key: str, occurrence: str) -> str:
+    """The id a message carries: its key and its occurrence, so that each occurrence's message is
+    told apart. An email's Message-ID is this id at the sender's domain; an HTTP provider gets it
+    as `id`; the outbox writes it in each sms or push record; events name their message by it.
+
+    ':' may not appear in a Message-ID's left part: it becomes '=', which no occurrence holds, so
+    two messages never share an id.
+
+    >>> message_id("4f2a", "once"), message_id("4f2a", "2026-03-02T07:00:00Z")
+    ('4f2a.once', '4f2a.2026-03-02T07=00=00Z')
+    """
+    return f"{message_key}.{occurrence.replace(':', '=')}"
+
 
 @dataclass
 class Outcome:

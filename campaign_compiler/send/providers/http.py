@@ -2,12 +2,15 @@
 
 Each POST to `url` carries up to `batch_size` messages:
 
-    {"messages": [{"id": "<message key>", "to": "<address>", "channel": "sms",
+    {"messages": [{"id": "<message id>", "to": "<address>", "channel": "sms",
                    "campaign": "...", "activity": "...", "occurrence": "...",
                    "body": "..."}]}                       # push: "title", "body", "data"
 
-with `Authorization: Bearer <$token_env>` and `Idempotency-Key: <sha256 of the batch>`. A 2xx
-answer means every message was accepted, unless its JSON body says otherwise per message:
+with `Authorization: Bearer <$token_env>` and `Idempotency-Key: <sha256 of the batch's message
+ids, one a line>`. A message id is the message key and the occurrence (`4f2a….once`,
+`4f2a….2026-03-02T07=00=00Z`): the same recipient's message of another occurrence has another id,
+and its batch another key. The events the provider reports later name their message by this id
+(`campaign events load`). A 2xx answer means every message was accepted, unless its JSON body says otherwise per message:
 `{"results": [{"id": "...", "status": "sent" | "failed", "error": "...", "bounce": false}]}`.
 429 and 5xx answers and network errors are retried with backoff (honouring Retry-After). 401 and
 403 mean that the provider cannot be used (a wrong token, say): the run stops, and the batch, which
@@ -67,7 +70,7 @@ class Http(Provider):
             {
                 "messages": [
                     {
-                        "id": m.message_key,
+                        "id": m.message_id,
                         "to": m.address,
                         "channel": m.channel,
                         "campaign": m.campaign,
@@ -84,7 +87,7 @@ class Http(Provider):
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "campaign-compiler",
-            "Idempotency-Key": hashlib.sha256(b"\n".join(m.message_key.encode() for m in batch)).hexdigest(),
+            "Idempotency-Key": hashlib.sha256(b"\n".join(m.message_id.encode() for m in batch)).hexdigest(),
         }
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -119,7 +122,7 @@ def _accepted(batch: list[OutgoingMessage], body: bytes, attempts: int) -> list[
         results = {}
     outcomes = []
     for message in batch:
-        result = results.get(message.message_key, {})
+        result = results.get(message.message_id, {})
         if result.get("status", "sent") == "sent":
             outcomes.append(Outcome(message.message_key, "sent", attempts))
         else:

@@ -1,7 +1,8 @@
 """The outbox (default provider) and the file provider: messages written as files, nothing sent.
 
 target/outbox/<target>/<campaign>/<occurrence>/<activity>/ holds one .eml file per email (named by
-its message key), messages.jsonl for sms and push, extract.csv for direct mail. Every write is
+its message key), messages.jsonl for sms and push (each record with the message's key and its
+`id`, the id events name it by), extract.csv for direct mail. Every write is
 made durable before its outcome is recorded; what a crash or a full disk left is repaired, and
 found again by `delivered`: the files say exactly what was written. A simulation writes the same
 files under target/simulation/<target>/ instead, each email with the header X-Campaign-Simulation
@@ -77,6 +78,7 @@ class Outbox(Provider):
                 json.dumps(
                     {
                         "message_key": m.message_key,
+                        "id": m.message_id,
                         "to": m.address,
                         "channel": channel,
                         "campaign": m.campaign,
