@@ -119,4 +119,4 @@ def now(given: str | None = None) -> datetime:
                     [Diagnostic(None, f'{where} "{text}" is not an ISO 8601 time (2026-03-02T08:00:00Z)')]
                 )
             return instant
-    return datetime.now(UTC).replace(microsecond=0)
+    return datetime.now(UTC)

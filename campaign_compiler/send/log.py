@@ -27,8 +27,9 @@ import operator
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from .. import timing
 from ..engines.warehouse import Warehouse
 from ..run.lock import CampaignLock
 
@@ -55,7 +56,9 @@ BATCH_ROWS = 500  # rows per multi-row statement
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """The time the log records, naive UTC: the clock, or the one --now or $CAMPAIGN_NOW set (a rehearsal
+    of a month of sends records its sends, and their frequency caps and reactions read them, in its time)."""
+    return timing.now().replace(tzinfo=None)
 
 
 @dataclass

@@ -7,5 +7,6 @@
     'campaign_deliveries': ["message_id varchar"],
     'campaign_events': ["message_id varchar", "url varchar", "reason varchar", "campaign varchar", "activity varchar",
         "channel varchar", "occurrence varchar", "loaded_at timestamp", "event_id varchar"],
+    'campaign_builds': ["occurrence varchar"],
   }) -}}
 {%- endmacro %}
