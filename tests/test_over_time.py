@@ -60,6 +60,11 @@ def name(moment: datetime) -> str:
 
 def make(root: Path) -> Project:
     project = Project(root)
+    project.write(
+        "dbt_project.yml",
+        (project.root / "dbt_project.yml").read_text()
+        + "    guests:\n      +column_types: {phone: varchar, email: varchar, signed_up_at: timestamp}\n",
+    )
     project.write("campaign_project.yml", DATA_MODEL)
     project.write("campaigns/welcome.yml", WELCOME)
     project.write("templates/welcome.yml", 'subject: "Welcome {{ first_name }}"\ntext: "Hello {{ first_name }}"\n')
@@ -221,7 +226,12 @@ def test_a_welcome_series_over_seven_days_sends_what_the_rows_and_events_say(tmp
     )
     assert waiting == [(name(SLOT[6]),), (name(SLOT[7]),)]
     stored = project.scalar(target, "select count(*) from campaign_events")
-    assert stored == sum(1 for k in guests.opened)
+    assert stored == len(guests.opened) > 0
+    released = [occurrence for occurrence in welcomed if occurrence <= name(SLOT[4])]  # by day 7's tick
+    nudges = sum(len(guests.nudged(welcomed[occurrence])) for occurrence in released)
+    # the reaction held someone back: a guest with a phone who opened the email got no text
+    assert any(guests.rows[key][2] for o in released for key in welcomed[o] & guests.opened)
+    assert project.scalar(target, "select count(*) from campaign_deliveries where activity = 'nudge'") == nudges > 0
 
 
 def test_a_tick_killed_in_the_middle_of_its_send_is_resumed_by_the_next_one(tmp_path, target):
