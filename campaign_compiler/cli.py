@@ -466,18 +466,32 @@ def tick(options: Options, campaigns, yes: bool, simulate: bool) -> None:
 
 @cli.command()
 @click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--occurrences",
+    "shown",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many of the latest occurrences to show the steps and deliveries of.",
+)
 @project_options
-def status(options: Options, campaign: str) -> None:
-    """Runs and deliveries of a campaign, from the delivery log."""
+def status(options: Options, campaign: str, as_json: bool, shown: int) -> None:
+    """Where a campaign stands on the target: its latest occurrences step by step, the populations
+    waiting, the events loaded, the funnel of each channel activity, its runs and deliveries."""
+    import json
+
     from .project.target import connect
-    from .send.log import DeliveryLog
+    from .send.status import read_status
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
     with connect(session.where) as warehouse:
-        log = DeliveryLog(warehouse)
-        runs, totals = (log.runs(loaded.name), log.totals(loaded.name)) if log.exists() else ([], [])
-    TerminalConsole().runs(loaded.name, runs, totals)
+        found = read_status(loaded, warehouse, shown)
+    if as_json:
+        click.echo(json.dumps(found.as_json()))
+        return
+    TerminalConsole().status(found)
 
 
 def plural(count: int, singular: str, several: str | None = None) -> str:
