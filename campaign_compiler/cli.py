@@ -207,9 +207,10 @@ def _build_and_count(session: Session, campaign, console: Console, due):
 
 
 def _write_canvas(session: Session, result, console: Console) -> None:
-    from .canvas import write_page
+    from .canvas import waiting, write_page
 
-    path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target)
+    waits = waiting(result.campaign, session.where)
+    path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target, waits=waits)
     console.say(f"Canvas of {result.campaign.name}: {display_path(path)}")
 
 
@@ -234,12 +235,14 @@ def _draw(session: Session, campaign, fmt: str, output: Path | None, console: Co
     """The canvas in `fmt`, to `output`: by default the HTML page in the project, the text formats on stdout."""
     from .canvas import draw, measure, render_dot, render_mermaid, write_page
 
-    rows, channels, target = measure(campaign, session.workspace, session.where)
+    rows, channels, target, waits = measure(campaign, session.workspace, session.where)
     if fmt == "html":
-        path = write_page(campaign, session.workspace, rows, channels, target, output.resolve() if output else None)
+        path = write_page(
+            campaign, session.workspace, rows, channels, target, output.resolve() if output else None, waits
+        )
         console.say(f"Canvas of {campaign.name}: {display_path(path)}")
         return
-    drawn = draw(campaign, session.workspace, rows, channels, target)
+    drawn = draw(campaign, session.workspace, rows, channels, target, waits)
     text = render_mermaid(drawn) if fmt == "mermaid" else render_dot(drawn)
     if output is None:
         console.data(text, nl=False)
