@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from ..compile.contract import EXCLUSION_ORDER
 from ..compile.plan import START, Campaign
 from ..engines.warehouse import Warehouse
+from ..run.counts import channel_counts
 from ..run.occurrences import OccurrenceLog, StepRecord, Waiting, waiting_in
+from ..run.state import recorded
 from ..timing import from_warehouse, occurrence_name
 from .log import DeliveryLog
 
@@ -63,13 +65,14 @@ class CampaignStatus:
     events: dict[str, tuple[int, int]]  # kind -> (events, messages with it)
     funnels: list[Funnel]
     targeted_from: str | None  # "occurrences" (what each step recorded), "build" (the models), or None
+    built: bool  # whether any of its models is built on the target
     runs: list[tuple]  # latest first, as DeliveryLog.runs
     deliveries: list[tuple]  # of the latest occurrences, as DeliveryLog.totals
 
     @property
     def empty(self) -> bool:
         """Whether nothing of the campaign is on the target: not built, never run."""
-        return not (self.steps or self.runs or self.deliveries or self.events or self.targeted_from)
+        return not (self.steps or self.runs or self.deliveries or self.events or self.built)
 
     def as_json(self) -> dict:
         return {
@@ -113,7 +116,8 @@ def read_status(campaign: Campaign, warehouse: Warehouse, shown: int = OCCURRENC
     runs, totals = (log.runs(campaign.name), log.totals(campaign.name)) if logged else ([], [])
     events = log.events(campaign.name) if logged else []
     latest = _latest_occurrences(records, shown)
-    funnels, targeted_from = _funnels(campaign, warehouse, records, totals, events)
+    built = {name: node.relation for name, node in recorded(warehouse, campaign.name).items()}
+    funnels, targeted_from = _funnels(campaign, warehouse, records, totals, events, built)
     return CampaignStatus(
         campaign.name,
         warehouse.target_name,
@@ -124,6 +128,7 @@ def read_status(campaign: Campaign, warehouse: Warehouse, shown: int = OCCURRENC
         _events_by_kind(events),
         funnels,
         targeted_from,
+        bool(built),
         runs,
         _latest_deliveries(totals, shown),
     )
@@ -169,14 +174,20 @@ def _kind_rank(kind: str) -> tuple:
 
 
 def _funnels(
-    campaign: Campaign, warehouse: Warehouse, records: list[StepRecord], totals: list[tuple], events: list[tuple]
+    campaign: Campaign,
+    warehouse: Warehouse,
+    records: list[StepRecord],
+    totals: list[tuple],
+    events: list[tuple],
+    built: dict[str, str],
 ) -> tuple[list[Funnel], str | None]:
-    """The funnel of each channel activity, and where its targeted candidates were counted."""
+    """The funnel of each channel activity, and where its targeted candidates were counted (`built`:
+    the relation of each model built on the target)."""
     funnels = {a.id: Funnel(a.id, a.message.channel) for a in campaign.channel_activities()}
     counted = [r.counts["channels"] for r in records if r.counts.get("channels")]
     targeted_from = "occurrences" if counted else None
     if not counted:
-        counted = [_built_channels(campaign, warehouse)]
+        counted = [channel_counts(warehouse, built, campaign)]  # whatever occurrence they were built for
         targeted_from = "build" if counted[0] else None
     for channels in counted:
         for activity, counts in channels.items():
@@ -196,15 +207,6 @@ def _funnels(
         if activity in funnels:
             funnels[activity].events[kind] = int(messages)
     return list(funnels.values()), targeted_from
-
-
-def _built_channels(campaign: Campaign, warehouse: Warehouse) -> dict:
-    """The messages and exclusions of the channel models built on the target, whatever their occurrence."""
-    from ..run.counts import channel_counts
-    from ..run.state import recorded
-
-    built = recorded(warehouse, campaign.name)
-    return channel_counts(warehouse, {name: node.relation for name, node in built.items()}, campaign)
 
 
 def _step_json(r: StepRecord) -> dict:
