@@ -207,9 +207,10 @@ def _build_and_count(session: Session, campaign, console: Console, due):
 
 
 def _write_canvas(session: Session, result, console: Console) -> None:
-    from .canvas import write_page
+    from .canvas import waiting, write_page
 
-    path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target)
+    waits = waiting(result.campaign, session.where)
+    path = write_page(result.campaign, session.workspace, result.rows, result.channels, result.target, waits=waits)
     console.say(f"Canvas of {result.campaign.name}: {display_path(path)}")
 
 
@@ -234,12 +235,14 @@ def _draw(session: Session, campaign, fmt: str, output: Path | None, console: Co
     """The canvas in `fmt`, to `output`: by default the HTML page in the project, the text formats on stdout."""
     from .canvas import draw, measure, render_dot, render_mermaid, write_page
 
-    rows, channels, target = measure(campaign, session.workspace, session.where)
+    rows, channels, target, waits = measure(campaign, session.workspace, session.where)
     if fmt == "html":
-        path = write_page(campaign, session.workspace, rows, channels, target, output.resolve() if output else None)
+        path = write_page(
+            campaign, session.workspace, rows, channels, target, output.resolve() if output else None, waits
+        )
         console.say(f"Canvas of {campaign.name}: {display_path(path)}")
         return
-    drawn = draw(campaign, session.workspace, rows, channels, target)
+    drawn = draw(campaign, session.workspace, rows, channels, target, waits)
     text = render_mermaid(drawn) if fmt == "mermaid" else render_dot(drawn)
     if output is None:
         console.data(text, nl=False)
@@ -466,18 +469,32 @@ def tick(options: Options, campaigns, yes: bool, simulate: bool) -> None:
 
 @cli.command()
 @click.argument("campaign")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--occurrences",
+    "shown",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many of the latest occurrences to show the steps and deliveries of.",
+)
 @project_options
-def status(options: Options, campaign: str) -> None:
-    """Runs and deliveries of a campaign, from the delivery log."""
+def status(options: Options, campaign: str, as_json: bool, shown: int) -> None:
+    """Where a campaign stands on the target: its latest occurrences step by step, the populations
+    waiting, the events loaded, the funnel of each channel activity, its runs and deliveries."""
+    import json
+
     from .project.target import connect
-    from .send.log import DeliveryLog
+    from .send.status import read_status
 
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
     with connect(session.where) as warehouse:
-        log = DeliveryLog(warehouse)
-        runs, totals = (log.runs(loaded.name), log.totals(loaded.name)) if log.exists() else ([], [])
-    TerminalConsole().runs(loaded.name, runs, totals)
+        found = read_status(loaded, warehouse, shown)
+    if as_json:
+        click.echo(json.dumps(found.as_json()))
+        return
+    TerminalConsole().status(found)
 
 
 @cli.group()

@@ -62,8 +62,8 @@ class Console:
     def send_report(self, report) -> None:
         """What a send did, per channel activity (a send.sender.SendReport)."""
 
-    def runs(self, campaign: str, runs: list[tuple], totals: list[tuple]) -> None:
-        """The runs of a campaign and its deliveries, as the delivery log has them."""
+    def status(self, status) -> None:
+        """Where a campaign stands on a target (a send.status.CampaignStatus)."""
 
     def events_loaded(self, report) -> None:
         """What loading a file of events stored (a send.events.LoadReport)."""
@@ -148,27 +148,22 @@ class TerminalConsole(Console):
                 "provider, then use --resend-unknown to send them."
             )
 
-    def runs(self, campaign: str, runs: list[tuple], totals: list[tuple]) -> None:
-        from rich.table import Table
-
-        table = Table(title=f"Runs of {campaign} (latest first)", title_justify="left")
-        for header in ("run", "occurrence", "started (UTC)", "finished (UTC)", "status"):
-            table.add_column(header)
-        for run_id, occurrence, started, finished, state, _, _ in runs:
-            table.add_row(
-                run_id[:8],
-                occurrence,
-                f"{started:%Y-%m-%d %H:%M:%S}",
-                f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-",
-                state,
+    def status(self, status) -> None:
+        if status.empty:
+            self.data(
+                f"{status.campaign} has not run on target {status.target} yet: nothing of it is built or logged there."
             )
-        self.stdout.print(table)
-        table = Table(title="Deliveries", title_justify="left")
-        for header in ("occurrence", "activity", "channel", "status", "messages"):
-            table.add_column(header, justify="right" if header == "messages" else "left")
-        for occurrence, activity, channel, state, number in totals:
-            table.add_row(occurrence, activity, channel, state, f"{number:,}")
-        self.stdout.print(table)
+            return
+        for table in (
+            _occurrences_table(status),
+            _waiting_table(status),
+            _events_table(status),
+            _funnel_table(status),
+            _runs_table(status),
+            _deliveries_table(status),
+        ):
+            if table is not None:
+                self.stdout.print(table)
 
     def events_loaded(self, report) -> None:
         stored = sum(report.stored.values())
@@ -308,4 +303,116 @@ def _report_table(report):
             f"{a.unknown:,}",
             f"{a.failed_before:,}",
         )
+    return table
+
+
+def _table(title: str, headers: tuple[str, ...], text: tuple[str, ...]):
+    """A rich table whose columns named in `text` are text, the others numbers."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, justify="left" if header in text else "right")
+    return table
+
+
+def _when(moment) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _occurrences_table(status):
+    """Each step of the latest occurrences; None for a campaign no step of which has run."""
+    if not status.steps:
+        return None
+    shown = len({r.occurrence for r in status.steps})
+    title = f"Occurrences of {status.campaign} (latest first, {shown} of {status.occurrences})"
+    headers = ("occurrence", "step", "due (UTC)", "status", "population", "detail")
+    table = _table(title, headers, ("occurrence", "step", "due (UTC)", "status", "detail"))
+    for r in status.steps:
+        table.add_row(r.occurrence, r.step, _when(r.due_at), r.status, _number(r.entered), r.detail or "")
+    return table
+
+
+def _waiting_table(status):
+    """The populations waiting for their release; None for a campaign without wait."""
+    if not status.waits:
+        return None
+    if not status.waiting:
+        return f"Nothing waits in {', '.join(status.waits)}."
+    headers = ("wait", "occurrence", "release (UTC)", "population")
+    table = _table("Waiting (next release first)", headers, headers[:3])
+    for r in status.waiting:
+        table.add_row(r.step, r.occurrence, _when(r.due_at), _number(r.entered))
+    for wait, waiting in status.waits.items():
+        if waiting.occurrences > 1:
+            table.add_row(wait, f"{waiting.occurrences} occurrences", "", _number(waiting.rows), style="bold")
+    return table
+
+
+def _events_table(status):
+    if not status.events:
+        return f"No event loaded for {status.campaign}."
+    table = _table(f"Events of {status.campaign}", ("event", "events", "messages"), ("event",))
+    for kind, (events, messages) in status.events.items():
+        table.add_row(kind, f"{events:,}", f"{messages:,}")
+    return table
+
+
+def _funnel_table(status):
+    """Each channel activity from targeting to reactions, totals over every occurrence."""
+    if not status.funnels:
+        return None
+    from .compile.contract import EXCLUSION_ORDER
+
+    reasons = [r for r in EXCLUSION_ORDER if any(r in f.excluded for f in status.funnels)]
+    kinds = [kind for kind in status.events if any(kind in f.events for f in status.funnels)]
+    source = {
+        "occurrences": "targeted as each step counted it",
+        "build": "targeted as the models built hold it",
+        None: "not counted yet",
+    }[status.targeted_from]
+    title = f"Funnel of each channel activity, totals over every occurrence ({source})"
+    headers = ("activity", "channel", "targeted", *(f"excluded: {r.replace('_', ' ')}" for r in reasons))
+    table = _table(
+        title, (*headers, "sent", "failed", "unknown", *(f"with {k}" for k in kinds)), ("activity", "channel")
+    )
+    for f in status.funnels:
+        table.add_row(
+            f.activity,
+            f.channel,
+            _number(f.targeted),
+            *(f"{f.excluded.get(r, 0):,}" for r in reasons),
+            *(f"{f.deliveries.get(s, 0):,}" for s in ("sent", "failed", "pending")),
+            *(f"{f.events.get(kind, 0):,}" for kind in kinds),
+        )
+    return table
+
+
+def _runs_table(status):
+    if not status.runs:
+        return f"No run of {status.campaign} on target {status.target} yet."
+    headers = ("run", "occurrence", "started (UTC)", "finished (UTC)", "status")
+    table = _table(f"Runs of {status.campaign} (latest first)", headers, headers)
+    for run_id, occurrence, started, finished, state, _, _ in status.runs:
+        table.add_row(
+            run_id[:8],
+            occurrence,
+            f"{started:%Y-%m-%d %H:%M:%S}",
+            f"{finished:%Y-%m-%d %H:%M:%S}" if finished else "-",
+            state,
+        )
+    return table
+
+
+def _deliveries_table(status):
+    if not status.deliveries:
+        return None
+    headers = ("occurrence", "activity", "channel", "status", "messages")
+    table = _table("Deliveries (latest occurrences first)", headers, headers[:4])
+    for occurrence, activity, channel, state, number in status.deliveries:
+        table.add_row(occurrence, activity, channel, state, f"{number:,}")
     return table

@@ -96,9 +96,21 @@ class Guests:
         this occurrence's; one just after the slot before), some without consent, email or phone."""
         start, end = SLOT[day - 1], SLOT[day]
         new = {
-            100 * day + 1: (f"G{day}a", f"g{day}a@example.com", f"+3361000{day:04d}", True, start + timedelta(seconds=1)),
+            100 * day + 1: (
+                f"G{day}a",
+                f"g{day}a@example.com",
+                f"+3361000{day:04d}",
+                True,
+                start + timedelta(seconds=1),
+            ),
             100 * day + 2: (f"G{day}b", f"g{day}b@example.com", None, True, start + timedelta(hours=5)),
-            100 * day + 3: (f"G{day}c", f"g{day}c@example.com", f"+3362000{day:04d}", False, start + timedelta(hours=9)),
+            100 * day + 3: (
+                f"G{day}c",
+                f"g{day}c@example.com",
+                f"+3362000{day:04d}",
+                False,
+                start + timedelta(hours=9),
+            ),
             100 * day + 4: (f"G{day}d", f"g{day}d@example.com", f"+3363000{day:04d}", True, end),
         }
         self.rows.update(new)
@@ -236,12 +248,14 @@ def test_a_welcome_series_over_seven_days_sends_what_the_rows_and_events_say(tmp
 
 def test_a_tick_killed_in_the_middle_of_its_send_is_resumed_by_the_next_one(tmp_path, target):
     project = make(tmp_path / "p")
-    rows = "".join(
-        f"{k},G{k},g{k}@example.com,+3364{k:07d},true,2026-03-01 12:00:00\n" for k in range(10, 6010)
-    )
+    rows = "".join(f"{k},G{k},g{k}@example.com,+3364{k:07d},true,2026-03-01 12:00:00\n" for k in range(10, 6010))
     project.write("seeds/guests.csv", (project.root / "seeds/guests.csv").read_text() + rows)
-    project.write("campaigns/welcome.yml", WELCOME.replace("type: email", "type: sms").replace(
-        "templates/welcome.yml", "templates/nudge.yml").replace(", category: transactional", ""))
+    project.write(
+        "campaigns/welcome.yml",
+        WELCOME.replace("type: email", "type: sms")
+        .replace("templates/welcome.yml", "templates/nudge.yml")
+        .replace(", category: transactional", ""),
+    )
     path = outbox(project, target, name(SLOT[1]), "welcome") / "messages.jsonl"
     now = name(SLOT[1] + timedelta(minutes=5))
     process = subprocess.Popen(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..compile.plan import Campaign
 from .layout import GAP_X, NODE_H, NODE_W, STUB, edge_label_width, label_width, size
-from .model import Canvas, Edge, Node, count_text, draw
+from .model import Canvas, Edge, Node, count_text, draw, release_text, waiting_text
 
 # glyphs that common fonts (DejaVu, system UI fonts) all draw
 GLYPH = {
@@ -60,6 +60,7 @@ def render_html(c: Canvas) -> str:
                 "parameters": n.parameters,
                 "channel": n.channel,
                 "models": [{"name": m.name, "output": m.output, "rows": m.rows, "sql": m.sql} for m in n.models],
+                "waiting": _waiting_data(n),
             }
             for n in c.nodes.values()
         },
@@ -125,16 +126,31 @@ def _edge_path(c: Canvas, edge: Edge, names: list[str], fan_out: int) -> tuple[s
     return path, mx, my
 
 
+def _waiting_data(node: Node) -> dict | None:
+    w = node.waiting
+    if w is None:
+        return None
+    release = release_text(w.next_release) if w.next_release else None
+    return {"rows": w.rows, "occurrences": w.occurrences, "next_release": release}
+
+
 def _node(node: Node) -> str:
+    waiting = f" — {waiting_text(node.waiting)}" if node.waiting is not None else ""
+    release = ""
+    if node.waiting is not None and node.waiting.next_release is not None:  # under the box: it is long
+        release = (
+            f'<text class="release" x="0" y="{NODE_H + 12}">next release {_e(release_text(node.waiting.next_release))}'
+            "</text>"
+        )
     return (
         f'<g class="node {node.category}" data-activity="{_e(node.id)}" data-type="{node.type}" tabindex="0" '
         f'transform="translate({node.x:.1f},{node.y:.1f})">'
-        f"<title>{_e(node.id)} ({node.type}), line {node.line}</title>"
+        f"<title>{_e(node.id)} ({node.type}), line {node.line}{_e(waiting)}</title>"
         f'<rect width="{NODE_W}" height="{NODE_H}" rx="9"/>'
         f'<text class="glyph" x="17" y="{NODE_H / 2 + 6:.0f}" text-anchor="middle">{GLYPH.get(node.type, "•")}</text>'
         f'<text class="name" x="33" y="19">{_e(_clip(node.id, 17))}</text>'
         f'<text class="kind" x="33" y="33">{_e(node.type.replace("_", " "))}</text>'
-        f'<text class="count" x="33" y="48">{_e(_subtitle(node))}</text></g>'
+        f'<text class="count" x="33" y="48">{_e(_subtitle(node))}</text>{release}</g>'
     )
 
 
@@ -145,6 +161,8 @@ def _subtitle(node: Node) -> str:
     )
     if node.channel is not None:
         return f"{node.channel['messages']:,} messages"
+    if node.waiting is not None:
+        return f"{node.waiting.rows:,} waiting"
     if node.category == "channel":
         return "not built"
     if main is None and node.models:  # a split's or a test's outputs: their counts are on the edges
@@ -177,10 +195,17 @@ def _clip(text: str, size: int) -> str:
 
 
 def write_page(
-    campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str, path: Path | None = None
+    campaign: Campaign,
+    workspace,
+    rows: dict[str, int],
+    channels: dict,
+    target: str,
+    path: Path | None = None,
+    waits: dict | None = None,
 ) -> Path:
-    """The HTML canvas, by default target/canvas/<target>/<campaign>.html of the project."""
-    drawn = draw(campaign, workspace, rows, channels, target)
+    """The HTML canvas, by default target/canvas/<target>/<campaign>.html of the project; `waits`: the
+    populations waiting in each wait (canvas.model.measure)."""
+    drawn = draw(campaign, workspace, rows, channels, target, waits)
     path = path or workspace.dbt.target_dir / "canvas" / target / f"{campaign.name}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(drawn), encoding="utf-8")
@@ -221,6 +246,7 @@ aside td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .node .name { font-weight: 600; font-size: 13px; }
 .node .kind { fill: #6b7280; font-size: 11px; }
 .node .count { font-size: 12px; font-variant-numeric: tabular-nums; }
+.node .release { font-size: 10.5px; fill: #6b7280; font-variant-numeric: tabular-nums; }
 .edge path { fill: none; stroke: #8a94a6; stroke-width: 1.4; }
 .edge rect { fill: #fff; stroke: #cbd5e1; }
 .edge text { font-size: 11px; fill: #374151; font-variant-numeric: tabular-nums; }
@@ -279,6 +305,11 @@ function show(id) {
     for (const [reason, count] of Object.entries(n.channel.excluded))
       h += `<tr><td>excluded: ${esc(reason.replace(/_/g, ' '))}</td><td class="n">${rows(count)}</td></tr>`;
     h += '</table>';
+  }
+  if (n.waiting) {
+    h += `<h3>Waiting</h3><table><tr><td>rows waiting</td><td class="n">${rows(n.waiting.rows)}</td></tr>`;
+    h += `<tr><td>occurrences waiting</td><td class="n">${rows(n.waiting.occurrences)}</td></tr>`;
+    h += `<tr><td>next release</td><td class="n">${esc(n.waiting.next_release || '-')}</td></tr></table>`;
   }
   h += `<h3>Parameters</h3><pre>${esc(n.parameters)}</pre>`;
   for (const m of n.models) {

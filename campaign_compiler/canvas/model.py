@@ -10,6 +10,7 @@ import yaml
 
 from ..compile.campaign import TYPES
 from ..compile.plan import Campaign
+from ..run.occurrences import Waiting
 from .layout import place
 
 CATEGORY_OF = {name: kind.category for name, kind in TYPES.items()}  # targeting, flow or channel
@@ -33,6 +34,7 @@ class Node:
     parameters: str  # the activity as written, YAML
     models: list[Model] = field(default_factory=list)
     channel: dict | None = None  # messages, recipients, excluded by reason
+    waiting: Waiting | None = None  # a wait's populations not released yet (None: nothing recorded)
     layer: int = 0
     order: float = 0.0
     x: float = 0.0
@@ -71,6 +73,17 @@ def count_text(rows: int | None) -> str:
     return "not built" if rows is None else f"{rows:,}"
 
 
+def release_text(moment) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def waiting_text(waiting: Waiting) -> str:
+    """`42 waiting · next release 2026-10-24 08:00 UTC`, as a wait's node says it."""
+    if waiting.next_release is None:
+        return "none waiting"
+    return f"{waiting.rows:,} waiting · next release {release_text(waiting.next_release)}"
+
+
 def canvas(
     campaign: Campaign,
     rows: dict[str, int],
@@ -78,9 +91,14 @@ def canvas(
     compiled: dict[str, str],
     target: str | None,
     project_root: Path,
+    waits: dict[str, Waiting] | None = None,
 ) -> Canvas:
-    """What to draw, laid out; `rows` has the row count of each built model, `compiled` its SQL."""
+    """What to draw, laid out; `rows` has the row count of each built model, `compiled` its SQL,
+    `waits` the populations waiting in each wait."""
     nodes = {activity.id: _node(activity, rows, channels, compiled) for activity in campaign.ordered()}
+    for wait, waiting in (waits or {}).items():
+        if wait in nodes:
+            nodes[wait].waiting = waiting
     try:
         file = campaign.source.path.resolve().relative_to(project_root).as_posix()
     except ValueError:
@@ -141,8 +159,9 @@ def compiled_sql(campaign: Campaign, project) -> dict[str, str]:
     return result
 
 
-def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict, str]:
-    """Row counts of the campaign's models built on the target, its channels' messages, the target."""
+def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict, str, dict[str, Waiting]]:
+    """Row counts of the campaign's models built on the target, its channels' messages, the target,
+    and the populations waiting in its waits."""
     from ..engines.warehouse import count_rows
     from ..project.target import connect
     from ..run.counts import channel_counts
@@ -152,9 +171,37 @@ def measure(campaign: Campaign, workspace, where) -> tuple[dict[str, int], dict,
         built = recorded(warehouse, campaign.name)
         present = {m.name: built[m.name].relation for m in campaign.models() if m.name in built}
         rows = count_rows(warehouse, present)
-        return rows, channel_counts(warehouse, present, campaign), warehouse.target_name
+        channels = channel_counts(warehouse, present, campaign)
+        return rows, channels, warehouse.target_name, _waiting(campaign, warehouse)
 
 
-def draw(campaign: Campaign, workspace, rows: dict[str, int], channels: dict, target: str | None) -> Canvas:
+def waiting(campaign: Campaign, where) -> dict[str, Waiting]:
+    """The populations waiting in each of the campaign's waits on the target, as its occurrence log has them."""
+    if not campaign.waits:
+        return {}
+    from ..project.target import connect
+
+    with connect(where) as warehouse:
+        return _waiting(campaign, warehouse)
+
+
+def _waiting(campaign: Campaign, warehouse) -> dict[str, Waiting]:
+    from ..run.occurrences import OccurrenceLog, waiting_in
+
+    log = OccurrenceLog(warehouse)
+    if not campaign.waits or not log.exists():
+        return {}
+    return waiting_in(campaign, log.records(campaign.name))
+
+
+def draw(
+    campaign: Campaign,
+    workspace,
+    rows: dict[str, int],
+    channels: dict,
+    target: str | None,
+    waits: dict[str, Waiting] | None = None,
+) -> Canvas:
     """The canvas of a campaign of the workspace, with its models' compiled SQL."""
-    return canvas(campaign, rows, channels, compiled_sql(campaign, workspace.dbt), target, workspace.dbt.root)
+    compiled = compiled_sql(campaign, workspace.dbt)
+    return canvas(campaign, rows, channels, compiled, target, workspace.dbt.root, waits)

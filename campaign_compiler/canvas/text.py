@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import Canvas, Edge
+from .model import Canvas, Edge, Node, waiting_text
 
 COLOURS = {"targeting": "#dbeafe", "flow": "#f1f5f9", "channel": "#dcfce7"}
 
@@ -18,12 +18,22 @@ def _point(edge: Edge) -> str:
     return f"{edge.source}_OUT_{edge.output}"
 
 
+def _extra(node: Node) -> list[str]:
+    """The lines under a node's type: a channel's messages, what waits in a wait."""
+    lines = []
+    if node.channel:
+        lines.append(f"{node.channel['messages']:,} messages")
+    if node.waiting is not None:
+        lines.append(waiting_text(node.waiting))
+    return lines
+
+
 def render_mermaid(c: Canvas) -> str:
     lines = ["flowchart LR"]
     shapes = {"targeting": ('["', '"]'), "flow": ('{{"', '"}}'), "channel": ('(["', '"])')}
     for node in c.nodes.values():
         opening, closing = shapes[node.category]
-        extra = f"<br/>{node.channel['messages']:,} messages" if node.channel else ""
+        extra = "".join(f"<br/>{line}" for line in _extra(node))
         lines.append(f"    {node.id}{opening}{node.id}<br/><i>{node.type}</i>{extra}{closing}")
     for edge in c.edges:
         target = edge.target or f'{_point(edge)}((" "))'
@@ -45,7 +55,7 @@ def render_dot(c: Canvas) -> str:
         '  edge [fontname="Helvetica", fontsize=10];',
     ]
     for node in c.nodes.values():
-        extra = f"\\n{node.channel['messages']:,} messages" if node.channel else ""
+        extra = "".join(f"\\n{line}" for line in _extra(node))
         lines.append(
             f'  "{node.id}" [label="{node.id}\\n{node.type}{extra}", shape={shapes[node.category]}, '
             f'fillcolor="{COLOURS[node.category]}"];'

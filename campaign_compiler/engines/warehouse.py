@@ -127,6 +127,14 @@ class Warehouse:
             )[0][0]
         )
 
+    def columns(self, name: str) -> list[str]:
+        """The columns of a table of the target schema (none when it is missing), lowercase."""
+        rows = self.query(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+            (self.schema, name),
+        )
+        return [column.lower() for (column,) in rows]
+
     @property
     def closed(self) -> bool:
         """Whether the connection is known to be gone (some engines notice it at their next statement)."""

@@ -71,6 +71,15 @@ class DueStep:
     why: str  # "slot", "release", or "retry" (it failed, or was interrupted)
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """The populations the occurrences put in one wait that are still waiting for their release."""
+
+    rows: int  # over every waiting occurrence
+    occurrences: int
+    next_release: datetime | None  # the earliest; None when nothing waits
+
+
 @dataclass
 class Agenda:
     due: list[DueStep] = field(default_factory=list)
@@ -162,6 +171,16 @@ class OccurrenceLog:
         self._put(
             StepRecord(missed.campaign, missed.occurrence, START, missed.at, "skipped", finished_at=now, detail=why)
         )
+
+
+def waiting_in(campaign: Campaign, records: list[StepRecord]) -> dict[str, Waiting]:
+    """What waits in each of the campaign's waits, from its `records`: the rows of the occurrences whose
+    population entered the wait and is not released yet."""
+    found = {}
+    for wait in campaign.waits:
+        held = [r for r in records if r.step == wait and r.status == "waiting"]
+        found[wait] = Waiting(sum(r.entered or 0 for r in held), len(held), min((r.due_at for r in held), default=None))
+    return found
 
 
 def agenda(campaign: Campaign, records: list[StepRecord], now: datetime) -> Agenda:

@@ -251,8 +251,19 @@ class DeliveryLog:
         )
 
     def totals(self, campaign: str) -> list[tuple]:
+        """(occurrence, activity, channel, status, messages), latest occurrence first."""
         return self.warehouse.query(
             f"select occurrence, activity, channel, status, count(*) from {self.table('campaign_deliveries')} "
-            "where campaign = %s group by 1, 2, 3, 4 order by 1, 2, 4",
+            "where campaign = %s group by 1, 2, 3, 4 order by 1 desc, 2, 4",
+            (campaign,),
+        )
+
+    def events(self, campaign: str) -> list[tuple]:
+        """(activity, event, events, messages with it) of the events loaded for the campaign."""
+        if "campaign" not in self.warehouse.columns("campaign_events"):
+            return []  # none loaded yet: the table is missing, or older than the loader (dbt adds its columns)
+        return self.warehouse.query(
+            f"select activity, event, count(*), count(distinct message_id) from {self.table('campaign_events')} "
+            "where campaign = %s group by 1, 2 order by 1, 2",
             (campaign,),
         )
