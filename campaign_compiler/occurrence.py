@@ -107,7 +107,8 @@ def run_step(
             done.waits = _enter_waits(where, lock, campaign, due)
         console.counts(done.result)
         for wait, release, entered in done.waits:
-            console.say(f"{entered:,} rows wait in {wait} until {occurrence_name(release)}.")
+            rows = "1 row waits" if entered == 1 else f"{entered:,} rows wait"
+            console.say(f"{rows} in {wait} until {occurrence_name(release)}.")
         done.report = send_step(workspace, where, lock, campaign, due, sending, done.result.channels, console)
     except (RuntimeFailure, KeyboardInterrupt) as failure:
         done.error = str(failure) or type(failure).__name__
