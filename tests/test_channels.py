@@ -73,7 +73,11 @@ def built(request, tmp_path_factory):
         f"timestamp '{t:%Y-%m-%d %H:%M:%S}', 'r', null)"
         for k, a, t in deliveries
     )
-    project.query_write(target, f'insert into "{schema}".campaign_deliveries values {values}')
+    columns = (
+        "campaign, activity, channel, occurrence, recipient_key, per_key, message_key, address, status, attempts, "
+        "error, sent_at, run_id, updated_at"
+    )
+    project.query_write(target, f'insert into "{schema}".campaign_deliveries ({columns}) values {values}')
     result = project.count("channels", target)
     return project, target, result, suppressions, deliveries, now
 

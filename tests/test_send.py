@@ -575,8 +575,9 @@ def test_a_simulation_leaves_the_traces_of_real_runs_alone(tmp_path):
     for key, status in ((first, "pending"), (second, "failed")):
         project.query_write(
             "duckdb",
-            f"""insert into campaign_deliveries values ('mail', 'newsletter', 'email',
-            'once', '1', null, '{key}', 'x@example.com', '{status}', 1, null, null, 'r', null)""",
+            f"""insert into campaign_deliveries (campaign, activity, channel, occurrence, recipient_key, per_key,
+            message_key, address, status, attempts, error, sent_at, run_id, updated_at) values ('mail', 'newsletter',
+            'email', 'once', '1', null, '{key}', 'x@example.com', '{status}', 1, null, null, 'r', null)""",
         )
     assert project.run("send", "mail", "--simulate").code == 0
     assert dict(
