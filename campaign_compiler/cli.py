@@ -324,6 +324,8 @@ def send(options: Options, campaign: str, sending: SendOptions) -> None:
     console = TerminalConsole()
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
+    _check_confirmation(sending, "send", console)  # bad input first: nothing is read from the target before
+    _check_credentials(session, [loaded], sending.simulate)
     occurrence, channels = _built_channels(session, loaded, sending.occurrence)
     with _ready_to_send(session, loaded, occurrence, sending, "send", console) as lock:
         due = DueStep(loaded.name, occurrence, STEP_START, timing.now(), "send")
