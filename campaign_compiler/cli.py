@@ -324,22 +324,23 @@ def send(options: Options, campaign: str, sending: SendOptions) -> None:
     console = TerminalConsole()
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
-    _check_confirmation(sending, "send", console)  # bad input first: nothing is read from the target before
-    _check_credentials(session, [loaded], sending.simulate)
-    occurrence, channels = _built_channels(session, loaded, sending.occurrence)
-    with _ready_to_send(session, loaded, occurrence, sending, "send", console) as lock:
+    with _ready_to_send(session, loaded, sending.occurrence, sending, "send", console) as lock:
+        occurrence, channels = _built_channels(session, loaded, sending.occurrence)
         due = DueStep(loaded.name, occurrence, STEP_START, timing.now(), "send")
         send_step(session.workspace, session.where, lock, loaded, due, sending, channels, console)
 
 
 @contextmanager
-def _ready_to_send(session: Session, loaded, occurrence: str, sending: SendOptions, command: str, console: Console):
-    """The occurrence, the means to confirm and the credentials checked before anything runs; then
-    the campaign's lock, held."""
+def _ready_to_send(
+    session: Session, loaded, occurrence: str | None, sending: SendOptions, command: str, console: Console
+):
+    """The occurrence (when known), the means to confirm and the credentials checked before anything
+    runs; then the campaign's lock, held."""
     from .run.lock import CampaignLock
     from .send.sender import check_occurrence
 
-    check_occurrence(occurrence)
+    if occurrence is not None:
+        check_occurrence(occurrence)
     _check_confirmation(sending, command, console)
     _check_credentials(session, [loaded], sending.simulate)
     with CampaignLock(session.where, loaded.name) as lock:
