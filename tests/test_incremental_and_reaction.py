@@ -39,9 +39,11 @@ activities:
   everyone: {type: build_audience}
   mail: {type: email, input: everyone, template: templates/mail.yml}
   french: {type: build_audience, where: "country = 'FR'"}
-  opened: {type: reaction, input: french, of: mail, event: open}
-  clicked_soon: {type: reaction, input: everyone, of: mail, event: click, within: 2d}
-  clicked: {type: reaction, input: everyone, of: mail, event: click}
+  later: {type: wait, input: everyone, duration: 1d}
+  french_later: {type: wait, input: french, duration: 1d}
+  opened: {type: reaction, input: french_later, of: mail, event: open}
+  clicked_soon: {type: reaction, input: later, of: mail, event: click, within: 2d}
+  clicked: {type: reaction, input: later, of: mail, event: click}
 """
 
 FIRST_RUN = "2026-11-15 12:00:00"
