@@ -101,10 +101,10 @@ def run_step(
     if record:
         _begin(where, lock, due, run_id, now)
     try:
-        done.result = _build(workspace, where, campaign, due, console)
+        done.result = _build(workspace, where, campaign, due, console, sending.simulate)
         if record:
             _begin(where, lock, due, run_id, now)  # a first build has just created the log
-            done.waits = _enter_waits(where, lock, campaign, due)
+            done.waits = _enter_waits(where, lock, campaign, due, now)
         console.counts(done.result)
         for wait, release, entered in done.waits:
             rows = "1 row waits" if entered == 1 else f"{entered:,} rows wait"
@@ -139,7 +139,7 @@ def _finish(where, lock, due: DueStep, status: str, now: datetime, detail, count
             raise  # a failure's own record is best effort: the step's row stays running, tried again
 
 
-def _build(workspace: Workspace, where: DbtTarget, campaign: Campaign, due: DueStep, console: Console):
+def _build(workspace: Workspace, where: DbtTarget, campaign: Campaign, due: DueStep, console: Console, simulate):
     from .run.counts import build_and_count
 
     return build_and_count(
@@ -151,10 +151,13 @@ def _build(workspace: Workspace, where: DbtTarget, campaign: Campaign, due: DueS
         notify=console.note,
         now=due.at,
         step=due.step,
+        simulate=simulate,
     )
 
 
-def _enter_waits(where: DbtTarget, lock, campaign: Campaign, due: DueStep) -> list[tuple[str, datetime, int]]:
+def _enter_waits(
+    where: DbtTarget, lock, campaign: Campaign, due: DueStep, now: datetime
+) -> list[tuple[str, datetime, int]]:
     """Record the populations this step put in its waits (each once per occurrence), with their release."""
     from .run.state import CampaignBuild
 
@@ -171,7 +174,7 @@ def _enter_waits(where: DbtTarget, lock, campaign: Campaign, due: DueStep) -> li
                 f"select count(*) from {relation} where _campaign_occurrence = %s", (due.occurrence,)
             )
             release = campaign.releases[wait].at(due.at)
-            if log.waiting(campaign.name, due.occurrence, wait, release, int(rows)):
+            if log.waiting(campaign.name, due.occurrence, wait, release, int(rows), now):
                 entered.append((wait, release, int(rows)))
     return entered
 

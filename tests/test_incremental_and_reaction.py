@@ -47,7 +47,7 @@ activities:
 """
 
 FIRST_RUN = "2026-11-15 12:00:00"
-OCCURRENCE_COLUMNS = "campaign, occurrence, step, due_at, status"
+OCCURRENCE_COLUMNS = "campaign, occurrence, step, due_at, status, watermark"
 DELIVERY_COLUMNS = """campaign, activity, channel, occurrence, recipient_key, per_key, message_key, address,
     status, attempts, sent_at"""
 EVENT_COLUMNS = 'message_id, event, "at", campaign, activity, channel, occurrence, message_key, loaded_at, event_id'
@@ -129,12 +129,12 @@ def test_an_incremental_query_selects_the_rows_new_since_the_last_successful_occ
         "campaign_occurrences",
         OCCURRENCE_COLUMNS,
         [
-            ("timely", "2018-01-01T00:00:00Z", "start", "2018-01-01 00:00:00", "succeeded"),
-            ("timely", "2019-01-01T00:00:00Z", "start", "2019-01-01 00:00:00", "failed"),
-            ("timely", "2019-02-01T00:00:00Z", "reminder", "2019-02-01 00:00:00", "succeeded"),
-            ("other", "2019-03-01T00:00:00Z", "start", "2019-03-01 00:00:00", "succeeded"),
-            ("timely", "2020-06-01T12:00:00Z", "start", "2020-06-01 12:00:00", "succeeded"),
-            ("timely", "2021-01-01T00:00:00Z", "start", "2021-01-01 00:00:00", "succeeded"),
+            ("timely", "2018-01-01T00:00:00Z", "start", "2018-01-01 00:00:00", "succeeded", "2018-01-01 00:00:00"),
+            ("timely", "2019-01-01T00:00:00Z", "start", "2019-01-01 00:00:00", "failed", None),
+            ("timely", "2019-02-01T00:00:00Z", "reminder", "2019-02-01 00:00:00", "succeeded", "2019-02-01 00:00:00"),
+            ("other", "2019-03-01T00:00:00Z", "start", "2019-03-01 00:00:00", "succeeded", "2019-03-01 00:00:00"),
+            ("timely", "2020-06-01T12:00:00Z", "start", "2020-06-01 12:00:00", "succeeded", "2020-06-01 12:00:00"),
+            ("timely", "2021-01-01T00:00:00Z", "start", "2021-01-01 00:00:00", "succeeded", "2021-01-01 00:00:00"),
         ],
     )
     build(project, target, "timely", campaign_now="2020-06-01 12:00:00", campaign_occurrence="2020-06-01T12:00:00Z")
@@ -155,7 +155,7 @@ def test_an_incremental_query_on_a_date_counts_each_day_once(semantics):
         target,
         "campaign_occurrences",
         OCCURRENCE_COLUMNS,
-        [("timely", "2025-06-14T07:00:00Z", "start", "2025-06-14 07:00:00", "succeeded")],
+        [("timely", "2025-06-14T07:00:00Z", "start", "2025-06-14 07:00:00", "succeeded", "2025-06-14 07:00:00")],
     )
     build(project, target, "timely", campaign_now="2025-06-15 07:00:00", campaign_occurrence="2025-06-15T07:00:00Z")
     that_day = keys(project, target, "select booking_id from bookings where checkin_date = date '2025-06-15'")

@@ -284,3 +284,24 @@ def test_a_tick_killed_in_the_middle_of_its_send_is_resumed_by_the_next_one(tmp_
         ("start", "succeeded"),
         ("three_days", "waiting"),
     ]
+
+
+@pytest.mark.duckdb
+def test_a_simulation_freezes_no_population_and_an_empty_one_is_not_built_again(tmp_path):
+    project = make(tmp_path / "p")
+    now = name(SLOT[1] + timedelta(minutes=5))
+    simulated = project.run("run", "welcome", "--simulate", "--now", now)
+    assert simulated.code == 0, simulated.stderr
+    assert project.scalar("duckdb", "select count(*) from welcome__three_days__waiting") == 0
+    assert project.scalar("duckdb", "select count(*) from campaign_occurrences") == 0
+    assert project.run("tick", "--yes", "--now", now).code == 0
+    assert project.scalar("duckdb", "select count(*) from welcome__three_days__waiting") == 2  # Ada and Bob
+    # the next day nobody signed up: the wait of that occurrence is done at once, with nothing to release
+    said = tick(project, "duckdb", SLOT[2] + timedelta(minutes=5))
+    assert "1 step run" in said
+    rows = project.query(
+        "duckdb",
+        f"select status, entered, detail from campaign_occurrences where occurrence = '{name(SLOT[2])}' order by step",
+    )
+    assert rows == [("succeeded", None, None), ("succeeded", 0, "no one entered the wait")]
+    assert project.run("due", "--now", name(SLOT[5] + timedelta(minutes=5))).stdout.count("three_days") == 1

@@ -37,11 +37,12 @@ def build_campaign(
     notify=None,
     now: datetime | None = None,
     step: str = START,
+    simulate: bool = False,
 ) -> None:
     """Build `step` of the campaign (all of it when it has no wait) for `occurrence`, whose time is
     `now` (default: the warehouse's clock): incremental queries read the rows up to it, waits release
     their populations after it, and a frequency cap does not count the messages this occurrence
-    already sent.
+    already sent. A `simulate`d build records no population in its waits.
 
     `notify(text)` is told of the other campaigns built along."""
     dbt = workspace.dbt
@@ -78,6 +79,8 @@ def build_campaign(
     }
     try:
         variables = {"campaign_occurrence": occurrence, **({"campaign_now": sql_timestamp(now)} if now else {})}
+        if simulate:
+            variables["campaign_simulation"] = True
         build(where, [*selectors, *stale], progress, origins, variables)
     except ProjectFailure as failure:
         # files dbt cannot parse would break the build of every campaign of the project, not only this one

@@ -47,13 +47,16 @@ def build_and_count(
     notify: Callable[[str], None] | None = None,
     now: datetime | None = None,
     step: str = START,
+    simulate: bool = False,
 ) -> CountResult:
     """Build `step` for `occurrence` at `now` (run.build), then count it.
 
     The build runs in the context `building(campaign name)`, which gives the callable told of each
     dbt node done; `notify(text)` is told of the other campaigns built along."""
     with building(campaign.name) if building is not None else nullcontext() as progress:
-        build_campaign(campaign, workspace, where, progress, occurrence, notify=notify, now=now, step=step)
+        build_campaign(
+            campaign, workspace, where, progress, occurrence, notify=notify, now=now, step=step, simulate=simulate
+        )
     return count_built(campaign, where, step, occurrence)
 
 

@@ -159,12 +159,19 @@ class OccurrenceLog:
             record.watermark = record.due_at
         self._put(record)
 
-    def waiting(self, campaign: str, occurrence: str, step: str, release: datetime, entered: int) -> bool:
+    def waiting(
+        self, campaign: str, occurrence: str, step: str, release: datetime, entered: int, now: datetime
+    ) -> bool:
         """Record the population an occurrence put in a wait, unless recorded already (a population,
-        once recorded, is the one released); whether this call recorded it."""
+        once recorded, is the one released); whether this call recorded it. An empty population has
+        nothing to release: its step is done at once (no build at the release, nothing to send)."""
         if self.find(campaign, occurrence, step) is not None:
             return False
-        self._put(StepRecord(campaign, occurrence, step, release, "waiting", entered=entered))
+        record = StepRecord(campaign, occurrence, step, release, "waiting", entered=entered)
+        if entered == 0:
+            record.status, record.finished_at, record.detail = "succeeded", now, "no one entered the wait"
+            record.watermark = release
+        self._put(record)
         return True
 
     def skip(self, missed: DueStep, now: datetime, why: str) -> None:

@@ -1,6 +1,7 @@
 {#- The keys build_audience gives, among the rows whose `since` column is new: later than the
     watermark — the time of the campaign's last successful occurrence before this one, from
-    campaign_occurrences (none on the first run: every row) — and not later than this occurrence's
+    campaign_occurrences.watermark, which a later failed try of an occurrence keeps (none on the
+    first run: every row) — and not later than this occurrence's
     time (_campaign_now). A NULL `since` is never new. A date counts from its midnight. -#}
 {% macro incremental_query(dimension, key, since, campaign, occurrences, where=none, links=[], keys_from=none) -%}
   {{ return(adapter.dispatch('incremental_query', 'campaign_orchestration')(
@@ -12,9 +13,9 @@
   {%- set now = campaign_orchestration._campaign_now() %}
   {%- set value = 'cast(dim.' ~ adapter.quote(since) ~ ' as timestamp)' %}
   {%- set watermark -%}
-(select max(occurrence.due_at) from {{ occurrences }} as occurrence
+(select max(occurrence.watermark) from {{ occurrences }} as occurrence
      where occurrence.campaign = '{{ campaign }}' and occurrence.step = 'start'
-       and occurrence.status = 'succeeded' and occurrence.due_at < {{ now }})
+       and occurrence.watermark < {{ now }})
   {%- endset %}
   {%- set new_rows = value ~ ' <= ' ~ now ~ '\n  and coalesce(' ~ value ~ ' > ' ~ watermark ~ ', true)' %}
   {%- set condition = new_rows if where is none else '(' ~ campaign_orchestration._sql(where) ~ ')\n  and ' ~ new_rows %}

@@ -5,7 +5,8 @@
       `var('campaign_occurrence')` records the rows of `input` then, with `_campaign_occurrence`,
       `_campaign_entered_at` (the time of the step being built, _campaign_now) and `_campaign_release_at`
       (`offset_seconds` later, and not before `floor` for an `until`), unless that occurrence is
-      recorded already: a population, once recorded, is the one that is released.
+      recorded already: a population, once recorded, is the one that is released. A simulation
+      (`var('campaign_simulation')`) records nothing.
     out: the population the current occurrence recorded (`waiting`), the rows released after the wait.
 
     `columns` are the input's columns, the key first. -#}
@@ -27,8 +28,9 @@ select
     cast({{ campaign_orchestration._campaign_now() }} as timestamp) as _campaign_entered_at,
     cast({{ release }} as timestamp) as _campaign_release_at
 from {{ input }} as wt
+where {{ "false and " if var('campaign_simulation', false) }}true
     {%- if is_incremental() %}
-where not exists (select 1 from {{ this }} as recorded where recorded._campaign_occurrence = {{ occurrence }})
+  and not exists (select 1 from {{ this }} as recorded where recorded._campaign_occurrence = {{ occurrence }})
     {%- endif %}
   {%- else %}
 select {{ campaign_orchestration._columns('waiting', columns) }}
