@@ -185,13 +185,16 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
     )
     started = time.monotonic()
     with CampaignLock(session.where, loaded.name):
-        result = _build_and_count(session, loaded, console, DueStep(loaded.name, occurrence, STEP_START, at, "count"))
+        result = _build_and_count(
+            session, loaded, console, DueStep(loaded.name, occurrence, STEP_START, at, "count"), preview=True
+        )
     _write_canvas(session, result, console)
     console.counts(result)
     console.built(result, time.monotonic() - started)
 
 
-def _build_and_count(session: Session, campaign, console: Console, due):
+def _build_and_count(session: Session, campaign, console: Console, due, preview: bool = False):
+    """Build and count a step; a `preview` (count) records no population in the waits."""
     from .run.counts import build_and_count
 
     return build_and_count(
@@ -203,6 +206,7 @@ def _build_and_count(session: Session, campaign, console: Console, due):
         notify=console.note,
         now=due.at,
         step=due.step,
+        simulate=preview,
     )
 
 
@@ -319,13 +323,15 @@ def run(options: Options, campaign: str, sending: SendOptions) -> None:
 @project_options
 def send(options: Options, campaign: str, sending: SendOptions) -> None:
     """Send the messages of an already built campaign (a campaign with waits: those of its first step)."""
-    from .occurrence import DueStep, send_step
+    from .occurrence import DueStep, resolve_occurrence, send_step
 
     console = TerminalConsole()
     session = Session(options)
     (loaded,) = session.campaigns([campaign])
     with _ready_to_send(session, loaded, sending.occurrence, sending, "send", console) as lock:
         occurrence, channels = _built_channels(session, loaded, sending.occurrence)
+        if loaded.schedule is not None:  # its occurrences are its slots: not `once`, as a plain dbt build records
+            resolve_occurrence(loaded, occurrence, timing.now())
         due = DueStep(loaded.name, occurrence, STEP_START, timing.now(), "send")
         send_step(session.workspace, session.where, lock, loaded, due, sending, channels, console)
 
