@@ -292,10 +292,10 @@ def tick(
 
     report = TickReport()
     for campaign in campaigns:
-        planned = agendas([campaign], where, now)[campaign.name]
-        if not planned.due and not planned.missed:
-            continue
         try:
+            planned = agendas([campaign], where, now)[campaign.name]
+            if not planned.due and not planned.missed:
+                continue
             with CampaignLock(where, campaign.name) as lock:
                 planned = agendas([campaign], where, now)[campaign.name]  # as it stands under the lock
                 _skip(where, lock, planned.missed, now, sending, report, console)
