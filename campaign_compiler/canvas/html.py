@@ -17,6 +17,7 @@ from .model import Canvas, Edge, Node, count_text, draw, release_text, waiting_t
 # glyphs that common fonts (DejaVu, system UI fonts) all draw
 GLYPH = {
     "build_audience": "◎",
+    "incremental_query": "◔",
     "load_file": "⇪",
     "reconciliation": "⇄",
     "combine": "⋃",
@@ -29,6 +30,8 @@ GLYPH = {
     "and_join": "⋀",
     "or_join": "⋁",
     "test": "?",
+    "wait": "◷",
+    "reaction": "↺",
     "end": "■",
     "email": "✉",
     "sms": "☎",
