@@ -172,7 +172,7 @@ def _write_models(session: Session, loaded: list, console: Console) -> None:
 @project_options
 def count(options: Options, campaign: str, as_json: bool) -> None:
     """Compile, build with dbt, and print the exact row count of every working table."""
-    from .occurrence import DueStep, resolve_occurrence
+    from .occurrence import DueStep, build_step, resolve_occurrence
     from .run.lock import CampaignLock
 
     console = JsonConsole() if as_json else TerminalConsole()
@@ -185,29 +185,11 @@ def count(options: Options, campaign: str, as_json: bool) -> None:
     )
     started = time.monotonic()
     with CampaignLock(session.where, loaded.name):
-        result = _build_and_count(
-            session, loaded, console, DueStep(loaded.name, occurrence, STEP_START, at, "count"), preview=True
-        )
+        due = DueStep(loaded.name, occurrence, STEP_START, at, "count")
+        result = build_step(session.workspace, session.where, loaded, due, console, simulate=True)
     _write_canvas(session, result, console)
     console.counts(result)
     console.built(result, time.monotonic() - started)
-
-
-def _build_and_count(session: Session, campaign, console: Console, due, preview: bool = False):
-    """Build and count a step; a `preview` (count) records no population in the waits."""
-    from .run.counts import build_and_count
-
-    return build_and_count(
-        campaign,
-        session.workspace,
-        session.where,
-        console.building,
-        due.occurrence,
-        notify=console.note,
-        now=due.at,
-        step=due.step,
-        simulate=preview,
-    )
 
 
 def _write_canvas(session: Session, result, console: Console) -> None:

@@ -101,7 +101,7 @@ def run_step(
     if record:
         _begin(where, lock, due, run_id, now)
     try:
-        done.result = _build(workspace, where, campaign, due, console, sending.simulate)
+        done.result = build_step(workspace, where, campaign, due, console, sending.simulate)
         if record:
             _begin(where, lock, due, run_id, now)  # a first build has just created the log
             done.waits = _enter_waits(where, lock, campaign, due, now)
@@ -139,7 +139,11 @@ def _finish(where, lock, due: DueStep, status: str, now: datetime, detail, count
             raise  # a failure's own record is best effort: the step's row stays running, tried again
 
 
-def _build(workspace: Workspace, where: DbtTarget, campaign: Campaign, due: DueStep, console: Console, simulate):
+def build_step(
+    workspace: Workspace, where: DbtTarget, campaign: Campaign, due: DueStep, console: Console, simulate: bool
+):
+    """Build and count one step of an occurrence; a simulation (or a preview: `count`) records nobody
+    in the waits."""
     from .run.counts import build_and_count
 
     return build_and_count(
