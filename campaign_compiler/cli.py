@@ -444,8 +444,9 @@ def tick(options: Options, campaigns, yes: bool, simulate: bool) -> None:
     now = timing.now()
     sending = SendOptions(simulate=simulate, yes=yes)
     _check_confirmation(sending, "tick", console)
-    busy = [c for c in loaded if any(p.due for p in agendas([c], session.where, now).values())]
-    _check_credentials(session, busy, simulate)
+    found = agendas(loaded, session.where, now)
+    _check_credentials(session, [c for c in loaded if found[c.name].due], simulate)
+    busy = [c for c in loaded if found[c.name].due or found[c.name].missed]  # a missed slot is recorded too
     report = run_tick(session.workspace, session.where, busy, now, sending, console)
     ran = len(report.ran)
     console.say(

@@ -289,17 +289,14 @@ def tick(
     sending: SendOptions,
     console: Console,
 ) -> TickReport:
-    """Run everything due at `now`, campaign by campaign, oldest first; record the slots missed for
-    too long as skipped. A step that fails stops its campaign's later steps (they run after it, at a
-    later tick); the other campaigns go on."""
+    """Run everything due at `now` of `campaigns` (those with something due or missed), campaign by
+    campaign, oldest first; record the slots missed for too long as skipped. A step that fails stops
+    its campaign's later steps (they run after it, at a later tick); the other campaigns go on."""
     from .run.lock import CampaignLock
 
     report = TickReport()
     for campaign in campaigns:
         try:
-            planned = agendas([campaign], where, now)[campaign.name]
-            if not planned.due and not planned.missed:
-                continue
             with CampaignLock(where, campaign.name) as lock:
                 planned = agendas([campaign], where, now)[campaign.name]  # as it stands under the lock
                 _skip(where, lock, planned.missed, now, sending, report, console)

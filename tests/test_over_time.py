@@ -305,3 +305,14 @@ def test_a_simulation_freezes_no_population_and_an_empty_one_is_not_built_again(
     )
     assert rows == [("succeeded", None, None), ("succeeded", 0, "no one entered the wait")]
     assert project.run("due", "--now", name(SLOT[5] + timedelta(minutes=5))).stdout.count("three_days") == 1
+
+
+@pytest.mark.duckdb
+def test_a_tick_with_only_a_missed_slot_records_it_skipped(tmp_path):
+    project = make(tmp_path / "p")
+    project.write("campaigns/welcome.yml", WELCOME.replace('start: "2026-03-02"', 'start: "2026-03-02", catch_up: 1h'))
+    said = tick(project, "duckdb", SLOT[1] + timedelta(hours=2))  # an hour too late, the next slot not yet come
+    assert "0 steps run, 1 slot skipped" in said
+    assert project.query("duckdb", "select occurrence, step, status from campaign_occurrences") == [
+        (name(SLOT[1]), "start", "skipped")
+    ]
