@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from .errors import Diagnostics, Location, did_you_mean
+from .timing import DURATION_RULE, parse_duration
 from .yamlsrc import Path_, Source
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -136,6 +138,13 @@ class Reader:
             )
             return None
         return value
+
+    def duration(self, path: Path_, value: Any, what: str) -> timedelta | None:
+        """A duration written `30m`, `12h`, `3d`, `2w`."""
+        found = parse_duration(value)
+        if found is None:
+            self.error(path, f"{what} must be a duration, {DURATION_RULE}; not {quoted(value)}")
+        return found
 
     def list_of(self, path: Path_, value: Any, what: str, *, min_items: int = 0) -> list | None:
         if not isinstance(value, list):

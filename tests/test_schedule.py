@@ -207,7 +207,7 @@ ERROR_CASES = [
         "catch-up",
         '{cron: "0 8 * * *", catch_up: 3 days}',
         [
-            f"{C}:2:41: error: catch_up must be a duration (a number and a unit: 30m, 12h, 3d, 2w (s, m, h, d, w)), "
+            f"{C}:2:41: error: catch_up must be a duration, a number and a unit: 30m, 12h, 3d, 2w (s, m, h, d, w); "
             'not "3 days"'
         ],
     ),
@@ -219,7 +219,7 @@ ERROR_CASES = [
             f'{C}:2:39: error: unknown time zone "Utopia": an IANA name, such as Europe/Paris or UTC',
             f"{C}:2:54: error: start must be an ISO 8601 date or time (2026-03-02, 2026-03-02T08:00 or "
             '2026-03-02T08:00:00+01:00), not "soon"',
-            f"{C}:2:70: error: catch_up must be a duration (a number and a unit: 30m, 12h, 3d, 2w (s, m, h, d, w)), "
+            f"{C}:2:70: error: catch_up must be a duration, a number and a unit: 30m, 12h, 3d, 2w (s, m, h, d, w); "
             'not "0d"',
         ],
     ),

@@ -23,7 +23,7 @@ from cronsim import CronSim, CronSimError
 
 from ..errors import did_you_mean
 from ..reader import Reader, quoted
-from ..timing import DURATION_RULE, parse_duration, parse_instant
+from ..timing import parse_instant
 from ..yamlsrc import Path_
 
 SCHEDULE_KEYS = ("cron", "timezone", "start", "end", "catch_up")
@@ -159,13 +159,7 @@ def read_schedule(r: Reader, path: Path_, raw: Any) -> Schedule | None:
     zone = zoneinfo.ZoneInfo(timezone) if timezone is not None else UTC  # UTC only to check the syntax
     start = _instant(r, path, raw, "start", zone)
     end = _instant(r, path, raw, "end", zone)
-    catch_up = None
-    if "catch_up" in raw:
-        catch_up = parse_duration(raw["catch_up"])
-        if catch_up is None:
-            r.error(
-                path + ("catch_up",), f"catch_up must be a duration ({DURATION_RULE}), not {quoted(raw['catch_up'])}"
-            )
+    catch_up = r.duration(path + ("catch_up",), raw["catch_up"], "catch_up") if "catch_up" in raw else None
     if timezone is not None and start is not None and end is not None and end < start:
         r.error(path + ("end",), f"end {quoted(raw['end'])} is before start {quoted(raw['start'])}")
     if len(r.diagnostics) > errors or cron is None or timezone is None:

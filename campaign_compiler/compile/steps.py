@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..reader import Reader, quoted
-from ..timing import DURATION_RULE, parse_duration, parse_instant
+from ..timing import parse_instant
 from .plan import START, Activity, Release
 
 WAIT = "wait"
@@ -63,14 +63,8 @@ def wait_timing(r: Reader, activity: Activity) -> tuple | None:
         )
         return None
     if given == ["duration"]:
-        duration = parse_duration(spec["duration"])
-        if duration is None:
-            r.error(
-                path + ("duration",),
-                f"duration must be a duration, {DURATION_RULE}; not {quoted(spec['duration'])}",
-            )
-            return None
-        return duration, None
+        duration = r.duration(path + ("duration",), spec["duration"], "duration")
+        return (duration, None) if duration is not None else None
     until = parse_instant(spec["until"])
     if until is None:
         r.error(

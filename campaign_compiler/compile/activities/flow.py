@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...errors import did_you_mean
 from ...project.channels import CHANNELS
 from ...reader import quoted
-from ...timing import DURATION_RULE, parse_duration, sql_timestamp
+from ...timing import sql_timestamp
 from ..conditions import Scope
 from ..plan import START, Activity, InputRef, ModelPlan, WorkingTable, ref
 from .base import ActivityType, Context, first_holding, package_source, same_dimension
@@ -202,13 +202,7 @@ class Reaction(ActivityType):
         outputs = [ctx.output(activity, output, table.dimension, dict(table.columns)) for output in activity.outputs]
         of = self._channel_activity(activity, table, ctx)
         event = ctx.reader.choice(path + ("event",), spec.get("event"), "event", EVENTS)
-        within = None
-        if "within" in spec:
-            within = parse_duration(spec["within"])
-            if within is None:
-                ctx.error(
-                    path + ("within",), f"within must be a duration, {DURATION_RULE}; not {quoted(spec['within'])}"
-                )
+        within = ctx.reader.duration(path + ("within",), spec["within"], "within") if "within" in spec else None
         if of is None or len(ctx.diagnostics) > errors:
             return
         args = dict(
