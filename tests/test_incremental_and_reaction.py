@@ -52,13 +52,6 @@ DELIVERY_COLUMNS = """campaign, activity, channel, occurrence, recipient_key, pe
     status, attempts, sent_at"""
 EVENT_COLUMNS = 'message_id, event, "at", campaign, activity, channel, occurrence, message_key, loaded_at, event_id'
 
-# The columns of campaign_events as the events loader writes them: the table is created here,
-# before dbt's on-run-start, which creates only the tables that are missing.
-EVENTS_TABLE = """create table {table} (message_id varchar not null, event varchar not null,
-    "at" timestamp not null, url varchar, reason varchar, campaign varchar not null,
-    activity varchar not null, channel varchar not null, occurrence varchar not null,
-    message_key varchar not null, loaded_at timestamp not null, event_id varchar)"""
-
 
 @pytest.fixture(scope="module", params=warehouse_params())
 def semantics(request, tmp_path_factory):
@@ -72,8 +65,6 @@ def semantics(request, tmp_path_factory):
     compiled = project.run("compile", "timely", "reacting")
     assert compiled.code == 0, compiled.stderr
     dbt(project, "deps")
-    project.query_write(target, f'create schema if not exists "{project.schema_of(target)}"')
-    project.query_write(target, EVENTS_TABLE.format(table=table(project, target, "campaign_events")))
     build(project, target, "timely", "reacting", campaign_now=FIRST_RUN, campaign_occurrence="once")
     return project, target
 

@@ -22,57 +22,18 @@ from pathlib import Path
 
 import pytest
 from conftest import Project
+from welcome_project import WELCOME, name, write_welcome
 
 pytestmark = pytest.mark.slow
-
-DATA_MODEL = """\
-version: 1
-sql_dialect: postgres
-entities:
-  guests:
-    model: guests
-    key: guest_id
-    columns: {guest_id: integer, first_name: text, email: text, phone: text, email_opt_in: boolean,
-              signed_up_at: timestamp}
-    addresses: {email: email, sms: phone}
-    consent: {email: email_opt_in}
-channels: {}
-"""
-
-WELCOME = """\
-campaign: welcome
-dimension: guests
-schedule: {cron: "0 8 * * *", timezone: Europe/Paris, start: "2026-03-02"}
-activities:
-  new_guests: {type: incremental_query, since: signed_up_at}
-  welcome: {type: email, input: new_guests, template: templates/welcome.yml}
-  three_days: {type: wait, input: welcome, duration: 3d}
-  opened: {type: reaction, input: three_days, of: welcome, event: open}
-  nudge: {type: sms, input: opened.no, template: templates/nudge.yml, category: transactional}
-"""
 
 SLOT = [datetime(2026, 3, 1 + day, 7, tzinfo=UTC) for day in range(0, 9)]  # SLOT[i]: day i's 08:00 in Paris
 
 
-def name(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def make(root: Path) -> Project:
     project = Project(root)
-    project.write(
-        "dbt_project.yml",
-        (project.root / "dbt_project.yml").read_text()
-        + "    guests:\n      +column_types: {phone: varchar, email: varchar, signed_up_at: timestamp}\n",
-    )
-    project.write("campaign_project.yml", DATA_MODEL)
-    project.write("campaigns/welcome.yml", WELCOME)
-    project.write("templates/welcome.yml", 'subject: "Welcome {{ first_name }}"\ntext: "Hello {{ first_name }}"\n')
-    project.write("templates/nudge.yml", 'body: "{{ first_name }}, your welcome offer is in your inbox"\n')
     # three guests who signed up before the schedule starts: the first occurrence has no watermark
-    project.write(
-        "seeds/guests.csv",
-        "guest_id,first_name,email,phone,email_opt_in,signed_up_at\n"
+    write_welcome(
+        project,
         "1,Ada,ada@example.com,+33600000001,true,2026-02-20 10:00:00\n"
         "2,Bob,bob@example.com,,true,2026-02-25 10:00:00\n"
         "3,Cy,,+33600000003,true,2026-02-27 10:00:00\n",

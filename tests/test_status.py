@@ -9,33 +9,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import DBT_PROJECT, Project
-
-DATA_MODEL = """\
-version: 1
-sql_dialect: postgres
-entities:
-  guests:
-    model: guests
-    key: guest_id
-    columns: {guest_id: integer, first_name: text, email: text, phone: text, email_opt_in: boolean,
-              signed_up_at: timestamp}
-    addresses: {email: email, sms: phone}
-    consent: {email: email_opt_in}
-channels: {}
-"""
-
-WELCOME = """\
-campaign: welcome
-dimension: guests
-schedule: {cron: "0 8 * * *", timezone: Europe/Paris, start: "2026-03-02"}
-activities:
-  new_guests: {type: incremental_query, since: signed_up_at}
-  welcome: {type: email, input: new_guests, template: templates/welcome.yml}
-  three_days: {type: wait, input: welcome, duration: 3d}
-  opened: {type: reaction, input: three_days, of: welcome, event: open}
-  nudge: {type: sms, input: opened.no, template: templates/nudge.yml}
-"""
+from conftest import Project
+from welcome_project import name, write_welcome
 
 FIRST, SECOND = datetime(2026, 3, 2, 7, tzinfo=UTC), datetime(2026, 3, 3, 7, tzinfo=UTC)  # 08:00 in Paris
 
@@ -52,30 +27,9 @@ BETWEEN = [
     (7, "gus@example.com", None, False, "2026-03-03 06:00:00"),
 ]
 
-# campaign_events as the events loader writes it: created here, before the first build (dbt creates
-# only the tables that are missing)
-EVENTS_TABLE = """create table {table} (message_id varchar not null, event varchar not null,
-    "at" timestamp not null, url varchar, reason varchar, campaign varchar not null,
-    activity varchar not null, channel varchar not null, occurrence varchar not null,
-    message_key varchar not null, loaded_at timestamp not null, event_id varchar)"""
-
-
-def name(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def make(project: Project, target: str) -> Project:
-    seeds = "    guests:\n      +column_types: {guest_id: integer, email: text, phone: text, signed_up_at: timestamp}\n"
-    project.write("dbt_project.yml", DBT_PROJECT + seeds)
-    project.write("campaign_project.yml", DATA_MODEL)
-    project.write("campaigns/welcome.yml", WELCOME)
-    project.write("templates/welcome.yml", 'subject: "Welcome {{ first_name }}"\ntext: "Hello {{ first_name }}"\n')
-    project.write("templates/nudge.yml", 'body: "{{ first_name }}, your welcome offer is in your inbox"\n')
-    rows = "".join(f"{k},G{k},{e or ''},{p or ''},{str(o).lower()},{s}\n" for k, e, p, o, s in BEFORE)
-    project.write("seeds/guests.csv", "guest_id,first_name,email,phone,email_opt_in,signed_up_at\n" + rows)
-    (project.root / "target").mkdir(exist_ok=True)
-    project.query_write(target, f'create schema if not exists "{project.schema_of(target)}"')
-    project.query_write(target, EVENTS_TABLE.format(table=table(project, target, "campaign_events")))
+    write_welcome(project, "".join(f"{k},G{k},{e or ''},{p or ''},{str(o).lower()},{s}\n" for k, e, p, o, s in BEFORE))
     return project
 
 
@@ -178,11 +132,7 @@ def test_status_and_canvas_show_what_waits_and_each_channel_funnel(project, targ
 
 @pytest.mark.duckdb
 def test_status_of_a_campaign_nothing_ran_of_says_so(project):
-    project.write("campaign_project.yml", DATA_MODEL)
-    project.write("campaigns/welcome.yml", WELCOME)
-    project.write("templates/welcome.yml", 'subject: "Welcome"\ntext: "Hello"\n')
-    project.write("templates/nudge.yml", 'body: "Hello"\n')
-    project.write("seeds/guests.csv", "guest_id,first_name,email,phone,email_opt_in,signed_up_at\n")
+    write_welcome(project, "")
     result = project.run("status", "welcome")
     assert result.code == 0, result.stderr
     assert result.stdout == "welcome has not run on target duckdb yet: nothing of it is built or logged there.\n"
