@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__, timing
-from .console import Console, JsonConsole, TerminalConsole
+from .console import Console, JsonConsole, TerminalConsole, plural
 from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, display_path
 from .timing import NOW_VARIABLE
 
@@ -512,10 +512,6 @@ def load_events(options: Options, file: Path, as_json: bool) -> None:
 
     console = JsonConsole() if as_json else TerminalConsole()
     console.events_loaded(load_events(file, Session(options).where))
-
-
-def plural(count: int, singular: str, several: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else several or singular + 's'}"
 
 
 @contextmanager

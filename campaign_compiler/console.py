@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from .run.counts import CountResult
 
 
+def plural(count: int, singular: str, several: str | None = None) -> str:
+    """`1 slot`, `2 slots`, `3 activities` (with `several`)."""
+    return f"{count} {singular if count == 1 else several or singular + 's'}"
+
+
 class Console:
     """Shows nothing: every method is a no-op, and confirmation is refused."""
 

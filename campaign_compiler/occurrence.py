@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .compile.plan import START, Campaign
-from .console import Console
+from .console import Console, plural
 from .errors import Diagnostic, InvalidInput, RuntimeFailure
 from .project.target import DbtTarget, connect
 from .run.occurrences import Agenda, DueStep, OccurrenceLog, agenda
@@ -237,7 +237,7 @@ def check_settled(report) -> None:
     if failed or lost:
         problems = (
             [
-                f"{_plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
+                f"{plural(failed, 'message')} failed (the reason of each is in campaign_deliveries.error"
                 + ("" if report.simulate else "; --retry-failed sends them again")
                 + ")"
             ]
@@ -246,14 +246,10 @@ def check_settled(report) -> None:
         )
         if lost:
             problems.append(
-                f"{_plural(lost, 'message')} may have been delivered, the provider's answer lost "
+                f"{plural(lost, 'message')} may have been delivered, the provider's answer lost "
                 "(left unknown; --resend-unknown sends them again)"
             )
         raise RuntimeFailure("; ".join(problems))
-
-
-def _plural(count: int, singular: str) -> str:
-    return f"{count} {singular if count == 1 else singular + 's'}"
 
 
 # -- what is due, and the tick ------------------------------------------------------------------
@@ -318,7 +314,7 @@ def _skip(where, lock, missed: list[DueStep], now: datetime, sending: SendOption
     first, last = missed[0].occurrence, missed[-1].occurrence
     span = first if first == last else f"{first} to {last}"
     console.say(
-        f"{missed[0].campaign}: skipped {_plural(len(missed), 'slot')} missed for longer than the schedule's "
+        f"{missed[0].campaign}: skipped {plural(len(missed), 'slot')} missed for longer than the schedule's "
         f"catch-up ({span}); run one by hand with `campaign run {missed[0].campaign} --occurrence <slot>`"
     )
     if sending.simulate:
