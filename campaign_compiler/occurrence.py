@@ -98,12 +98,12 @@ def run_step(
     done = StepRun(due)
     record = not sending.simulate
     run_id = uuid.uuid4().hex
-    if record:
-        _begin(where, lock, due, run_id, now)
+    begun = record and _begin(where, lock, due, run_id, now)
     try:
         done.result = build_step(workspace, where, campaign, due, console, sending.simulate)
         if record:
-            _begin(where, lock, due, run_id, now)  # a first build has just created the log
+            if not begun:  # the first build on this target has just created the log
+                _begin(where, lock, due, run_id, now)
             done.waits = _enter_waits(where, lock, campaign, due, now)
         console.counts(done.result)
         for wait, release, entered in done.waits:
@@ -120,13 +120,13 @@ def run_step(
     return done
 
 
-def _begin(where: DbtTarget, lock, due: DueStep, run_id: str, now: datetime) -> None:
-    """Mark the step running, once the log exists (dbt creates it with the first build)."""
+def _begin(where: DbtTarget, lock, due: DueStep, run_id: str, now: datetime) -> bool:
+    """Mark the step running; False when the log does not exist yet (dbt creates it with the first build)."""
     with occurrence_log(where, lock) as log:
-        if log.exists():
-            current = log.find(due.campaign, due.occurrence, due.step)
-            if current is None or current.run_id != run_id:
-                log.begin(due.campaign, due.occurrence, due.step, due.at, run_id, now)
+        if not log.exists():
+            return False
+        log.begin(due.campaign, due.occurrence, due.step, due.at, run_id, now)
+        return True
 
 
 def _finish(where, lock, due: DueStep, status: str, now: datetime, detail, counts) -> None:

@@ -104,11 +104,17 @@ class OccurrenceLog:
 
     def records(self, campaign: str) -> list[StepRecord]:
         """The campaign's rows, by time."""
-        if not self.exists():
-            return []
+        return self._read("campaign = %s", (campaign,)) if self.exists() else []
+
+    def find(self, campaign: str, occurrence: str, step: str) -> StepRecord | None:
+        """The row of one step of one occurrence, if any."""
+        found = self._read("campaign = %s and occurrence = %s and step = %s", (campaign, occurrence, step))
+        return found[0] if found else None
+
+    def _read(self, condition: str, params: tuple) -> list[StepRecord]:
         rows = self.warehouse.query(
-            f"select {', '.join(COLUMNS)} from {self.table} where campaign = %s order by due_at, occurrence, step",
-            (campaign,),
+            f"select {', '.join(COLUMNS)} from {self.table} where {condition} order by due_at, occurrence, step",
+            params,
         )
         records = []
         for row in rows:
@@ -134,9 +140,6 @@ class OccurrenceLog:
                 f"insert into {self.table} ({', '.join(COLUMNS)}) values ({', '.join(['%s'] * len(COLUMNS))})",
                 tuple(values),
             )
-
-    def find(self, campaign: str, occurrence: str, step: str) -> StepRecord | None:
-        return next((r for r in self.records(campaign) if (r.occurrence, r.step) == (occurrence, step)), None)
 
     def begin(self, campaign: str, occurrence: str, step: str, due_at: datetime, run_id: str, now: datetime) -> None:
         """The step is running (again): its row keeps what an earlier try recorded of the population
