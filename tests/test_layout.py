@@ -64,7 +64,7 @@ def _driver_imports(path: Path) -> list[str]:
 
 
 def test_the_registry_lists_each_engine_under_its_name():
-    assert list(ENGINES) == ["duckdb", "postgres"]
+    assert list(ENGINES) == ["duckdb", "postgres", "spark"]
     assert all(name == engine.name for name, engine in ENGINES.items())
     assert DIALECTS == ("duckdb", "postgres") and DEFAULT_DIALECT in DIALECTS
 

@@ -305,7 +305,7 @@ activities:
 """,
         [
             f'{C}:5:13: error: unknown function "pg_sleep" in condition: functions must exist, with the same '
-            "meaning, on every warehouse campaigns compile for (duckdb, postgres)"
+            "meaning, on every warehouse campaigns compile for (duckdb, postgres, spark)"
         ],
     ),
     (
@@ -319,10 +319,10 @@ activities:
 """,
         [
             f"{C}:5:13: error: SIMILAR TO is not available alike on every warehouse campaigns compile for (duckdb, "
-            "postgres): SIMILAR TO is a regular expression on DuckDB and a SQL pattern on PostgreSQL; use LIKE, or ~ "
+            "postgres, spark): SIMILAR TO is a regular expression on DuckDB and a SQL pattern on PostgreSQL; use LIKE, or ~ "
             "for a regular expression",
             f"{C}:5:38: error: DAY_OF_WEEK() is not available alike on every warehouse campaigns compile for (duckdb, "
-            "postgres): use extract(dow from ...)",
+            "postgres, spark): use extract(dow from ...)",
         ],
     ),
     (

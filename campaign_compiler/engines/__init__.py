@@ -16,6 +16,7 @@ from ..errors import RuntimeFailure
 from .base import Engine, EngineLock
 from .duckdb import DuckDB
 from .postgres import Postgres
+from .spark import Spark
 
 __all__ = ["DEFAULT_DIALECT", "DIALECTS", "ENGINES", "Engine", "EngineLock", "engine_for"]
 
@@ -23,6 +24,7 @@ __all__ = ["DEFAULT_DIALECT", "DIALECTS", "ENGINES", "Engine", "EngineLock", "en
 ENGINES: dict[str, type[Engine]] = {
     DuckDB.name: DuckDB,
     Postgres.name: Postgres,
+    Spark.name: Spark,
 }
 
 # the sqlglot dialects campaigns compile for: a condition must mean the same in each

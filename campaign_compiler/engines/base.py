@@ -32,6 +32,11 @@ class Engine(ABC):
     # The C0 and C1 control characters, DEL and the Unicode line and paragraph separators, written
     # inside a bracket expression of the warehouse's regular expressions: no address may hold one.
     control_characters: ClassVar[str]
+    # Whether the warehouse's tables take appends only: no row update or delete, no transaction
+    # (Spark's parquet tables). The tables campaigns share are then journals, their latest row the state.
+    appends_only: ClassVar[bool] = False
+    # What quotes an identifier in the warehouse's SQL
+    quote_character: ClassVar[str] = '"'
 
     @classmethod
     @abstractmethod
@@ -44,6 +49,11 @@ class Engine(ABC):
     def campaign_lock(cls, credentials: Any, root: Path, campaign: str, connect: Callable[[], Warehouse]) -> EngineLock:
         """The lock of `campaign` on this warehouse, not yet taken; `connect` opens a session of
         the target when the lock needs one of its own."""
+
+    @classmethod
+    def before_dbt(cls, credentials: Any, root: Path) -> None:
+        """Anything the process must do before dbt connects (Spark starts the session dbt will share)."""
+        return None
 
     def prepare(self, sql: str) -> str:
         """`sql`, whose parameters are written %s, in the driver's parameter style."""
@@ -70,6 +80,23 @@ class Engine(ABC):
     @abstractmethod
     def stream(self, warehouse: Warehouse, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
+
+    def table_exists(self, warehouse: Warehouse, name: str) -> bool:
+        """Whether the target schema has a table `name`."""
+        return bool(
+            warehouse.query(
+                "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
+                (warehouse.schema, name),
+            )[0][0]
+        )
+
+    def columns(self, warehouse: Warehouse, name: str) -> list[str]:
+        """The columns of a table of the target schema (none when it is missing), lowercase."""
+        rows = warehouse.query(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+            (warehouse.schema, name),
+        )
+        return [column.lower() for (column,) in rows]
 
     @property
     def closed(self) -> bool:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import display_path
-from .base import Engine, EngineLock
+from .base import Engine
+from .files import FileLock
 
 if TYPE_CHECKING:
     from .warehouse import Warehouse
@@ -83,44 +81,6 @@ class DuckDB(Engine):
 
     def close(self) -> None:
         self.connection.close()
-
-
-class FileLock(EngineLock):
-    """A file lock next to the DuckDB file; lost when the file is removed or replaced."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._file = None
-
-    def acquire(self) -> bool:
-        handle = open(self.path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._file = handle
-        return True
-
-    def lost(self) -> str | None:
-        if self._file is None:
-            return None
-        try:
-            current = os.stat(self.path)
-        except FileNotFoundError:
-            return f"{display_path(self.path)} was removed"
-        mine = os.fstat(self._file.fileno())
-        if (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
-            return f"{display_path(self.path)} was replaced"
-        return None
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()
 
 
 def _duckdb_rows(columns: tuple[str, ...], rows: list[tuple]) -> tuple[str, list]:

@@ -72,7 +72,11 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """The statements of the block, committed together or not at all."""
+        """The statements of the block, committed together or not at all; where tables take appends
+        only, each statement on its own (their writers never need more: see `Engine.appends_only`)."""
+        if self.engine.appends_only:
+            yield
+            return
         self.execute("begin transaction")
         try:
             yield
@@ -117,23 +121,19 @@ class Warehouse:
 
     def table(self, name: str) -> str:
         """A table of the target schema, quoted."""
-        return f'"{self.schema}"."{name}"'
+        return f"{self.quote(self.schema)}.{self.quote(name)}"
+
+    def quote(self, identifier: str) -> str:
+        """`identifier` quoted in the warehouse's SQL."""
+        mark = self.engine.quote_character
+        return f"{mark}{identifier.replace(mark, mark * 2)}{mark}"
 
     def table_exists(self, name: str) -> bool:
-        return bool(
-            self.query(
-                "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
-                (self.schema, name),
-            )[0][0]
-        )
+        return self.engine.table_exists(self, name)
 
     def columns(self, name: str) -> list[str]:
         """The columns of a table of the target schema (none when it is missing), lowercase."""
-        rows = self.query(
-            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
-            (self.schema, name),
-        )
-        return [column.lower() for (column,) in rows]
+        return self.engine.columns(self, name)
 
     @property
     def closed(self) -> bool:

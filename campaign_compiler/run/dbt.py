@@ -12,9 +12,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ..engines import ENGINES
 from ..errors import RuntimeFailure
 from ..project.dbt import PACKAGE_NAME
-from ..project.target import DbtTarget
+from ..project.target import DbtTarget, load_profile
 
 Progress = Callable[[str, str], None]  # (node name, status) after each node
 
@@ -27,6 +28,7 @@ def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
             node = event.data.node_info
             progress(node.node_name, node.node_status)
 
+    _before_dbt(where)
     quiet = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
     # Relative paths in profiles (a DuckDB file) mean the same as when dbt runs in the project.
     previous = os.getcwd()
@@ -38,6 +40,13 @@ def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
     if result.exception is not None:
         raise ProjectFailure(f"dbt {args[0]} failed: {_one_line(str(result.exception))}")
     return result
+
+
+def _before_dbt(where: DbtTarget) -> None:
+    """What the target's engine needs done in this process before dbt connects to it."""
+    credentials = load_profile(where).credentials
+    if credentials.type in ENGINES:
+        ENGINES[credentials.type].before_dbt(credentials, where.project.root)
 
 
 class ProjectFailure(RuntimeFailure):

@@ -1,0 +1,186 @@
+"""Apache Spark, through dbt-spark's `session` method: Spark in local mode inside this process.
+
+The session is the one dbt builds with (`SparkSession.builder.getOrCreate()` returns it to both),
+started in the project directory with the profile's `server_side_parameters`, so that relative
+paths (the warehouse directory, the metastore) mean the same as in a plain `dbt build`.
+
+Spark's tables (parquet files, described in a Hive metastore) take appends and whole rewrites, not
+row updates, deletes or transactions: the tables campaigns share are written as journals here
+(`appends_only`), each row a new fact, the latest one the state.
+
+A local metastore (Derby, embedded) admits one process at a time: the first process to start a
+session holds it until it ends. `campaign` takes a file lock beside it first, so that a second
+process is told who holds the warehouse instead of failing inside Spark.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import RuntimeFailure, display_path
+from .base import Engine, first_line
+from .files import FileLock
+
+if TYPE_CHECKING:
+    from .warehouse import Warehouse
+
+# Spark's own chatter (log4j's banner, the errors it logs before raising them to us) stays out of the
+# terminal: what goes wrong reaches the user as our one-line failure.
+_LOG4J = Path(__file__).with_name("spark-log4j2.properties")
+_WAREHOUSE_DIR = "spark.sql.warehouse.dir"
+_METASTORE_URL = "spark.hadoop.javax.jdo.option.ConnectionURL"
+
+
+class Spark(Engine):
+    name = "spark"
+    # Java's regular expressions, which Spark's rlike uses
+    control_characters = r"\x00-\x1f\x7f-\x9f\x{2028}\x{2029}"
+    appends_only = True
+    quote_character = "`"
+
+    def __init__(self, session):
+        self.session = session
+
+    @classmethod
+    def connect(cls, credentials, root: Path) -> Spark:
+        return cls(session(credentials, root))
+
+    @classmethod
+    def campaign_lock(cls, credentials, root: Path, campaign: str, connect: Callable[[], Warehouse]) -> FileLock:
+        # one process at a time uses a local metastore; the lock tells campaigns of that process apart
+        directory = _state_dir(credentials, root)
+        directory.mkdir(parents=True, exist_ok=True)
+        return FileLock(directory / f"campaign-{campaign}.lock")
+
+    @classmethod
+    def before_dbt(cls, credentials, root: Path) -> None:
+        session(credentials, root)
+
+    def prepare(self, sql: str) -> str:
+        return sql.replace("%s", "?")
+
+    def cursor(self) -> _Cursor:
+        return _Cursor(self.session)
+
+    def done(self, cursor) -> None:
+        pass
+
+    def insert_rows(self, cursor, head: str, columns: tuple[str, ...], rows: list[tuple], suffix: str) -> None:
+        row = f"({', '.join(['?'] * len(columns))})"
+        cursor.execute(f"{head} values {', '.join([row] * len(rows))} {suffix}", [v for r in rows for v in r])
+
+    def stream(self, warehouse: Warehouse, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
+        # a partition at a time reaches this process: memory follows the page, not the table
+        select = ", ".join(f"`{c}`" for c in columns)
+        batch: list[dict] = []
+        try:
+            for row in self.session.sql(f"select {select} from {relation}").toLocalIterator(prefetchPartitions=False):
+                batch.append(dict(zip(columns, row)))
+                if len(batch) >= page:
+                    yield batch
+                    batch = []
+        except Exception as exc:
+            raise RuntimeFailure(f"reading {relation} failed: {first_line(exc)}") from None
+        if batch:
+            yield batch
+
+    def table_exists(self, warehouse: Warehouse, name: str) -> bool:
+        return bool(self.session.catalog.tableExists(name, warehouse.schema))
+
+    def columns(self, warehouse: Warehouse, name: str) -> list[str]:
+        if not self.table_exists(warehouse, name):
+            return []
+        return [column.name.lower() for column in self.session.catalog.listColumns(name, warehouse.schema)]
+
+    def close(self) -> None:
+        pass  # the session lives as long as the process: dbt and later connections share it
+
+
+class _Cursor:
+    """A DB-API-like cursor over the session: `?` parameters are bound by Spark itself."""
+
+    def __init__(self, session):
+        self.session = session
+        self._rows: list[tuple] = []
+
+    def execute(self, sql: str, params=()) -> None:
+        frame = self.session.sql(sql, args=list(params) if params else None)
+        self._rows = [tuple(row) for row in frame.collect()]
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+
+_SESSION: Any = None
+
+
+def session(credentials, root: Path):
+    """This process's Spark session, started (once) in `root` with the profile's parameters.
+
+    Only the `session` method runs Spark in this process; the others reach a cluster that
+    campaign commands do not connect to (yet): that is said plainly, before dbt runs."""
+    global _SESSION
+    method = str(getattr(credentials, "method", "session"))
+    if method.lower().endswith("session") is False:
+        raise RuntimeFailure(
+            f'spark method "{method}": campaign commands run Spark in their own process (method: session); '
+            "build with dbt on a cluster, send from a session on the same metastore"
+        )
+    if _SESSION is not None:
+        return _SESSION
+    from pyspark.sql import SparkSession
+
+    parameters = dict(getattr(credentials, "server_side_parameters", None) or {})
+    lock = _state_dir(credentials, root)
+    _hold_metastore(lock)
+    options = parameters.get("spark.driver.extraJavaOptions", "")
+    parameters["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_LOG4J.as_uri()}".strip()
+    parameters.setdefault("spark.ui.enabled", "false")
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in parameters.items():
+        builder = builder.config(key, value)
+    with _working_directory(root):
+        _SESSION = builder.getOrCreate()
+    return _SESSION
+
+
+def _state_dir(credentials, root: Path) -> Path:
+    """Where the session keeps its metastore (Derby's directory), which the locks sit beside."""
+    parameters = dict(getattr(credentials, "server_side_parameters", None) or {})
+    url = parameters.get(_METASTORE_URL, "")
+    match = re.search(r"databaseName=([^;]+)", url)
+    metastore = Path(match.group(1)) if match else Path("metastore_db")
+    metastore = metastore if metastore.is_absolute() else root / metastore
+    return metastore.parent
+
+
+_HELD: FileLock | None = None
+
+
+def _hold_metastore(directory: Path) -> None:
+    """Take the local metastore for this process, or say which process has it."""
+    global _HELD
+    directory.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(directory / "spark-session.lock")
+    if not lock.acquire():
+        holder = lock.holder() or "another process"
+        raise RuntimeFailure(
+            f"the Spark warehouse in {display_path(directory)} is in use by {holder}: Spark in local mode "
+            "admits one process at a time; try again when it has finished"
+        )
+    _HELD = lock
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
