@@ -15,7 +15,7 @@ from campaign_compiler.engines import DEFAULT_DIALECT, DIALECTS, ENGINES
 PACKAGE = Path(__file__).resolve().parent.parent / "campaign_compiler"
 ENGINES_DIR = PACKAGE / "engines"
 ENGINE_NAMES = {"duckdb", "postgres", *ENGINES, *DIALECTS}
-DRIVERS = {"duckdb", "psycopg2"}
+DRIVERS = {"duckdb", "psycopg2", "pyspark"}
 
 
 def _modules_outside_engines() -> list[Path]:
@@ -66,7 +66,7 @@ def _driver_imports(path: Path) -> list[str]:
 def test_the_registry_lists_each_engine_under_its_name():
     assert list(ENGINES) == ["duckdb", "postgres", "spark"]
     assert all(name == engine.name for name, engine in ENGINES.items())
-    assert DIALECTS == ("duckdb", "postgres") and DEFAULT_DIALECT in DIALECTS
+    assert DIALECTS == ("duckdb", "postgres", "spark") and DEFAULT_DIALECT in DIALECTS
 
 
 def test_no_module_outside_engines_names_an_engine():
