@@ -15,8 +15,10 @@ process is told who holds the warehouse instead of failing inside Spark.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,11 +143,17 @@ def session(credentials, root: Path):
     options = parameters.get("spark.driver.extraJavaOptions", "")
     parameters["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_LOG4J.as_uri()}".strip()
     parameters.setdefault("spark.ui.enabled", "false")
+    parameters.setdefault("spark.ui.showConsoleProgress", "false")
+    # timestamps as on the other warehouses: naive, in UTC
+    parameters.setdefault("spark.sql.session.timeZone", "UTC")
+    parameters.setdefault("spark.sql.timestampType", "TIMESTAMP_NTZ")
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in parameters.items():
         builder = builder.config(key, value)
-    with _working_directory(root):
+    with _working_directory(root), _stderr_to(lock / "spark.log"):
         _SESSION = builder.getOrCreate()
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):  # pyspark logs each error it raises
+        logging.getLogger(name).disabled = True
     return _SESSION
 
 
@@ -174,6 +182,21 @@ def _hold_metastore(directory: Path) -> None:
             "admits one process at a time; try again when it has finished"
         )
     _HELD = lock
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """The standard error of processes started in the block (Spark's JVM, which prints its banner and
+    warnings there for as long as it runs) goes to `path`."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextmanager

@@ -32,3 +32,23 @@
   {%- endfor %}
   {{- return('') -}}
 {%- endmacro %}
+
+{#- Spark's tables (parquet, in a Hive metastore) have no constraints and take appends only: the
+    shared tables are journals there, and their readers take the latest row of a key. -#}
+{% macro spark__create_campaign_tables() -%}
+  {%- if not execute %}{{ return('') }}{% endif -%}
+  {%- do run_query("create database if not exists " ~ target.schema) -%}
+  {%- for name, columns in campaign_orchestration._campaign_table_columns().items() %}
+    {%- set plain = columns.split('primary key (')[0].strip().rstrip(',') | replace(' primary key', '')
+          | replace(' not null', '') | replace('varchar', 'string') | replace('"', '`') %}
+    {%- do run_query("create table if not exists " ~ campaign_orchestration._campaign_table(name) ~ " (" ~ plain ~ ") using parquet") %}
+  {%- endfor %}
+  {%- for name, added in campaign_orchestration._campaign_table_added_columns().items() %}
+    {%- set table = campaign_orchestration._campaign_table(name) %}
+    {%- set present = adapter.get_columns_in_relation(table) | map(attribute='name') | map('lower') | list %}
+    {%- for column in added if column.split()[0] not in present %}
+      {%- do run_query("alter table " ~ table ~ " add columns (" ~ column | replace('varchar', 'string') ~ ")") %}
+    {%- endfor %}
+  {%- endfor %}
+  {{- return('') -}}
+{%- endmacro %}

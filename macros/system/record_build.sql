@@ -17,3 +17,13 @@ values ('{{ campaign }}', '{{ node }}', '{{ this | replace("'", "''") }}', '{{ t
         '{{ digest }}', current_timestamp, '{{ invocation_id }}',
         '{{ var('campaign_occurrence', 'once') | replace("'", "''") }}')
 {%- endmacro %}
+
+{#- Spark's tables take appends only: the latest row of a node (by built_at) is its build. -#}
+{% macro spark__record_build(campaign, digest) -%}
+  {%- set builds = campaign_orchestration._campaign_table('campaign_builds') -%}
+insert into {{ builds }} (campaign, node, relation, relation_schema, relation_name, digest, built_at, invocation_id,
+                          occurrence)
+values ('{{ campaign }}', '{{ model.name }}', '{{ this | replace("'", "\\'") }}', '{{ this.schema }}', '{{ this.identifier }}',
+        '{{ digest }}', cast(current_timestamp() as timestamp), '{{ invocation_id }}',
+        '{{ var('campaign_occurrence', 'once') | replace("'", "\\'") }}')
+{%- endmacro %}
