@@ -25,7 +25,7 @@ from campaign_compiler.workspace import Workspace
 
 MACROS = REPO / "macros"
 GOLDEN = REPO / "tests" / "golden"
-ADAPTERS = ("default", "duckdb", "postgres")  # the prefixes of dispatch variants
+ADAPTERS = ("default", "duckdb", "postgres", "spark")  # the prefixes of dispatch variants
 JINJA = jinja2.Environment(extensions=["jinja2.ext.do"])
 
 
