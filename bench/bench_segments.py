@@ -1,6 +1,6 @@
 """Compiled segments against the SQL an analytics engineer would write by hand.
 
-    python bench/bench_segments.py [--profiles 1000000] [--target duckdb|postgres] [--runs 3]
+    python bench/bench_segments.py [--profiles 1000000] [--target duckdb|postgres|spark] [--runs 3]
 
 Generates the hotel data (bench/generate_data.py), loads it as raw tables (dbt sources), builds a
 campaign of representative segments with `campaign count`, then times, with the same driver, a
@@ -8,6 +8,10 @@ campaign of representative segments with `campaign count`, then times, with the 
 would write for the same segment (best of --runs each). Both must give the same rows; the ratio
 says how much slower (> 1) or faster the compiled query is. dbt's own time per model (which adds
 its transaction and renaming overhead) is printed too.
+
+On Spark (local mode, `pip install -e ".[spark]"`), the raw tables are parquet tables loaded from
+the CSV files, and `campaign count` runs in this process, which shares its Spark session (a local
+metastore admits one process).
 """
 
 from __future__ import annotations
@@ -120,6 +124,71 @@ HAND_WRITTEN = {
 }
 
 
+def spark_parameters(folder: Path) -> dict[str, str]:
+    """Spark in local mode on every core, its warehouse and metastore in `folder`."""
+    return {
+        "spark.master": "local[*]",
+        "spark.driver.memory": "6g",
+        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={folder}/metastore;create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    }
+
+
+class SparkDatabase:
+    """The benchmark's tables in the Spark session `campaign` uses in this process."""
+
+    target = "spark"
+
+    def __init__(self, folder: Path):
+        from campaign_compiler.engines import spark
+
+        class Credentials:
+            method = "session"
+            server_side_parameters = spark_parameters(folder)
+
+        self.session = spark.session(Credentials(), folder)
+
+    def run(self, sql: str):
+        return [tuple(row) for row in self.session.sql(sql).collect()]
+
+    def load(self, folder: Path) -> None:
+        self.run(f"drop database if exists {RAW} cascade")
+        self.run(f"create database {RAW}")
+        for table, columns in TABLES.items():
+            schema = columns.replace(" text", " string")
+            frame = self.session.read.csv(str(folder / f"{table}.csv"), header=True, schema=schema)
+            frame.write.format("parquet").saveAsTable(f"{RAW}.{table}")
+
+    def time_create(self, table: str, sql: str) -> float:
+        self.run(f"drop table if exists {BUILT}.{table}")
+        started = time.perf_counter()
+        self.run(f"create table {BUILT}.{table} using parquet as {sql}")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        pass  # the session is the process's, shared with campaign
+
+
+def count_here(project: Path) -> subprocess.CompletedProcess:
+    """`campaign count bench --json` in this process (on Spark, whose session it shares)."""
+    import contextlib
+    import io
+
+    from campaign_compiler.cli import main as campaign
+
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            campaign(["--project-dir", str(project), "count", "bench", "--json"])
+        except SystemExit as exit_:
+            code = exit_.code or 0
+    return subprocess.CompletedProcess([], code, out.getvalue(), err.getvalue())
+
+
 class Database:
     def __init__(self, target: str, path: Path):
         self.target = target
@@ -174,6 +243,14 @@ def write_project(root: Path, target: str, database_path: Path) -> None:
     )
     if target == "duckdb":
         output = f"type: duckdb\n      path: {database_path}\n      schema: {BUILT}\n      threads: 1"
+    elif target == "spark":
+        parameters = "".join(
+            f'\n        {key}: "{value}"' for key, value in spark_parameters(database_path.parent).items()
+        )
+        output = (
+            f"type: spark\n      method: session\n      host: NA\n      schema: {BUILT}\n      threads: 1"
+            f"\n      server_side_parameters:{parameters}"
+        )
     else:
         output = (
             f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
@@ -188,7 +265,7 @@ def write_project(root: Path, target: str, database_path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1_000_000)
-    parser.add_argument("--target", choices=("duckdb", "postgres"), default="duckdb")
+    parser.add_argument("--target", choices=("duckdb", "postgres", "spark"), default="duckdb")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
@@ -207,7 +284,7 @@ def main() -> None:
             capture_output=True,
         )
         database_path = tmp / "bench.duckdb"
-        database = Database(args.target, database_path)
+        database = SparkDatabase(tmp) if args.target == "spark" else Database(args.target, database_path)
         database.load(tmp / "data")
         database.close()
 
@@ -215,11 +292,18 @@ def main() -> None:
         write_project(project, args.target, database_path)
         in_dbt: dict[str, float] = {}
         for _ in range(args.runs):
-            done = subprocess.run(
-                [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), "count", "bench", "--json"],
-                capture_output=True,
-                text=True,
-            )
+            command = [
+                sys.executable,
+                "-m",
+                "campaign_compiler",
+                "--project-dir",
+                str(project),
+                "count",
+                "bench",
+                "--json",
+            ]
+            spark = args.target == "spark"
+            done = count_here(project) if spark else subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(done.stderr)
             for result in json.loads((project / "target" / "run_results.json").read_text())["results"]:
@@ -228,7 +312,7 @@ def main() -> None:
                     in_dbt[name] = min(in_dbt.get(name, float("inf")), result["execution_time"])
         counts = json.loads(done.stdout)["counts"]
 
-        database = Database(args.target, database_path)
+        database = SparkDatabase(tmp) if args.target == "spark" else Database(args.target, database_path)
         print(f"{args.profiles:,} profiles on {args.target}; best of {args.runs}; seconds")
         print(f"{'model':24} {'rows':>10} {'compiled':>9} {'by hand':>8} {'ratio':>6} {'in dbt':>7}")
         compiled_dir = project / "target" / "compiled" / "bench" / "models" / "campaigns" / "bench"
