@@ -37,6 +37,8 @@ class Engine(ABC):
     appends_only: ClassVar[bool] = False
     # What quotes an identifier in the warehouse's SQL
     quote_character: ClassVar[str] = '"'
+    # The type of a text column of a table dbt creates for a seed (a seed's `column_types`)
+    text_type: ClassVar[str] = "text"
 
     @classmethod
     @abstractmethod

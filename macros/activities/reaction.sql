@@ -22,10 +22,10 @@ where {{ "not " if output == 'no' }}exists (
     where delivery.campaign = '{{ campaign }}' and delivery.activity = '{{ of }}'
       and delivery.occurrence = '{{ var('campaign_occurrence', 'once') | replace("'", "''") }}'
       and delivery.status = 'sent'
-      and delivery.recipient_key = cast(wt.{{ adapter.quote(key) }} as varchar)
+      and delivery.recipient_key = cast(wt.{{ adapter.quote(key) }} as {{ campaign_orchestration._sql_type('text') }})
       and reacted.event = '{{ event }}'
       {%- if within_seconds is not none %}
-      and reacted."at" <= delivery.sent_at + interval '{{ within_seconds }} seconds'
+      and reacted.{{ adapter.quote('at') }} <= delivery.sent_at + interval '{{ within_seconds }} seconds'
       {%- endif %}
 )
 {%- endmacro %}
