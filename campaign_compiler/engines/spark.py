@@ -44,6 +44,7 @@ class Spark(Engine):
     control_characters = r"\x00-\x1f\x7f-\x9f\x{2028}\x{2029}"
     appends_only = True
     quote_character = "`"
+    unnest = "explode"
 
     def __init__(self, session):
         self.session = session
@@ -91,8 +92,8 @@ class Spark(Engine):
         if batch:
             yield batch
 
-    def table_exists(self, warehouse: Warehouse, name: str) -> bool:
-        return bool(self.session.catalog.tableExists(name, warehouse.schema))
+    def table_exists(self, warehouse: Warehouse, name: str, schema: str | None = None) -> bool:
+        return bool(self.session.catalog.tableExists(name, schema or warehouse.schema))
 
     def columns(self, warehouse: Warehouse, name: str) -> list[str]:
         if not self.table_exists(warehouse, name):
