@@ -47,6 +47,7 @@ class Spark(Engine):
     appends_only = True
     quote_character = "`"
     text_type = "string"
+    unnest = "explode"
 
     def __init__(self, session):
         self.session = session
@@ -95,8 +96,8 @@ class Spark(Engine):
         if batch:
             yield batch
 
-    def table_exists(self, warehouse: Warehouse, name: str) -> bool:
-        return bool(self.session.catalog.tableExists(name, warehouse.schema))
+    def table_exists(self, warehouse: Warehouse, name: str, schema: str | None = None) -> bool:
+        return bool(self.session.catalog.tableExists(name, schema or warehouse.schema))
 
     def columns(self, warehouse: Warehouse, name: str) -> list[str]:
         if not self.table_exists(warehouse, name):
