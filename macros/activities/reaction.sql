@@ -16,7 +16,7 @@ select {{ campaign_orchestration._columns('wt', columns) }}
 from {{ input }} as wt
 where {{ "not " if output == 'no' }}exists (
     select 1
-    from {{ deliveries }} as delivery
+    from {{ campaign_orchestration._delivery_log(deliveries) }} as delivery
     inner join {{ events }} as reacted
         on reacted.message_key = delivery.message_key and reacted.occurrence = delivery.occurrence
     where delivery.campaign = '{{ campaign }}' and delivery.activity = '{{ of }}'

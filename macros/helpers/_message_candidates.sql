@@ -87,7 +87,7 @@ reasons as (
     {%- if cap %}
     left join (
         select {{ campaign_orchestration._address_key(channel, 'delivery.address') }} as address_key, count(*) as sent
-        from {{ deliveries }} as delivery
+        from {{ campaign_orchestration._delivery_log(deliveries) }} as delivery
         where delivery.channel = '{{ channel }}' and delivery.status = 'sent'
           and delivery.sent_at >= {{ campaign_orchestration._campaign_now() }} - interval '{{ cap['days'] }} days'
           {#- what this very occurrence of the activity sent is not counted against itself #}
