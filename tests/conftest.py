@@ -39,6 +39,9 @@ SPARK_DIR = Path(tempfile.gettempdir()) / f"campaign_spark_{SCHEMA_PREFIX.rsplit
 # doctests import every module they find: full_disk.py is a script the send tests run, not one to import
 collect_ignore = ["full_disk.py"]
 
+# A text column of a seed, in dbt_project.yml: Spark has no type `text`
+TEXT = "\"{{ 'string' if target.type == 'spark' else 'text' }}\""
+
 DBT_PROJECT = """\
 name: test_project
 version: "1.0"

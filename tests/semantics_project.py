@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import DBT_PROJECT, REPO, Project
+from conftest import DBT_PROJECT, REPO, TEXT, Project
 
 PROJECT = REPO / "tests" / "projects" / "semantics"
 PROFILES = 600
 
 SEED_TYPES = """\
     profiles:
-      +column_types: {profile_id: integer, phone: text, postal_code: text, push_token: text,
+      +column_types: {profile_id: integer, phone: TEXT, postal_code: TEXT, push_token: TEXT,
                       email_opt_in: boolean, sms_opt_in: boolean, birth_date: date, created_at: timestamp}
     bookings:
       +column_types: {booking_id: integer, profile_id: integer, hotel_id: integer, amount: "decimal(12,2)",
@@ -26,9 +26,9 @@ SEED_TYPES = """\
       +column_types: {subscription_id: integer, profile_id: integer, started_at: date, renewal_date: date,
                       monthly_price: "decimal(10,2)"}
     contact_addresses:
-      +column_types: {contact_id: integer, profile_id: integer, phone: text, is_primary: boolean,
+      +column_types: {contact_id: integer, profile_id: integer, phone: TEXT, is_primary: boolean,
                       verified: boolean}
-"""
+""".replace(": TEXT", ": " + TEXT)
 
 
 def write_platinum_list(project: Project) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import DBT_PROJECT, REPO, Project
+from conftest import DBT_PROJECT, REPO, TEXT, Project
 
 DATA_MODEL = """\
 version: 1
@@ -33,12 +33,12 @@ entities:
 """
 SEEDS = """\
     profiles:
-      +column_types: {profile_id: integer, phone: text, email_opt_in: boolean, sms_opt_in: boolean,
-                      postal_code: text}
+      +column_types: {profile_id: integer, phone: TEXT, email_opt_in: boolean, sms_opt_in: boolean,
+                      postal_code: TEXT}
     bookings:
       +column_types: {booking_id: integer, profile_id: integer, amount: "decimal(12,2)", nights: integer,
                       checkin_date: date}
-"""
+""".replace(": TEXT", ": " + TEXT)
 CAMPAIGNS = {
     "mail": """\
 campaign: mail

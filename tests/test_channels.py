@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import DBT_PROJECT, warehouse_params
+from conftest import DBT_PROJECT, require, warehouse_params
 from semantics_project import make_project
 
 pytestmark = pytest.mark.slow
@@ -34,11 +34,9 @@ def blank(value) -> bool:
     return value is None or trimmed(value) == ""
 
 
-@pytest.fixture(scope="module", params=warehouse_params())
+@pytest.fixture(scope="module", params=warehouse_params(spark=True))
 def built(request, tmp_path_factory):
-    target = request.param
-    if target == "postgres":
-        request.getfixturevalue("postgres")
+    target = require(request, request.param)
     project = make_project(tmp_path_factory.mktemp(f"channels_{target}") / "project")
     project.count("channels", target)  # creates the delivery log
     emails = [
@@ -65,9 +63,10 @@ def built(request, tmp_path_factory):
         ]
     ):
         deliveries.append((f"k{i}", address, now - timedelta(days=days)))
-    schema = project.schema_of(target)
+    quote = "`" if target == "spark" else '"'
+    schema = f"{quote}{project.schema_of(target)}{quote}"
     values = ", ".join(f"('{a}', '{c}', 'test', timestamp '{now:%Y-%m-%d %H:%M:%S}')" for a, c in suppressions)
-    project.query_write(target, f'insert into "{schema}".campaign_suppressions values {values}')
+    project.query_write(target, f"insert into {schema}.campaign_suppressions values {values}")
     values = ", ".join(
         f"('other', 'mail', 'email', 'once', '0', null, '{k}', '{a}', 'sent', 1, null, "
         f"timestamp '{t:%Y-%m-%d %H:%M:%S}', 'r', null)"
@@ -77,7 +76,7 @@ def built(request, tmp_path_factory):
         "campaign, activity, channel, occurrence, recipient_key, per_key, message_key, address, status, attempts, "
         "error, sent_at, run_id, updated_at"
     )
-    project.query_write(target, f'insert into "{schema}".campaign_deliveries ({columns}) values {values}')
+    project.query_write(target, f"insert into {schema}.campaign_deliveries ({columns}) values {values}")
     result = project.count("channels", target)
     return project, target, result, suppressions, deliveries, now
 
@@ -180,15 +179,12 @@ def test_message_keys_and_template_columns(built):
     for key, profile_id, booking_id, _, per_booking in rows:
         assert key == hashlib.md5(f"channels|booking_mail|{profile_id}|{booking_id}".encode()).hexdigest()
         assert per_booking == booking_id
-    columns = [
-        row[0]
-        for row in project.query(
-            target,
-            f"""
+    listing = f"""
         select column_name from information_schema.columns
-        where table_schema = '{project.schema_of(target)}' and table_name = 'channels__mail' order by ordinal_position""",
-        )
-    ]
+        where table_schema = '{project.schema_of(target)}' and table_name = 'channels__mail' order by ordinal_position"""
+    if target == "spark":  # no information_schema: the catalog lists a table's columns in their order
+        listing = "show columns in channels__mail"
+    columns = [row[0] for row in project.query(target, listing)]
     assert columns == ["message_key", "profile_id", "address", "first_name", "last_name", "country"]
 
 

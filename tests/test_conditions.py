@@ -85,6 +85,23 @@ def test_condition_is_qualified_and_generated_per_dialect(model, condition, duck
     assert query.uses_entity == ("dim." in duckdb)
 
 
+# (condition written in postgres, generated for spark): Spark reads backslashes in literals as escapes
+SPARK_GENERATION = [
+    ("phone ~ '^\\+33'", "dim.phone RLIKE '^\\\\+33'"),
+    ("first_name = 'O''Brien'", "dim.first_name = 'O\\'Brien'"),
+    ("profile_id::text like '1%'", "CAST(wt.profile_id AS STRING) LIKE '1%'"),
+    ("profile_id / 2 = 1", "wt.profile_id DIV 2 = 1"),
+    ("created_at > current_date - interval '30 days'", "dim.created_at > CURRENT_DATE - INTERVAL '30' DAYS"),
+    ("email ilike '%@example.com'", "dim.email ILIKE '%@example.com'"),
+]
+
+
+@pytest.mark.parametrize("condition, spark", SPARK_GENERATION)
+def test_condition_is_generated_for_spark(model, condition, spark):
+    expression, _ = compile_condition(model, condition)
+    assert expression.sql("spark") == spark
+
+
 def test_working_table_columns_win_over_entity_columns(model):
     expression, query = compile_condition(
         model, "nb_stays > 2 and profile_id > 10", working={"profile_id": "integer", "nb_stays": "integer"}

@@ -1,4 +1,4 @@
-"""Every activity's semantics on DuckDB and PostgreSQL.
+"""Every activity's semantics on DuckDB, PostgreSQL and Spark.
 
 The project under tests/projects/semantics is built with `campaign count` on generated CRM data
 with its dirt (missing and shared emails, NULL consent, guests without bookings, NULL amounts,
@@ -9,7 +9,7 @@ hand-written SQL over the raw tables, on the same warehouse.
 from __future__ import annotations
 
 import pytest
-from conftest import Project, warehouse_params
+from conftest import Project, require, warehouse_params
 from semantics_project import make_project
 
 pytestmark = pytest.mark.slow
@@ -123,11 +123,9 @@ ORACLES = {
 }
 
 
-@pytest.fixture(scope="module", params=warehouse_params())
+@pytest.fixture(scope="module", params=warehouse_params(spark=True))
 def built(request, tmp_path_factory):
-    target = request.param
-    if target == "postgres":
-        request.getfixturevalue("postgres")
+    target = require(request, request.param)
     project = make_project(tmp_path_factory.mktemp(f"semantics_{target}") / "project")
     counts = {name: project.count(name, target)["counts"] for name in ORACLES}
     return project, target, counts

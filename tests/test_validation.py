@@ -7,6 +7,7 @@ from conftest import run_cli
 from validation_helpers import DATA_MODEL, PROFILES_CSV, errors_of, run_in_process, with_data_model
 
 C = "campaigns/c.yml"
+W = "on every warehouse campaigns compile for (duckdb, postgres, spark)"
 
 # (id, campaign file, the exact errors `campaign validate` prints)
 CASES = [
@@ -322,7 +323,30 @@ activities:
             "postgres, spark): SIMILAR TO is a regular expression on DuckDB and a SQL pattern on PostgreSQL; use LIKE, or ~ "
             "for a regular expression",
             f"{C}:5:38: error: DAY_OF_WEEK() is not available alike on every warehouse campaigns compile for (duckdb, "
-            "postgres, spark): use extract(dow from ...)",
+            "postgres, spark): the days of the week are numbered differently: compare dates",
+        ],
+    ),
+    (
+        "not-portable-to-spark",
+        """\
+campaign: c
+activities:
+  a:
+    type: build_audience
+    where: "extract(dow from created_at) = 0 or date_part('epoch', created_at) > 0 or email ~* 'x'"
+  b:
+    type: build_audience
+    where: {link: bookings, where: "cast(amount as integer) = 1 or current_date - checkin_date > 3"}
+""",
+        [
+            f"{C}:5:30: error: extract(dow ...) is not available alike {W}: Spark numbers the days of the week "
+            "1 (Sunday) to 7, DuckDB and PostgreSQL 0 to 6; compare dates",
+            f"{C}:5:68: error: extract(epoch ...) is not available alike {W}: Spark has no epoch; compare timestamps",
+            f"{C}:5:87: error: ~* is not available alike {W}: use ~ on lower(...) with a lowercase pattern",
+            f'{C}:8:42: error: "CAST(amount AS INT)" is not the same {W}: a number cast to an integer is rounded '
+            "on DuckDB and PostgreSQL, truncated on Spark; cast round(), floor() or ceil() of it",
+            f'{C}:8:83: error: "CURRENT_DATE - checkin_date" is not the same {W}: a date minus a date is a number '
+            "of days on DuckDB and PostgreSQL, an interval on Spark; compare a date with the other plus a number of days",
         ],
     ),
     (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from conftest import DBT_PROJECT, Project
+from conftest import DBT_PROJECT, TEXT, Project
 
 DATA_MODEL = """\
 version: 1
@@ -40,7 +40,7 @@ GUESTS_HEADER = "guest_id,first_name,email,phone,email_opt_in,signed_up_at\n"
 def write_welcome(project: Project, guests: str) -> None:
     """The data model, the campaign, its templates, and the seed of `guests` (CSV rows under
     GUESTS_HEADER), its phone and email read as text."""
-    seeds = "    guests:\n      +column_types: {guest_id: integer, email: text, phone: text, signed_up_at: timestamp}\n"
+    seeds = f"    guests:\n      +column_types: {{guest_id: integer, email: {TEXT}, phone: {TEXT}, signed_up_at: timestamp}}\n"
     project.write("dbt_project.yml", DBT_PROJECT + seeds)
     project.write("campaign_project.yml", DATA_MODEL)
     project.write("campaigns/welcome.yml", WELCOME)

@@ -49,18 +49,26 @@ _NOT_PORTABLE = {
         "EndsWith": "use LIKE '%end'",
         "TryCast": "use CAST",
         "Bracket": "subscripts differ between warehouses",
-        "DayOfWeek": "use extract(dow from ...)",
-        "DayOfWeekIso": "use extract(isodow from ...)",
+        "DayOfWeek": "the days of the week are numbered differently: compare dates",
+        "DayOfWeekIso": "the days of the week are numbered differently: compare dates",
+        "RegexpILike": "use ~ on lower(...) with a lowercase pattern",
         "DayOfMonth": "use extract(day from ...)",
         "DayOfYear": "use extract(doy from ...)",
         "WeekOfYear": "use extract(week from ...)",
         "Hour": "use extract(hour from ...)",
-        "Dayname": "use extract(dow from ...)",
+        "Dayname": "compare dates",
         "Monthname": "use extract(month from ...)",
         "JustifyDays": "compare intervals in days with extract",
         "DateFromParts": "use make_date(...) with sql_dialect postgres, or cast a text date",
     }.items()
     if hasattr(exp, name)
+}
+# Fields of EXTRACT / date_part that a supported warehouse lacks or numbers its own way (checked on each)
+_NOT_PORTABLE_FIELDS = {
+    "dow": "Spark numbers the days of the week 1 (Sunday) to 7, DuckDB and PostgreSQL 0 to 6; compare dates",
+    "dayofweek": "Spark numbers the days of the week 1 (Sunday) to 7, DuckDB and PostgreSQL 0 to 6; compare dates",
+    "isodow": "Spark has no isodow; compare dates",
+    "epoch": "Spark has no epoch; compare timestamps",
 }
 # IS [NOT] DISTINCT FROM and NULLIF(a, b) compare like = does
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Nullif)
@@ -492,8 +500,14 @@ class Query:
                     f'unknown function "{node.name}" in {what}: functions must exist, with the same '
                     f"meaning, on every warehouse campaigns compile for ({', '.join(DIALECTS)})",
                 )
+            elif isinstance(node, exp.Extract) and node.name.lower() in _NOT_PORTABLE_FIELDS:
+                error_at(
+                    node,
+                    f"extract({node.name.lower()} ...) is not available alike on every warehouse campaigns compile "
+                    f"for ({', '.join(DIALECTS)}): {_NOT_PORTABLE_FIELDS[node.name.lower()]}",
+                )
             elif type(node) in _NOT_PORTABLE:
-                operators = {"similarto": "SIMILAR TO", "glob": "GLOB", "bracket": "A subscript"}
+                operators = {"similarto": "SIMILAR TO", "glob": "GLOB", "bracket": "A subscript", "regexpilike": "~*"}
                 shown = operators[node.key] if node.key in operators else f"{node.sql_name()}()"
                 error_at(
                     node,
@@ -549,6 +563,8 @@ class Query:
             elif isinstance(node, exp.Between):
                 for bound in (node.args.get("low"), node.args.get("high")):
                     _check_comparable(node, node.this, bound, error_at)
+            elif isinstance(node, exp.Cast) or (isinstance(node, exp.Sub) and _type_of(node.this) == "date"):
+                _check_portable_arithmetic(node, error_at)
             elif (
                 isinstance(node, exp.Div)
                 and node.args.get("typed")
@@ -656,6 +672,8 @@ def _type_of(node: exp.Expression | None) -> str:
         if left in _NUMERIC and right in _NUMERIC:
             return "integer" if left == right == "integer" and not isinstance(node, exp.Div) else "number"
         return ""
+    if isinstance(node, exp.CurrentDate):
+        return "date"
     if isinstance(node, (exp.IntDiv, exp.Count, exp.Length)):
         return "integer"
     if isinstance(node, (exp.Lower, exp.Upper, exp.Trim, exp.Concat, exp.Substring, exp.SplitPart)):
@@ -673,6 +691,28 @@ def _type_of(node: exp.Expression | None) -> str:
             if to.is_type(*types):
                 return kind
     return ""
+
+
+def _check_portable_arithmetic(node: exp.Cast | exp.Sub, error_at) -> None:
+    """Casts and date arithmetic whose result differs between the warehouses campaigns compile for."""
+    where = f"on every warehouse campaigns compile for ({', '.join(DIALECTS)})"
+    if isinstance(node, exp.Sub):
+        if _type_of(node.expression) == "date":
+            error_at(
+                node,
+                f'"{_written(node)}" is not the same {where}: a date minus a date is a number of days on '
+                "DuckDB and PostgreSQL, an interval on Spark; compare a date with the other plus a number of days",
+            )
+    elif (
+        node.to.is_type(*exp.DataType.INTEGER_TYPES)
+        and _type_of(node.this) == "number"
+        and not isinstance(node.this, (exp.Round, exp.Floor, exp.Ceil))
+    ):
+        error_at(
+            node,
+            f'"{_written(node)}" is not the same {where}: a number cast to an integer is rounded on DuckDB and '
+            "PostgreSQL, truncated on Spark; cast round(), floor() or ceil() of it",
+        )
 
 
 def _compared_values(right: exp.Expression) -> list[exp.Expression]:

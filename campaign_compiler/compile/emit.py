@@ -31,7 +31,7 @@ import yaml
 from sqlglot import exp
 
 from .. import __version__
-from ..engines import DIALECTS
+from ..engines import DIALECTS, ENGINES
 from ..errors import RuntimeFailure
 from ..project.dbt import PACKAGE_NAME, DbtProject
 from ..yamlsrc import SAFE_DUMPER
@@ -420,8 +420,18 @@ def render_seed_csv(seed: SeedPlan) -> bytes:
     return out.getvalue().encode()
 
 
+def _seed_text_type() -> str:
+    """The type of a seed's text column: one name, or a dbt expression picking the target's when
+    the warehouses name it differently (dbt renders a property file's values when it parses it)."""
+    types = {name: engine.text_type for name, engine in ENGINES.items()}
+    if len(set(types.values())) == 1:
+        return next(iter(types.values()))
+    return "{{ " + repr(types) + "[target.type] }}"
+
+
 def _seed_config(seed: SeedPlan) -> dict[str, Any]:
-    return {"quote_columns": False, "column_types": {"file_row": "integer", **{c: "text" for c in seed.columns}}}
+    text = _seed_text_type()
+    return {"quote_columns": False, "column_types": {"file_row": "integer", **{c: text for c in seed.columns}}}
 
 
 def render_seed_properties(seed: SeedPlan, campaign: Campaign, campaign_file: str, digest: str) -> str:

@@ -37,6 +37,10 @@ class Engine(ABC):
     appends_only: ClassVar[bool] = False
     # What quotes an identifier in the warehouse's SQL
     quote_character: ClassVar[str] = '"'
+    # The type of a text column of a table dbt creates for a seed (a seed's `column_types`)
+    text_type: ClassVar[str] = "text"
+    # The function whose rows are the items of an array parameter (select unnest(%s) as x)
+    unnest: ClassVar[str] = "unnest"
 
     @classmethod
     @abstractmethod
@@ -81,12 +85,12 @@ class Engine(ABC):
     def stream(self, warehouse: Warehouse, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
 
-    def table_exists(self, warehouse: Warehouse, name: str) -> bool:
-        """Whether the target schema has a table `name`."""
+    def table_exists(self, warehouse: Warehouse, name: str, schema: str | None = None) -> bool:
+        """Whether the target schema (or `schema`) has a table or view `name`."""
         return bool(
             warehouse.query(
                 "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
-                (warehouse.schema, name),
+                (schema or warehouse.schema, name),
             )[0][0]
         )
 

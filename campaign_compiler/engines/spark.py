@@ -21,6 +21,8 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,8 @@ class Spark(Engine):
     control_characters = r"\x00-\x1f\x7f-\x9f\x{2028}\x{2029}"
     appends_only = True
     quote_character = "`"
+    text_type = "string"
+    unnest = "explode"
 
     def __init__(self, session):
         self.session = session
@@ -62,6 +66,7 @@ class Spark(Engine):
     @classmethod
     def before_dbt(cls, credentials, root: Path) -> None:
         session(credentials, root)
+        _write_seed_values_as_literals()
 
     def prepare(self, sql: str) -> str:
         return sql.replace("%s", "?")
@@ -91,8 +96,8 @@ class Spark(Engine):
         if batch:
             yield batch
 
-    def table_exists(self, warehouse: Warehouse, name: str) -> bool:
-        return bool(self.session.catalog.tableExists(name, warehouse.schema))
+    def table_exists(self, warehouse: Warehouse, name: str, schema: str | None = None) -> bool:
+        return bool(self.session.catalog.tableExists(name, schema or warehouse.schema))
 
     def columns(self, warehouse: Warehouse, name: str) -> list[str]:
         if not self.table_exists(warehouse, name):
@@ -119,6 +124,33 @@ class _Cursor:
 
 
 _SESSION: Any = None
+
+
+def _write_seed_values_as_literals() -> None:
+    """dbt-spark's session method writes a seed's values into its insert statement in quotes, as they
+    are: a quote in a value breaks the statement, a backslash is read as an escape and a missing value
+    becomes the text 'None'. They are written as Spark SQL literals instead."""
+    from dbt.adapters.spark.session import SessionConnectionWrapper
+
+    SessionConnectionWrapper._fix_binding = classmethod(lambda cls, value: _literal(value))
+
+
+def _literal(value: Any) -> str:
+    """A seed's value (None, a bool, a number, a datetime, text) as a Spark SQL literal.
+
+    >>> [_literal(v) for v in (None, True, Decimal("12.50"), 3, "d'A\\\\b")]
+    ['NULL', 'true', '12.50', '3', "'d\\\\'A\\\\\\\\b'"]
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat(sep=' ')}'"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
 
 
 def session(credentials, root: Path):

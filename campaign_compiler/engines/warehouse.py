@@ -6,6 +6,7 @@ behave exactly as in `dbt build`. Used after dbt has finished (counts, and later
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,6 +116,33 @@ class Warehouse:
         except Exception as exc:
             raise RuntimeFailure(f"{self.kind} update failed: {first_line(exc)}") from None
 
+    # -- journals (engines whose tables take appends only) -------------------------------------------
+    def latest(self, name: str, keys: tuple[str, ...], where: str) -> str:
+        """A relation of the rows of table `name` matching `where` (which must hold of all the rows of a
+        key or of none): where tables take appends only, the latest row of each of `keys` (by
+        `journal_seq`), else the table's own rows, one a key."""
+        table = self.table(name)
+        if not self.engine.appends_only:
+            return f"(select * from {table} where {where})"
+        return (
+            f"(select * from (select j.*, row_number() over (partition by {', '.join(keys)} "
+            f"order by j.journal_seq desc) as journal_rank from {table} as j where {where}) as r "
+            "where r.journal_rank = 1)"
+        )
+
+    def insert_absent(self, table: str, columns: tuple[str, ...], rows: list[tuple], exists: str) -> None:
+        """Insert those of `rows` (`v`) for which no row `t` of `table` satisfies `exists`, in one statement
+        (an anti-join: a journal's writes that must not repeat a fact)."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        row = f"({', '.join(['%s'] * len(columns))})"
+        self.execute(
+            f"insert into {table} ({names}) select * from values {', '.join([row] * len(rows))} as v({names}) "
+            f"where not exists (select 1 from {table} as t where {exists})",
+            tuple(value for r in rows for value in r),
+        )
+
     def stream(self, relation: str, columns: list[str], page: int) -> Iterator[list[dict]]:
         """The rows of a table, a page at a time, without holding the table in memory."""
         return self.engine.stream(self, relation, columns, page)
@@ -148,6 +176,17 @@ class Warehouse:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_LAST_SEQ = 0
+
+
+def journal_seq() -> int:
+    """What orders a journal's rows: the writer's clock in nanoseconds, increasing within the process.
+    The writers of a campaign take turns under its lock, whose handover outlasts a nanosecond."""
+    global _LAST_SEQ
+    _LAST_SEQ = max(time.time_ns(), _LAST_SEQ + 1)
+    return _LAST_SEQ
 
 
 def count_rows(warehouse: Warehouse, relations: dict[str, str]) -> dict[str, int]:

@@ -83,7 +83,7 @@ def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Cam
         if spec.model not in relation or spec.excluded_model not in relation:
             continue
         ((messages, recipients),) = warehouse.query(
-            f'select count(*), count(distinct "{spec.key}") from {relation[spec.model]}'
+            f"select count(*), count(distinct {warehouse.quote(spec.key)}) from {relation[spec.model]}"
         )
         reasons = dict(
             warehouse.query(f"select exclusion_reason, count(*) from {relation[spec.excluded_model]} group by 1")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..compile.plan import START, Campaign
-from ..engines.warehouse import Warehouse
+from ..engines.warehouse import Warehouse, journal_seq
 from ..timing import from_warehouse, occurrence_instant, occurrence_name
 
 TABLE = "campaign_occurrences"
@@ -112,9 +112,9 @@ class OccurrenceLog:
         return found[0] if found else None
 
     def _read(self, condition: str, params: tuple) -> list[StepRecord]:
+        latest = self.warehouse.latest(TABLE, ("campaign", "occurrence", "step"), condition)
         rows = self.warehouse.query(
-            f"select {', '.join(COLUMNS)} from {self.table} where {condition} order by due_at, occurrence, step",
-            params,
+            f"select {', '.join(COLUMNS)} from {latest} as o order by due_at, occurrence, step", params
         )
         records = []
         for row in rows:
@@ -127,10 +127,15 @@ class OccurrenceLog:
         return records
 
     def _put(self, record: StepRecord) -> None:
-        """The row of `record`'s (campaign, occurrence, step), replaced."""
+        """The row of `record`'s (campaign, occurrence, step), replaced (where tables take appends only,
+        a row appended: the latest is the step's)."""
         values = [getattr(record, name) for name in COLUMNS]
         values = [v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v for v in values]
         values[COLUMNS.index("counts")] = json.dumps(record.counts, sort_keys=True) if record.counts else None
+        if self.warehouse.engine.appends_only:
+            with self._write():
+                self.warehouse.insert(self.table, (*COLUMNS, "journal_seq"), [(*values, journal_seq())])
+            return
         with self._write():
             self.warehouse.execute(
                 f"delete from {self.table} where campaign = %s and occurrence = %s and step = %s",

@@ -46,6 +46,18 @@ def recorded(warehouse: Warehouse, campaign: str) -> dict[str, BuiltNode]:
     relation still exists."""
     if not warehouse.table_exists(BUILDS_TABLE):
         return {}
+    if warehouse.engine.appends_only:  # a build appends its row: a node's latest is its build
+        rows = warehouse.query(
+            "select b.node, b.relation, b.digest, b.built_at, b.occurrence, b.relation_schema, b.relation_name "
+            "from (select j.*, row_number() over (partition by j.node order by j.built_at desc) as journal_rank "
+            f"from {warehouse.table(BUILDS_TABLE)} as j where j.campaign = %s) as b where b.journal_rank = 1",
+            (campaign,),
+        )
+        return {
+            node: BuiltNode(relation, digest, built_at, occurrence)
+            for node, relation, digest, built_at, occurrence, schema, name in rows
+            if warehouse.engine.table_exists(warehouse, name, schema)
+        }
     rows = warehouse.query(
         f"select b.node, b.relation, b.digest, b.built_at, b.occurrence from {warehouse.table(BUILDS_TABLE)} as b "
         "where b.campaign = %s and exists (select 1 from information_schema.tables as t "

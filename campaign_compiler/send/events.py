@@ -147,10 +147,12 @@ def _store(log: DeliveryLog, events: list[Event], report: LoadReport) -> None:
     report.duplicates = len(events) - len(unknown) - len(new)
     loaded_at = timing.now().astimezone(UTC).replace(tzinfo=None)
     rows = [(e.message_id, e.event, e.at, e.url, e.reason, *sent[e.message_id][:5], loaded_at, e.event_id) for e in new]
+    columns = tuple(warehouse.quote(c) if c == "at" else c for c in EVENT_COLUMNS)
     for start in range(0, len(rows), BATCH_ROWS * 10):
-        warehouse.insert(
-            table, tuple(f'"{c}"' if c == "at" else c for c in EVENT_COLUMNS), rows[start : start + BATCH_ROWS * 10]
-        )
+        if warehouse.engine.appends_only:  # no primary key: an event already there is not appended again
+            warehouse.insert_absent(table, columns, rows[start : start + BATCH_ROWS * 10], "t.event_id = v.event_id")
+        else:
+            warehouse.insert(table, columns, rows[start : start + BATCH_ROWS * 10])
     report.stored.update(e.event for e in new)
     report.suppressions = _suppress(log, new, sent)
 
@@ -162,7 +164,8 @@ def _sent_messages(warehouse: Warehouse, table: str, ids: list[str]) -> dict[str
     for start in range(0, len(ids), LOOKUP):
         for message_id, *delivery in warehouse.query(
             "select d.message_id, d.campaign, d.activity, d.channel, d.occurrence, d.message_key, d.address "
-            f"from (select unnest(%s) as message_id) as k join {table} as d on d.message_id = k.message_id "
+            f"from (select {warehouse.engine.unnest}(%s) as message_id) as k join {table} as d "
+            "on d.message_id = k.message_id "
             "where d.status = 'sent'",
             (ids[start : start + LOOKUP],),
         ):
@@ -177,7 +180,8 @@ def _present(warehouse: Warehouse, table: str, column: str, values: list[str]) -
         found.update(
             value
             for (value,) in warehouse.query(
-                f"select t.{column} from (select unnest(%s) as v) as k join {table} as t on t.{column} = k.v",
+                f"select t.{column} from (select {warehouse.engine.unnest}(%s) as v) as k join {table} as t "
+                f"on t.{column} = k.v",
                 (values[start : start + LOOKUP],),
             )
         )
@@ -200,14 +204,16 @@ def _suppress(log: DeliveryLog, new: list[Event], sent: dict[str, tuple]) -> int
     for start in range(0, len(addresses), LOOKUP):
         existing.update(
             log.warehouse.query(
-                f"select s.address, s.channel, s.reason from (select unnest(%s) as address) as k "
+                f"select s.address, s.channel, s.reason from (select {log.warehouse.engine.unnest}(%s) as address) as k "
                 f"join {table} as s on s.address = k.address",
                 (addresses[start : start + LOOKUP],),
             )
         )
     rows = [(*key, at) for key, at in wanted.items() if key not in existing]
     for start in range(0, len(rows), BATCH_ROWS * 10):
-        log.warehouse.insert(table, ("address", "channel", "reason", '"at"'), rows[start : start + BATCH_ROWS * 10])
+        log.warehouse.insert(
+            table, ("address", "channel", "reason", log.warehouse.quote("at")), rows[start : start + BATCH_ROWS * 10]
+        )
     return len(rows)
 
 

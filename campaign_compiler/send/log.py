@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .. import timing
-from ..engines.warehouse import Warehouse
+from ..engines.warehouse import Warehouse, journal_seq
 from ..run.lock import CampaignLock
 
 DELIVERY_COLUMNS = (
@@ -52,6 +52,9 @@ DELIVERY_COLUMNS = (
 )
 
 _DELIVERY_VALUES = operator.attrgetter(*DELIVERY_COLUMNS)
+DELIVERY_KEY = ("message_key", "occurrence")
+RUN_COLUMNS = ("run_id", "campaign", "occurrence", "started_at", "finished_at", "status", "simulate", "counts")
+FORGOTTEN = "forgotten"  # a journal's row saying the message has no row any more
 BATCH_ROWS = 500  # rows per multi-row statement
 
 
@@ -91,6 +94,7 @@ class DeliveryLog:
 
     def __init__(self, warehouse: Warehouse, lock: CampaignLock | None = None):
         self.warehouse, self.lock = warehouse, lock
+        self.journal = warehouse.engine.appends_only  # every write an appended row, the latest the state
 
     def table(self, name: str) -> str:
         return self.warehouse.table(name)
@@ -113,31 +117,62 @@ class DeliveryLog:
         """Log a new run; the caller holds the campaign's lock, so a run of the campaign still marked
         running is one that can no longer write the log (its process died, or it lost the lock and
         stopped at its next write): it is marked interrupted."""
+        table = self.table("campaign_runs")
         with self._write():
-            self.warehouse.execute(
-                f"update {self.table('campaign_runs')} set status = 'interrupted' "
-                "where campaign = %s and status = 'running'",
-                (campaign,),
-            )
-            self.warehouse.execute(
-                f"insert into {self.table('campaign_runs')} (run_id, campaign, occurrence, started_at, status, "
-                "simulate) values (%s, %s, %s, %s, %s, %s)",
-                (run_id, campaign, occurrence, utc_now(), "running", simulate),
-            )
+            if self.journal:
+                self._append_runs("status", "'interrupted'", "campaign = %s", "status = 'running'", (campaign,))
+            else:
+                self.warehouse.execute(
+                    f"update {table} set status = 'interrupted' where campaign = %s and status = 'running'",
+                    (campaign,),
+                )
+            row = (run_id, campaign, occurrence, utc_now(), None, "running", simulate, None)
+            columns = RUN_COLUMNS + (("journal_seq",) if self.journal else ())
+            self.warehouse.insert(table, columns, [row + ((journal_seq(),) if self.journal else ())])
 
     def finish_run(self, run_id: str, status: str, counts: dict) -> None:
+        values = (utc_now(), status, json.dumps(counts, sort_keys=True))
         with self._write():
+            if self.journal:
+                self._append_runs("finished_at, status, counts", "%s, %s, %s", "run_id = %s", "true", (*values, run_id))
+                return
             self.warehouse.execute(
                 f"update {self.table('campaign_runs')} set finished_at = %s, status = %s, counts = %s "
                 "where run_id = %s",
-                (utc_now(), status, json.dumps(counts, sort_keys=True), run_id),
+                (*values, run_id),
             )
 
+    def _append_runs(self, columns: str, values: str, where: str, condition: str, params: tuple) -> None:
+        """Append to the runs' journal a copy of the latest row of the runs matching `where` (and then
+        `condition`), whose `columns` (comma-separated) take `values` (SQL, before `params`)."""
+        changed = [c.strip() for c in columns.split(",")]
+        kept = ", ".join(c for c in RUN_COLUMNS if c not in changed)
+        latest = self.warehouse.latest("campaign_runs", ("run_id",), where)
+        self.warehouse.execute(
+            f"insert into {self.table('campaign_runs')} ({kept}, {columns}, journal_seq) "
+            f"select {kept}, {values}, %s from {latest} as r where {condition}",
+            (*params[: values.count("%s")], journal_seq(), *params[values.count("%s") :]),
+        )
+
     # -- deliveries -------------------------------------------------------------------------------
+    def _deliveries(self, where: str) -> str:
+        """The deliveries matching `where`, one row a message (a journal's latest, unless forgotten)."""
+        latest = self.warehouse.latest("campaign_deliveries", DELIVERY_KEY, where)
+        return f"(select * from {latest} as l where l.status <> '{FORGOTTEN}')" if self.journal else latest
+
     def statuses(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> dict[str, str]:
         """The logged status of each of `keys` that has one, in one query."""
         if not keys:
             return {}
+        if self.journal:
+            listed = ", ".join(["%s"] * len(keys))
+            where = f"message_key in ({listed}) and occurrence = %s and campaign = %s and activity = %s"
+            return dict(
+                self.warehouse.query(
+                    f"select d.message_key, d.status from {self._deliveries(where)} as d",
+                    (*keys, occurrence, campaign, activity),
+                )
+            )
         table = self.table("campaign_deliveries")
         if self.warehouse.engine.joins_key_lists:  # a join: one scan of the log for the whole list
             sql = (
@@ -154,7 +189,7 @@ class DeliveryLog:
         )
 
     def any_recorded(self, campaign: str, activity: str, occurrence: str) -> bool:
-        """Whether the log has any row of this activity's occurrence."""
+        """Whether the log has any row of this activity's occurrence (a journal's forgotten ones too)."""
         return bool(
             self.warehouse.query(
                 f"select exists (select 1 from {self.table('campaign_deliveries')} where campaign = %s "
@@ -165,11 +200,11 @@ class DeliveryLog:
 
     def pending(self, campaign: str, activity: str, occurrence: str) -> list[str]:
         """Messages whose outcome is unknown: a run recorded the intent, then stopped."""
+        where = "campaign = %s and activity = %s and occurrence = %s"
         return [
             row[0]
             for row in self.warehouse.query(
-                f"select message_key from {self.table('campaign_deliveries')} where campaign = %s and activity = %s "
-                "and occurrence = %s and status = 'pending'",
+                f"select d.message_key from {self._deliveries(where)} as d where d.status = 'pending'",
                 (campaign, activity, occurrence),
             )
         ]
@@ -179,7 +214,8 @@ class DeliveryLog:
 
         `logged`, when given, holds the message keys that already have a row for this occurrence:
         an engine that `updates_rows` (DuckDB) then inserts the others and updates those, several
-        times faster than its upsert.
+        times faster than its upsert. A journal appends the rows of the messages that have no `sent`
+        row, in one statement (an anti-join): a message has one `sent` row at most, ever.
         """
         now = utc_now()
         for delivery in deliveries:
@@ -188,6 +224,16 @@ class DeliveryLog:
             return
         table = self.table("campaign_deliveries")
         with self._write():
+            if self.journal:
+                seq = journal_seq()
+                for start in range(0, len(deliveries), BATCH_ROWS):
+                    self.warehouse.insert_absent(
+                        table,
+                        (*DELIVERY_COLUMNS, "journal_seq"),
+                        [(*d.values(), seq) for d in deliveries[start : start + BATCH_ROWS]],
+                        "t.message_key = v.message_key and t.occurrence = v.occurrence and t.status = 'sent'",
+                    )
+                return
             if self.warehouse.engine.updates_rows and logged is not None:
                 fresh = [d.values() for d in deliveries if d.message_key not in logged]
                 known = [d.values() for d in deliveries if d.message_key in logged]
@@ -212,32 +258,66 @@ class DeliveryLog:
     def found_sent(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Unknown outcomes the provider found delivered after all."""
         now = utc_now()
+        error = "found delivered after an interrupted run"
         for start in range(0, len(keys), BATCH_ROWS):
             chunk = keys[start : start + BATCH_ROWS]
             with self._write():
+                if self.journal:
+                    self._append_pending(
+                        campaign,
+                        activity,
+                        occurrence,
+                        chunk,
+                        "status, sent_at, updated_at, error",
+                        ("sent", now, now, error),
+                    )
+                    continue
                 self.warehouse.execute(
                     f"update {self.table('campaign_deliveries')} set status = 'sent', sent_at = %s, "
-                    "updated_at = %s, error = 'found delivered after an interrupted run' where campaign = %s and "
+                    "updated_at = %s, error = %s where campaign = %s and "
                     f"activity = %s and occurrence = %s and status = 'pending' and message_key in "
                     f"({', '.join(['%s'] * len(chunk))})",
-                    (now, now, campaign, activity, occurrence, *chunk),
+                    (now, now, error, campaign, activity, occurrence, *chunk),
                 )
 
     def forget(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
-        """Drop intents of messages known not to have been delivered (their provider was unreachable)."""
+        """Drop intents of messages known not to have been delivered (their provider was unreachable);
+        a journal appends a `forgotten` row, which its readers take for no row."""
         for start in range(0, len(keys), BATCH_ROWS):
             chunk = keys[start : start + BATCH_ROWS]
             with self._write():
+                if self.journal:
+                    self._append_pending(
+                        campaign, activity, occurrence, chunk, "status, updated_at", (FORGOTTEN, utc_now())
+                    )
+                    continue
                 self.warehouse.execute(
                     f"delete from {self.table('campaign_deliveries')} where campaign = %s and activity = %s and "
                     f"occurrence = %s and status = 'pending' and message_key in ({', '.join(['%s'] * len(chunk))})",
                     (campaign, activity, occurrence, *chunk),
                 )
 
+    def _append_pending(
+        self, campaign: str, activity: str, occurrence: str, keys: list[str], columns: str, values: tuple
+    ) -> None:
+        """Append to the journal a copy of the latest row of each of `keys` that is `pending`, whose
+        `columns` (comma-separated) take `values`: the only rows a `pending` one becomes `sent` by."""
+        changed = [c.strip() for c in columns.split(",")]
+        kept = ", ".join(c for c in DELIVERY_COLUMNS if c not in changed)
+        where = (
+            f"campaign = %s and activity = %s and occurrence = %s and message_key in ({', '.join(['%s'] * len(keys))})"
+        )
+        self.warehouse.execute(
+            f"insert into {self.table('campaign_deliveries')} ({kept}, {columns}, journal_seq) "
+            f"select {kept}, {', '.join(['%s'] * len(values))}, %s "
+            f"from {self.warehouse.latest('campaign_deliveries', DELIVERY_KEY, where)} as d where d.status = 'pending'",
+            (*values, journal_seq(), campaign, activity, occurrence, *keys),
+        )
+
     def suppress(self, address: str, channel: str, reason: str) -> None:
         with self._write():
             self.warehouse.execute(
-                f'insert into {self.table("campaign_suppressions")} (address, channel, reason, "at") '
+                f"insert into {self.table('campaign_suppressions')} (address, channel, reason, {self.warehouse.quote('at')}) "
                 "values (%s, %s, %s, %s)",
                 (address, channel, reason, utc_now()),
             )
@@ -245,16 +325,17 @@ class DeliveryLog:
     # -- status -----------------------------------------------------------------------------------
     def runs(self, campaign: str, limit: int = 10) -> list[tuple]:
         return self.warehouse.query(
-            f"select run_id, occurrence, started_at, finished_at, status, simulate, counts "
-            f"from {self.table('campaign_runs')} where campaign = %s order by started_at desc limit {int(limit)}",
+            f"select run_id, occurrence, started_at, finished_at, status, simulate, counts from "
+            f"{self.warehouse.latest('campaign_runs', ('run_id',), 'campaign = %s')} as r "
+            f"order by started_at desc limit {int(limit)}",
             (campaign,),
         )
 
     def totals(self, campaign: str) -> list[tuple]:
         """(occurrence, activity, channel, status, messages), latest occurrence first."""
         return self.warehouse.query(
-            f"select occurrence, activity, channel, status, count(*) from {self.table('campaign_deliveries')} "
-            "where campaign = %s group by 1, 2, 3, 4 order by 1 desc, 2, 4",
+            f"select occurrence, activity, channel, status, count(*) from {self._deliveries('campaign = %s')} as d "
+            "group by 1, 2, 3, 4 order by 1 desc, 2, 4",
             (campaign,),
         )
 

@@ -16,16 +16,16 @@ select {{ campaign_orchestration._columns('wt', columns) }}
 from {{ input }} as wt
 where {{ "not " if output == 'no' }}exists (
     select 1
-    from {{ deliveries }} as delivery
+    from {{ campaign_orchestration._delivery_log(deliveries) }} as delivery
     inner join {{ events }} as reacted
         on reacted.message_key = delivery.message_key and reacted.occurrence = delivery.occurrence
     where delivery.campaign = '{{ campaign }}' and delivery.activity = '{{ of }}'
       and delivery.occurrence = '{{ var('campaign_occurrence', 'once') | replace("'", "''") }}'
       and delivery.status = 'sent'
-      and delivery.recipient_key = cast(wt.{{ adapter.quote(key) }} as varchar)
+      and delivery.recipient_key = cast(wt.{{ adapter.quote(key) }} as {{ campaign_orchestration._sql_type('text') }})
       and reacted.event = '{{ event }}'
       {%- if within_seconds is not none %}
-      and reacted."at" <= delivery.sent_at + interval '{{ within_seconds }} seconds'
+      and reacted.{{ adapter.quote('at') }} <= delivery.sent_at + interval '{{ within_seconds }} seconds'
       {%- endif %}
 )
 {%- endmacro %}

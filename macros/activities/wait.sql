@@ -24,7 +24,7 @@
     {%- endif %}
 select
     {{ campaign_orchestration._columns('wt', columns) }},
-    cast({{ occurrence }} as varchar) as _campaign_occurrence,
+    cast({{ occurrence }} as {{ campaign_orchestration._sql_type('text') }}) as _campaign_occurrence,
     cast({{ campaign_orchestration._campaign_now() }} as timestamp) as _campaign_entered_at,
     cast({{ release }} as timestamp) as _campaign_release_at
 from {{ input }} as wt

@@ -7,6 +7,6 @@
   {%- if given is not none -%}
 cast('{{ given | replace("'", "''") }}' as timestamp)
   {%- else -%}
-timezone('UTC', current_timestamp)
+{{ campaign_orchestration._warehouse_now() }}
   {%- endif -%}
 {%- endmacro %}

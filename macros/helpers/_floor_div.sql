@@ -14,3 +14,7 @@ floor(({{ numerator }}) / ({{ denominator }}))
 {% macro duckdb___floor_div(numerator, denominator) -%}
 (({{ numerator }}) // ({{ denominator }}))
 {%- endmacro %}
+
+{% macro spark___floor_div(numerator, denominator) -%}
+(({{ numerator }}) div ({{ denominator }}))
+{%- endmacro %}

@@ -30,6 +30,7 @@
   {%- set names = [key] + ([per_key] if per else []) + ['address'] + columns | map(attribute=0) | list %}
   {%- set address_key = campaign_orchestration._address_key(channel, 'candidate.address') %}
   {%- set cap, control = frequency_cap, control_group %}
+  {%- set text = campaign_orchestration._sql_type('text') %}
   {#- the condition of each reason but the last, none when it cannot apply -#}
   {%- set conditions = {
       'no_address': "candidate.address is null or not candidate._campaign_complete or not coalesce("
@@ -38,7 +39,7 @@
       'suppressed': "suppressed.address_key is not null",
       'frequency_cap': "coalesce(capped.sent, 0) >= " ~ cap['max'] if cap else none,
       'control_group': "substr(md5('" ~ control['seed'] ~ ":' || cast(candidate." ~ adapter.quote(key)
-          ~ " as varchar)), 1, 8) < '" ~ control['threshold'] ~ "'" if control else none,
+          ~ " as " ~ text ~ ")), 1, 8) < '" ~ control['threshold'] ~ "'" if control else none,
   } %}
   {%- for reason in exclusion_reasons[:-1] if reason not in conditions %}
     {{- exceptions.raise_compiler_error("campaign_orchestration." ~ channel ~ ": unknown exclusion reason '" ~ reason ~ "'") }}
@@ -55,8 +56,8 @@ with candidates as (
         {%- endfor %}
         {{ campaign_orchestration._sql(consent) if consent is not none else "cast(null as boolean)" }} as _campaign_consent,
         {{ campaign_orchestration._sql(complete) if complete is not none else "true" }} as _campaign_complete,
-        md5({{ "'" ~ campaign ~ "|" ~ activity ~ "|'" }} || cast(wt.{{ adapter.quote(key) }} as varchar) || '|'
-            || {{ "cast(per_row." ~ adapter.quote(per['key']) ~ " as varchar)" if per else "''" }}) as message_key
+        md5({{ "'" ~ campaign ~ "|" ~ activity ~ "|'" }} || cast(wt.{{ adapter.quote(key) }} as {{ text }}) || '|'
+            || {{ "cast(per_row." ~ adapter.quote(per['key']) ~ " as " ~ text ~ ")" if per else "''" }}) as message_key
     from {{ input }} as wt
     inner join {{ dimension }} as dim on dim.{{ adapter.quote(key) }} = wt.{{ adapter.quote(key) }}
     {%- if per %}
@@ -86,7 +87,7 @@ reasons as (
     {%- if cap %}
     left join (
         select {{ campaign_orchestration._address_key(channel, 'delivery.address') }} as address_key, count(*) as sent
-        from {{ deliveries }} as delivery
+        from {{ campaign_orchestration._delivery_log(deliveries) }} as delivery
         where delivery.channel = '{{ channel }}' and delivery.status = 'sent'
           and delivery.sent_at >= {{ campaign_orchestration._campaign_now() }} - interval '{{ cap['days'] }} days'
           {#- what this very occurrence of the activity sent is not counted against itself #}

@@ -4,5 +4,6 @@
 {%- endmacro %}
 
 {% macro default___random_order(key_sql, seed) -%}
-md5(cast({{ seed }} as varchar) || ':' || cast({{ key_sql }} as varchar))
+{%- set text = campaign_orchestration._sql_type('text') -%}
+md5(cast({{ seed }} as {{ text }}) || ':' || cast({{ key_sql }} as {{ text }}))
 {%- endmacro %}

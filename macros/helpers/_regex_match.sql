@@ -14,3 +14,8 @@ regexp_like({{ sql }}, '{{ pattern }}')
 {% macro duckdb___regex_match(sql, pattern) -%}
 regexp_matches({{ sql }}, '{{ pattern }}')
 {%- endmacro %}
+
+{#- Spark reads backslashes in a string literal as escapes: each is doubled to reach the regex. -#}
+{% macro spark___regex_match(sql, pattern) -%}
+({{ sql }} rlike '{{ pattern | replace("\\", "\\\\") }}')
+{%- endmacro %}

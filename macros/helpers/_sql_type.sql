@@ -20,3 +20,9 @@
                    'boolean': 'boolean', 'date': 'date', 'timestamp': 'timestamp'} -%}
   {{- return(types[type_name]) -}}
 {%- endmacro %}
+
+{% macro spark___sql_type(type_name) -%}
+  {%- set types = {'text': 'string', 'integer': 'bigint', 'number': 'double',
+                   'boolean': 'boolean', 'date': 'date', 'timestamp': 'timestamp'} -%}
+  {{- return(types[type_name]) -}}
+{%- endmacro %}

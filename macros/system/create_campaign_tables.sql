@@ -34,16 +34,24 @@
 {%- endmacro %}
 
 {#- Spark's tables (parquet, in a Hive metastore) have no constraints and take appends only: the
-    shared tables are journals there, and their readers take the latest row of a key. -#}
+    shared tables are journals there, and their readers take the latest row of a key — by built_at in
+    campaign_builds, by journal_seq (the writer's clock, in nanoseconds) in the tables `campaign`
+    writes row by row (runs, deliveries, occurrences). -#}
 {% macro spark__create_campaign_tables() -%}
   {%- if not execute %}{{ return('') }}{% endif -%}
+  {%- set journals = ['campaign_runs', 'campaign_deliveries', 'campaign_occurrences'] %}
   {%- do run_query("create database if not exists " ~ target.schema) -%}
   {%- for name, columns in campaign_orchestration._campaign_table_columns().items() %}
     {%- set plain = columns.split('primary key (')[0].strip().rstrip(',') | replace(' primary key', '')
           | replace(' not null', '') | replace('varchar', 'string') | replace('"', '`') %}
+    {%- set plain = plain ~ (', journal_seq bigint' if name in journals else '') %}
     {%- do run_query("create table if not exists " ~ campaign_orchestration._campaign_table(name) ~ " (" ~ plain ~ ") using parquet") %}
   {%- endfor %}
-  {%- for name, added in campaign_orchestration._campaign_table_added_columns().items() %}
+  {%- set added_columns = campaign_orchestration._campaign_table_added_columns() %}
+  {%- for name in journals %}
+    {%- do added_columns.update({name: added_columns.get(name, []) + ['journal_seq bigint']}) %}
+  {%- endfor %}
+  {%- for name, added in added_columns.items() %}
     {%- set table = campaign_orchestration._campaign_table(name) %}
     {%- set present = adapter.get_columns_in_relation(table) | map(attribute='name') | map('lower') | list %}
     {%- for column in added if column.split()[0] not in present %}

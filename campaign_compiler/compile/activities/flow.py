@@ -167,7 +167,14 @@ class Wait(ActivityType):
                 materialized="incremental",
                 counted=False,
                 keyed=False,
-                config={"full_refresh": False, "on_schema_change": "append_new_columns"},
+                # rows are only ever added (each occurrence's, once), which every warehouse can do;
+                # parquet: the file format Spark appends to (other adapters have none to choose)
+                config={
+                    "full_refresh": False,
+                    "on_schema_change": "append_new_columns",
+                    "incremental_strategy": "append",
+                    "file_format": "parquet",
+                },
                 step=ctx.steps.get(table.activity, START),
             )
         )
