@@ -97,12 +97,18 @@ class Spark(Engine):
             yield batch
 
     def table_exists(self, warehouse: Warehouse, name: str, schema: str | None = None) -> bool:
-        return bool(self.session.catalog.tableExists(name, schema or warehouse.schema))
+        return bool(self.session.catalog.tableExists(self._qualified(schema or warehouse.schema, name)))
 
     def columns(self, warehouse: Warehouse, name: str) -> list[str]:
         if not self.table_exists(warehouse, name):
             return []
-        return [column.name.lower() for column in self.session.catalog.listColumns(name, warehouse.schema)]
+        return [
+            column.name.lower() for column in self.session.catalog.listColumns(self._qualified(warehouse.schema, name))
+        ]
+
+    @staticmethod
+    def _qualified(schema: str, name: str) -> str:
+        return ".".join(f"`{part.replace('`', '``')}`" for part in (schema, name))
 
     def close(self) -> None:
         pass  # the session lives as long as the process: dbt and later connections share it

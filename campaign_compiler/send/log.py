@@ -18,6 +18,18 @@ the run's back: every write to the log is made in a transaction that first prove
 held — when the lock belongs to a session (PostgreSQL) the log is written by that very session —
 so a run that lost its lock records no intent, hence sends nothing more, and the run that took the
 lock over finds the intents of the first one's last chunk `pending`: unknown, not sent again.
+
+Where tables take appends only (`Engine.appends_only`: no update, delete, upsert or transaction),
+runs, deliveries and occurrences are journals: every write appends a row, and the state of a key is
+its latest row, by `journal_seq` (the writer's clock in nanoseconds, increasing within a process;
+`updated_at` follows --now and cannot order rows). Every reader of statuses takes the latest row;
+`forget` appends a `forgotten` row, which readers take for no row. A `sent` row is appended only for
+a message that has none — in the same statement, an anti-join — and only from a `pending` latest row
+by `found_sent`: a message has at most one `sent` row, ever, so readers of `status = 'sent'` alone
+(frequency caps, reactions, events) are right reading every row. A write is one statement, with no
+transaction to hold it with the proof of the lock: the lock is proved just before it, and the
+writers are kept apart by the one-process rule of the local metastore (see README, *Sending from
+Spark*).
 """
 
 from __future__ import annotations
