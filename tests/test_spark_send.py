@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DBT_PROJECT, Project, _spark_profile, spark_session
-from send_project import SEEDS, make, message_id, messages_of, smtp
+from conftest import Project, _spark_profile, spark_session
+from send_project import make, message_id, messages_of, smtp
 from servers import SmtpServer
 from test_send import _interrupt
 
@@ -23,10 +23,8 @@ TARGET = "spark"
 
 
 def spark_project(root: Path, channels: str = "", profiles: int = 60) -> Project:
-    """The send tests' project, its seeds typed in types Spark has."""
-    project = make(root, channels, profiles)
-    project.write("dbt_project.yml", DBT_PROJECT + SEEDS.replace(": text", ": string"))
-    return project
+    """The send tests' project (its seeds' text columns are typed per target)."""
+    return make(root, channels, profiles)
 
 
 @pytest.fixture(scope="module")
