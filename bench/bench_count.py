@@ -32,7 +32,7 @@ def main() -> None:
         shutil.copytree(
             REPO / "dbt_project",
             project,
-            ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*"),
+            ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*", "spark"),
         )
         (project / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
         command = [

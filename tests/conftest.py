@@ -253,7 +253,7 @@ def demo_copy(root: Path) -> Project:
     shutil.copytree(
         REPO / "dbt_project",
         root,
-        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*"),
+        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*", "spark"),
     )
     project = Project.__new__(Project)
     project.root, project.schema = root, ""

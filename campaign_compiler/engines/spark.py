@@ -163,13 +163,20 @@ def session(credentials, root: Path):
     """This process's Spark session, started (once) in `root` with the profile's parameters.
 
     Only the `session` method runs Spark in this process; the others reach a cluster that
-    campaign commands do not connect to (yet): that is said plainly, before dbt runs."""
+    campaign commands do not connect to (yet): that is said plainly, before dbt runs.
+
+    >>> from types import SimpleNamespace
+    >>> session(SimpleNamespace(method="thrift"), Path("."))
+    Traceback (most recent call last):
+    ...
+    campaign_compiler.errors.RuntimeFailure: spark method "thrift": campaign commands run Spark inside their own process, with method: session (on a cluster, run them on its driver); dbt alone builds with "thrift"
+    """
     global _SESSION
-    method = str(getattr(credentials, "method", "session"))
-    if method.lower().endswith("session") is False:
+    method = str(getattr(credentials, "method", "session"))  # dbt-spark's methods are text enums
+    if method != "session":
         raise RuntimeFailure(
-            f'spark method "{method}": campaign commands run Spark in their own process (method: session); '
-            "build with dbt on a cluster, send from a session on the same metastore"
+            f'spark method "{method}": campaign commands run Spark inside their own process, with method: '
+            f'session (on a cluster, run them on its driver); dbt alone builds with "{method}"'
         )
     if _SESSION is not None:
         return _SESSION
