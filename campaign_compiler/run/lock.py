@@ -1,9 +1,11 @@
 """The campaign lock: one command at a time builds or sends a campaign on a target.
 
 The warehouse's engine keeps it: an advisory lock on PostgreSQL, a file lock next to the DuckDB
-file (DuckDB itself admits one writing process). A lock can be lost behind the holder's back (its
-session ended by an administrator or a failover, its file removed): `guarding` proves it still held
-inside the transaction of every write that must not outlive it.
+file (DuckDB itself admits one writing process), a file lock beside Spark's local metastore (which
+admits one process). A lock can be lost behind the holder's back (its session ended by an
+administrator or a failover, its file removed): `guarding` proves it still held inside the
+transaction of every write that must not outlive it — on Spark, which has no transactions, just
+before the write.
 """
 
 from __future__ import annotations
