@@ -93,6 +93,14 @@ def test_an_unknown_target_is_bad_input_located_in_profiles_yml(small):
     assert not small.root.joinpath("target", "warehouse.duckdb").exists()
 
 
+def test_an_adapter_that_is_not_installed_is_bad_input_saying_what_to_install(small):
+    small.write("profiles.yml", small.root.joinpath("profiles.yml").read_text().replace("type: duckdb", "type: nosuch"))
+    result = small.run("count", "fr")
+    assert result.code == 2
+    assert len(result.errors) == 1 and result.errors[0].startswith("profiles.yml:3:3: error: ")
+    assert result.errors[0].endswith("Could not find adapter type nosuch! (install its dbt adapter, dbt-nosuch)")
+
+
 def test_a_missing_environment_variable_in_the_profile_is_bad_input(small, monkeypatch):
     monkeypatch.delenv("CAMPAIGN_TEST_DB_PATH", raising=False)
     small.write(

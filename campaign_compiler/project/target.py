@@ -7,6 +7,7 @@ behave exactly as in `dbt build`; `connect` opens the warehouse of that target.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,27 @@ def load_profile(where: DbtTarget):
         if where.target and isinstance(outputs, dict) and where.target not in outputs:
             hint = did_you_mean(where.target, outputs) or f" (targets: {', '.join(outputs)})"
             message = f'profile "{where.project.profile}" has no target "{where.target}"{hint}'
+        missing = re.search(r"Could not find adapter type (\w+)", message)
+        if missing:
+            message += _install_hint(missing.group(1))
         raise InvalidInput([Diagnostic(_profile_location(where), message)]) from None
+
+
+def _install_hint(kind: str) -> str:
+    """How to get the dbt adapter `kind`: this package's extra of that name when it has one.
+
+    >>> _install_hint("nosuch")
+    ' (install its dbt adapter, dbt-nosuch)'
+    """
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        extras = metadata("campaign-compiler").get_all("Provides-Extra") or []
+    except PackageNotFoundError:
+        extras = []
+    if kind in extras:
+        return f' (install it with this package: pip install "campaign-compiler[{kind}]")'
+    return f" (install its dbt adapter, dbt-{kind})"
 
 
 def _profile_location(where: DbtTarget):
