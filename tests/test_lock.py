@@ -108,3 +108,21 @@ def test_an_idle_session_timeout_does_not_take_the_lock_of_a_slow_send(tmp_path,
         message_id(key): 1 for key, _ in messages_of(project, "postgres", "mail__newsletter")
     }
     assert statuses(project, "postgres", "mail") == {"sent": total}
+
+
+def test_a_spark_metastore_still_held_by_a_killed_process_is_waited_for(tmp_path):
+    """A killed `campaign`'s Spark (a JVM of its own) holds Derby's lock of the metastore a moment
+    longer: the next process waits for it, and says so if it never goes."""
+    from campaign_compiler.engines.spark import _wait_for_derby
+    from campaign_compiler.errors import RuntimeFailure
+
+    lock = tmp_path / "dbex.lck"
+    lock.write_text("")
+    hold = "import fcntl, sys, time; h = open(sys.argv[1], 'a'); fcntl.lockf(h, fcntl.LOCK_EX); print('held', flush=True); time.sleep(2)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(lock)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(RuntimeFailure, match="is still held by another process after 0 s"):
+        _wait_for_derby(lock, 0.2)
+    _wait_for_derby(lock, 30)  # returns once the holder has ended
+    assert holder.poll() is not None
+    holder.stdout.close()

@@ -15,10 +15,12 @@ process is told who holds the warehouse instead of failing inside Spark.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -185,6 +187,7 @@ def session(credentials, root: Path):
     parameters = dict(getattr(credentials, "server_side_parameters", None) or {})
     lock = _state_dir(credentials, root)
     _hold_metastore(lock)
+    _wait_for_derby(_metastore(credentials, root) / "dbex.lck", DERBY_RELEASE_SECONDS)
     options = parameters.get("spark.driver.extraJavaOptions", "")
     parameters["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_LOG4J.as_uri()}".strip()
     parameters.setdefault("spark.ui.enabled", "false")
@@ -202,17 +205,45 @@ def session(credentials, root: Path):
     return _SESSION
 
 
-def _state_dir(credentials, root: Path) -> Path:
-    """Where the session keeps its metastore (Derby's directory), which the locks sit beside."""
+def _metastore(credentials, root: Path) -> Path:
+    """The directory of the session's metastore (an embedded Derby database)."""
     parameters = dict(getattr(credentials, "server_side_parameters", None) or {})
     url = parameters.get(_METASTORE_URL, "")
     match = re.search(r"databaseName=([^;]+)", url)
     metastore = Path(match.group(1)) if match else Path("metastore_db")
-    metastore = metastore if metastore.is_absolute() else root / metastore
-    return metastore.parent
+    return metastore if metastore.is_absolute() else root / metastore
+
+
+def _state_dir(credentials, root: Path) -> Path:
+    """Where the locks sit: beside the metastore."""
+    return _metastore(credentials, root).parent
+
+
+def _wait_for_derby(lock: Path, seconds: float) -> None:
+    """Wait until no process holds Derby's lock of the metastore. A killed `campaign`'s JVM, a process
+    of its own, holds it a moment longer (about half a second, until it notices it is orphaned): a
+    tick right after a crash waits for it rather than failing inside Spark."""
+    if not lock.exists():
+        return
+    deadline = time.monotonic() + seconds
+    with open(lock, "a") as handle:  # Derby locks it as Java does, with fcntl: so can we, to test it
+        while True:
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise RuntimeFailure(
+                        f"the Spark metastore in {display_path(lock.parent)} is still held by another process "
+                        f"after {seconds:.0f} s (a Spark that outlived its campaign process?)"
+                    ) from None
+                time.sleep(0.1)
+                continue
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+            return
 
 
 _HELD: FileLock | None = None
+DERBY_RELEASE_SECONDS = 30.0
 
 
 def _hold_metastore(directory: Path) -> None:
