@@ -117,16 +117,16 @@ class Warehouse:
             raise RuntimeFailure(f"{self.kind} update failed: {first_line(exc)}") from None
 
     # -- journals (engines whose tables take appends only) -------------------------------------------
-    def latest(self, name: str, keys: tuple[str, ...], where: str) -> str:
+    def latest(self, name: str, keys: tuple[str, ...], where: str, order: str = "journal_seq") -> str:
         """A relation of the rows of table `name` matching `where` (which must hold of all the rows of a
-        key or of none): where tables take appends only, the latest row of each of `keys` (by
-        `journal_seq`), else the table's own rows, one a key."""
+        key or of none): where tables take appends only, the latest row of each of `keys` (by `order`,
+        `journal_seq` unless the table has its own), else the table's own rows, one a key."""
         table = self.table(name)
         if not self.engine.appends_only:
             return f"(select * from {table} where {where})"
         return (
             f"(select * from (select j.*, row_number() over (partition by {', '.join(keys)} "
-            f"order by j.journal_seq desc) as journal_rank from {table} as j where {where}) as r "
+            f"order by j.{order} desc) as journal_rank from {table} as j where {where}) as r "
             "where r.journal_rank = 1)"
         )
 

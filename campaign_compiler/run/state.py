@@ -49,8 +49,7 @@ def recorded(warehouse: Warehouse, campaign: str) -> dict[str, BuiltNode]:
     if warehouse.engine.appends_only:  # a build appends its row: a node's latest is its build
         rows = warehouse.query(
             "select b.node, b.relation, b.digest, b.built_at, b.occurrence, b.relation_schema, b.relation_name "
-            "from (select j.*, row_number() over (partition by j.node order by j.built_at desc) as journal_rank "
-            f"from {warehouse.table(BUILDS_TABLE)} as j where j.campaign = %s) as b where b.journal_rank = 1",
+            f"from {warehouse.latest(BUILDS_TABLE, ('node',), 'campaign = %s', order='built_at')} as b",
             (campaign,),
         )
         return {
