@@ -1049,6 +1049,11 @@ CHANNEL_CASES = [
         "email: {provider: smtp, host: h, from: a@b.c, tls: yes, connections: 0}",
         'campaign_project.yml:{line}:54: error: tls must be one of none, starttls, ssl, not "yes"',
     ),
+    (
+        "bad-in-flight",
+        "email: {provider: smtp, host: h, from: a@b.c, in_flight: 0}",
+        "campaign_project.yml:{line}:60: error: in_flight must be at least 1, not 0",
+    ),
 ]
 
 

@@ -30,7 +30,7 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     "smtp": {
         "channels": ("email",),
         "required": ("host", "from"),
-        "optional": ("port", "tls", "username_env", "password_env", "reply_to", "connections", *_COMMON),
+        "optional": ("port", "tls", "username_env", "password_env", "reply_to", "connections", "in_flight", *_COMMON),
     },
     "http": {
         "channels": ("sms", "push"),
@@ -41,12 +41,13 @@ PROVIDERS: dict[str, dict[str, Any]] = {
 }
 _CREDENTIALS = {"smtp": ("username_env", "password_env"), "http": ("token_env",)}
 _TEXT = ("host", "from", "reply_to", "username_env", "password_env", "url", "token_env", "path")
-_INTEGERS = {"port": 1, "connections": 1, "retries": 0, "batch_size": 1, "concurrency": 1}
+_INTEGERS = {"port": 1, "connections": 1, "in_flight": 1, "retries": 0, "batch_size": 1, "concurrency": 1}
 _NUMBERS = {"rate": 0.001, "backoff": 0.0, "timeout": 0.001}
 DEFAULTS = {
     "port": 25,
     "tls": "none",
     "connections": 1,
+    "in_flight": 50,
     "rate": None,
     "retries": 5,
     "backoff": 1.0,

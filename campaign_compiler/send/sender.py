@@ -235,6 +235,7 @@ class _ActivitySender:
         self._id_suffix = id_domain(settings.get("from")) if self.spec.channel == "email" else ""
         self._first = False  # whether the log has no row of this occurrence yet (set by send)
         self._logged: set[str] = set()  # the current page's message keys that have a row in the log
+        self._handed: dict[str, dict] = {}  # the rows of the messages handed over without an outcome yet
 
     # -- the loop -------------------------------------------------------------------------------
     def send(self, relation: str) -> None:
@@ -255,6 +256,7 @@ class _ActivitySender:
                 self._send_page(page)
                 if self.progress is not None:
                     self.progress.advance(len(page))
+            self._drain()
         finally:
             self.provider.close()
 
@@ -311,34 +313,59 @@ class _ActivitySender:
             return
         self._record([self._from_outcome(o) for o in broken], rows)
         self.report.failed += len(broken)
-        size = self.provider.chunk()  # what may be in flight at once: the unknowns a crash can leave
+        size = self.provider.chunk()  # what is handed over at once
         for start in range(0, len(messages), size):
             chunk = messages[start : start + size]
             self._record([self._delivery(m.message_key, "pending") for m in chunk], rows)
-            try:
-                outcomes = self.provider.deliver(chunk)
-            except ProviderUnavailable as unavailable:
-                with self._unrecorded(chunk):
-                    self._settle(unavailable.done, rows)
-                    handled = {o.message_key for o in unavailable.done}
-                    self.log.forget(
-                        self.campaign.name,
-                        self.activity.id,
-                        self.occurrence,
-                        [m.message_key for m in chunk if m.message_key not in handled],
-                    )
-                raise
-            with self._unrecorded(chunk):
-                self._settle(outcomes, rows)
+            self._handed.update((m.message_key, rows[m.message_key]) for m in chunk)
+            with self._stopping():
+                outcomes = self.provider.submit(chunk)
+            self._answered(outcomes)
+
+    def _drain(self) -> None:
+        """The outcomes of the messages still handed over (waiting for a retry, say), recorded as they come."""
+        while True:
+            with self._stopping():
+                outcomes = self.provider.drain()
+            if not outcomes:
+                return
+            self._answered(outcomes)
 
     @contextmanager
-    def _unrecorded(self, chunk: list[OutgoingMessage]):
+    def _stopping(self):
+        """A provider that cannot be used stops the run: the outcomes it gave are recorded, and the
+        messages handed over without one are forgotten (it did not deliver them: the next run does)."""
+        try:
+            yield
+        except ProviderUnavailable as unavailable:
+            answered = {o.message_key for o in unavailable.done}
+            with self._unrecorded(list(self._handed)):
+                self._answered(unavailable.done)
+                self.log.forget(
+                    self.campaign.name,
+                    self.activity.id,
+                    self.occurrence,
+                    [key for key in self._handed if key not in answered],
+                )
+            self._handed.clear()
+            raise
+
+    def _answered(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes of messages handed over, maybe on an earlier page: each has a row (pending)."""
+        with self._unrecorded(list(self._handed)):
+            self._logged.update(o.message_key for o in outcomes)
+            self._settle(outcomes, self._handed)
+        for outcome in outcomes:
+            del self._handed[outcome.message_key]
+
+    @contextmanager
+    def _unrecorded(self, handed: list):
         """Outcomes the log could not take (the lock or the warehouse lost): they stay unknown."""
         try:
             yield
         except RuntimeFailure as failure:
             raise type(failure)(
-                f"{failure}; the outcome of the {len(chunk)} messages handed to "
+                f"{failure}; the outcome of the {len(handed)} messages handed to "
                 f"{self.provider.describe()} at that moment could not be recorded: they are left "
                 "unknown (see campaign status; --resend-unknown sends them again)"
             ) from None

@@ -24,13 +24,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .base import Outcome, OutgoingMessage, Provider, ProviderUnavailable, RateLimiter, backoff_delay
+from .base import (
+    Dispatcher,
+    Job,
+    Outcome,
+    OutgoingMessage,
+    Provider,
+    RateLimiter,
+    RetryLater,
+    Unusable,
+    backoff_delay,
+    drained,
+)
 
 
 @dataclass
@@ -39,6 +48,7 @@ class Http(Provider):
     idempotent = True
     _limiter: RateLimiter | None = None
     _token: str | None = None
+    _dispatcher: Dispatcher | None = None
 
     def describe(self) -> str:
         return f"http {self.settings.get('url')}"
@@ -52,20 +62,53 @@ class Http(Provider):
         if token_env:
             self._token = os.environ[token_env]
         self._limiter = RateLimiter(self.settings.get("rate"))
+        workers = [_Requests(self) for _ in range(self.settings.get("concurrency"))]
+        # a chunk ahead of the requests; up to ten chunks waiting for their retry
+        self._dispatcher = Dispatcher(self.describe(), workers, ahead=self.chunk(), limit=10 * self.chunk())
+
+    def close(self) -> None:
+        if self._dispatcher is not None:
+            dispatcher, self._dispatcher = self._dispatcher, None
+            dispatcher.close()
 
     def deliver(self, messages: list[OutgoingMessage]) -> list[Outcome]:
-        size = self.settings.get("batch_size")
-        batches = [messages[i : i + size] for i in range(0, len(messages), size)]
-        with ThreadPoolExecutor(max_workers=self.settings.get("concurrency")) as pool:
-            results = list(pool.map(self._post, batches))
-        outcomes = [outcome for done, _ in results for outcome in done]
-        failure = next((error for _, error in results if error), None)
-        if failure:
-            raise ProviderUnavailable(f"{self.describe()} {failure}", outcomes)
-        return outcomes
+        return drained(self, self.submit(messages))
 
-    def _post(self, batch: list[OutgoingMessage]) -> tuple[list[Outcome], str | None]:
-        """The batch's outcomes, or why the provider cannot be used."""
+    def submit(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        size = self.settings.get("batch_size")
+        return self._dispatcher.submit([Job(messages[i : i + size]) for i in range(0, len(messages), size)])
+
+    def drain(self) -> list[Outcome]:
+        return self._dispatcher.drain()
+
+    def attempt(self, job: Job) -> list[Outcome]:
+        """One POST of a batch: its outcomes; a 429, a 5xx or a network error is retried later
+        (RetryLater, honouring Retry-After) without holding a request slot meanwhile."""
+        batch, attempt = job.messages, job.attempts
+        if job.data is None:
+            job.data = self._request(batch)
+        body, headers = job.data
+        self._limiter.acquire(len(batch))
+        request = urllib.request.Request(self.settings.get("url"), data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.get("timeout")) as response:
+                return _accepted(batch, response.read(), attempt)
+        except urllib.error.HTTPError as error:
+            reply = " ".join(error.read().decode(errors="replace")[:200].split())
+            answer = f"HTTP {error.code}: {reply}" if reply else f"HTTP {error.code}"
+            if error.code in (401, 403):  # no batch will be taken: neither retried nor failed one by one
+                raise Unusable(f"refused the credentials (token_env): {answer}") from None
+            if error.code != 429 and error.code < 500:
+                return [Outcome(m.message_key, "failed", attempt, answer) for m in batch]
+            problem, wait = answer, _retry_after(error)
+        except (urllib.error.URLError, OSError) as error:
+            problem, wait = f"{type(error).__name__}: {getattr(error, 'reason', error)}", None
+        if attempt > self.settings.get("retries"):
+            raise Unusable(f"keeps failing: {problem}")
+        raise RetryLater(wait if wait is not None else backoff_delay(self.settings, attempt))
+
+    def _request(self, batch: list[OutgoingMessage]) -> tuple[bytes, dict]:
+        """The body and headers of the batch's POST, the same at every attempt."""
         body = json.dumps(
             {
                 "messages": [
@@ -91,28 +134,20 @@ class Http(Provider):
         }
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        retries = self.settings.get("retries")
-        attempt = 0
-        while True:
-            attempt += 1
-            self._limiter.acquire(len(batch))
-            request = urllib.request.Request(self.settings.get("url"), data=body, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.settings.get("timeout")) as response:
-                    return _accepted(batch, response.read(), attempt), None
-            except urllib.error.HTTPError as error:
-                reply = " ".join(error.read().decode(errors="replace")[:200].split())
-                answer = f"HTTP {error.code}: {reply}" if reply else f"HTTP {error.code}"
-                if error.code in (401, 403):  # no batch will be taken: neither retried nor failed one by one
-                    return [], f"refused the credentials (token_env): {answer}"
-                if error.code != 429 and error.code < 500:
-                    return [Outcome(m.message_key, "failed", attempt, answer) for m in batch], None
-                problem, wait = answer, _retry_after(error)
-            except (urllib.error.URLError, OSError) as error:
-                problem, wait = f"{type(error).__name__}: {getattr(error, 'reason', error)}", None
-            if attempt > retries:
-                return [], f"keeps failing: {problem}"
-            time.sleep(wait if wait is not None else backoff_delay(self.settings, attempt))
+        return body, headers
+
+
+@dataclass
+class _Requests:
+    """A dispatcher's worker: it POSTs batches, and keeps nothing between them."""
+
+    provider: Http
+
+    def attempt(self, job: Job) -> list[Outcome]:
+        return self.provider.attempt(job)
+
+    def close(self) -> None:
+        pass
 
 
 def _accepted(batch: list[OutgoingMessage], body: bytes, attempts: int) -> list[Outcome]:
