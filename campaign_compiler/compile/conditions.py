@@ -12,7 +12,9 @@ columns, that the macro `_link_joins` LEFT JOINs to the row it qualifies. Over z
 aggregate is what the warehouse says it is: the `<alias>_empty` row evaluates it on an empty set.
 Aggregates over the same link with different `where`s share one derived table, each `where` moved
 into a FILTER clause of its aggregates (LinkJoin.merge): the linked table, often the largest of the
-project (bookings, orders), is then read once per query instead of once per column.
+project (bookings, orders), is then read once per query instead of once per column. A `having` that
+only asks whether linked rows exist (`count(*) = 0`, `count(*) > 0`...) is compiled as the existence
+join it is, so "never booked" is the anti-join an engineer writes (_counts_rows).
 """
 
 from __future__ import annotations
@@ -343,18 +345,21 @@ class Query:
                 at_key=True,
             )
         having = value.get("having")
+        some = _counts_rows(having, self.dialect)
         join = self.link_join(
             source,
             path,
             value.get("link"),
             value.get("where"),
             scope,
-            kind="aggregate" if having is not None else "exists",
+            kind="aggregate" if having is not None and some is None else "exists",
         )
         if join is None or unknown:
             return None
-        if having is None:
+        if having is None or some is True:
             return join.present()
+        if some is False:
+            return exp.Is(this=exp.column("k1", table=join.alias), expression=exp.Null())
         target = self.model.entities[join.entity]
         aggregate = self.expression(
             source, path + ("having",), having, Scope.of(target, join.row), what="having", aggregates=True, boolean=True
@@ -681,6 +686,39 @@ def _canonical(expression: exp.Expression | None, alias: str) -> str | None:
     if expression is None:
         return None
     return generate(expression, DEFAULT_DIALECT).replace(f"{alias}_row.", "_row.")
+
+
+def _counts_rows(having: Any, dialect: str) -> bool | None:
+    """True when `having` says "some linked row" (count(*) > 0, >= 1, <> 0), False when it says "no
+    linked row" (count(*) = 0, < 1, <= 0), None otherwise. Those are an existence test: compiled as
+    one, the link's rows are only looked up, never grouped and counted, and `count(*) = 0` becomes
+    the anti-join (LEFT JOIN ... WHERE key IS NULL) an engineer writes for "never booked"."""
+    if not isinstance(having, str):
+        return None
+    try:
+        tree = sqlglot.parse_one(having, read=dialect)
+    except (ParseError, TokenError):
+        return None  # the having's own check reports it
+    while isinstance(tree, exp.Paren):
+        tree = tree.this
+    if not isinstance(tree, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+        return None
+    left, right = tree.this, tree.expression
+    flipped = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE}
+    operator = type(tree)
+    if isinstance(left, exp.Literal):
+        left, right, operator = right, left, flipped.get(operator, operator)
+    counts_all = isinstance(left, exp.Count) and isinstance(left.this, exp.Star)
+    if not counts_all or not (isinstance(right, exp.Literal) and right.is_int):
+        return None
+    return {
+        (exp.GT, 0): True,
+        (exp.GTE, 1): True,
+        (exp.NEQ, 0): True,
+        (exp.EQ, 0): False,
+        (exp.LT, 1): False,
+        (exp.LTE, 0): False,
+    }.get((operator, int(right.this)))
 
 
 def _renamed(expression: exp.Expression | None, row: str, other: str) -> exp.Expression | None:
