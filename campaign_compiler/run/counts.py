@@ -84,8 +84,10 @@ def checked_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Cam
     The SQL guarantees the keys when every entity's key is unique and not NULL in its source:
     build_audience keeps distinct keys, and each later model keeps at most one row per
     input row; a source whose declared key repeats multiplies the rows joined to it, which this
-    check reports."""
-    keys = {m.name: m.table.key for m in models if m.keyed and m.table.key in m.table.columns}
+    check reports. A channel's messages, exclusions and recipients filter its candidates, or its
+    input, built in the same step: those are checked, not the filters (the messages' key is an md5,
+    whose distinct count is the costliest of the checks on PostgreSQL)."""
+    keys = checked_keys(models)
     try:
         return count_rows(warehouse, relation, keys)
     except KeyViolation as violation:
@@ -99,6 +101,16 @@ def checked_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Cam
             f"{violation.keys[name]} has {what}, so its rows are not one per key; are the keys of the "
             f"entities it reads unique and never NULL?{more}"
         ) from None
+
+
+def checked_keys(models: list) -> dict[str, str]:
+    """The models whose key the count checks (see checked_counts), with their key column."""
+    names = {m.name for m in models}
+    return {
+        m.name: m.table.key
+        for m in models
+        if m.keyed and m.table.key in m.table.columns and m.subset_of not in names  # else checked there
+    }
 
 
 def channel_counts(warehouse: Warehouse, relation: dict[str, str], campaign: Campaign) -> dict:
