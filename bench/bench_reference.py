@@ -11,7 +11,9 @@ campaign), `campaign count one --json` (a one-activity campaign on the same data
 and a hand-written SQL script that materialises every working table the campaign has (exact counts
 on every transition need them) and its channels' message tables with the same exclusions. Every
 count of `campaign count` must equal the hand-written table's. Prints one row of medians:
-profiles, count wall, fixed wall, net (count - fixed), hand SQL wall, net / hand.
+profiles, count wall, fixed wall, net (count - fixed), hand SQL wall, net / hand; on DuckDB, which
+runs inside the processes timed, the same in CPU seconds (user + system) too: on a machine shared
+with other work, CPU time moves less than wall time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -27,14 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_segments import Database, profiles_yml  # bench/ is the script's folder
+
 REPO = Path(__file__).resolve().parents[1]
-PG = dict(
-    host=os.environ.get("PGHOST", "127.0.0.1"),
-    port=int(os.environ.get("PGPORT", "5432")),
-    user=os.environ.get("PGUSER", "postgres"),
-    password=os.environ.get("PGPASSWORD", ""),
-    dbname=os.environ.get("PGDATABASE", "postgres"),
-)
 RAW = "ref_raw"
 BUILT = "ref_built"
 HAND = "ref_hand"
@@ -153,44 +151,17 @@ TEMPLATES = {
 }
 
 
-class Database:
-    """A connection to the benchmark's warehouse, opened only between runs of `campaign` (DuckDB
-    admits one writing process)."""
-
-    def __init__(self, target: str, path: Path):
-        self.target = target
-        if target == "duckdb":
-            import duckdb
-
-            self.connection = duckdb.connect(str(path))
-        else:
-            import psycopg2
-
-            self.connection = psycopg2.connect(**PG)
-            self.connection.autocommit = True
-
-    def run(self, sql: str):
-        cursor = self.connection.cursor()
-        cursor.execute(sql)
-        return cursor.fetchall() if cursor.description else None
-
-    def generate(self, profiles: int) -> None:
-        """The raw tables, generated in SQL (see the module's docstring)."""
-        self.run(f"drop schema if exists {RAW} cascade")
-        self.run(f"create schema {RAW}")
-        for sql, count in ((PROFILES, profiles), (BOOKINGS, profiles * 3)):
-            rows = (
-                f"range(1, {count + 1}) as t(id)"
-                if self.target == "duckdb"
-                else f"generate_series(1::bigint, {count}) as id"
-            )
-            self.run(sql.format(raw=RAW, rows=rows, n=profiles))
-        if self.target == "postgres":
-            self.run(f"analyze {RAW}.profiles")
-            self.run(f"analyze {RAW}.bookings")
-
-    def close(self) -> None:
-        self.connection.close()
+def generate(database: Database, profiles: int) -> None:
+    """The raw tables, generated in SQL (see the module's docstring)."""
+    database.run(f"drop schema if exists {RAW} cascade")
+    database.run(f"create schema {RAW}")
+    for sql, count in ((PROFILES, profiles), (BOOKINGS, profiles * 3)):
+        duckdb = database.target == "duckdb"
+        rows = f"range(1, {count + 1}) as t(id)" if duckdb else f"generate_series(1::bigint, {count}) as id"
+        database.run(sql.format(raw=RAW, rows=rows, n=profiles))
+    if database.target == "postgres":
+        database.run(f"analyze {RAW}.profiles")
+        database.run(f"analyze {RAW}.bookings")
 
 
 def write_project(root: Path, target: str, database_path: Path) -> None:
@@ -202,14 +173,7 @@ def write_project(root: Path, target: str, database_path: Path) -> None:
     (root / "models" / "sources.yml").write_text(
         f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}]\n"
     )
-    if target == "duckdb":
-        output = f"type: duckdb\n      path: {database_path}\n      schema: {BUILT}\n      threads: 1"
-    else:
-        output = (
-            f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
-            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {BUILT}\n      threads: 1"
-        )
-    (root / "profiles.yml").write_text(f"reference:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n")
+    (root / "profiles.yml").write_text(profiles_yml("reference", target, database_path, BUILT))
     (root / "campaign_project.yml").write_text(DATA_MODEL)
     (root / "campaigns").mkdir()
     (root / "campaigns" / "ref.yml").write_text(CAMPAIGN)
@@ -219,15 +183,22 @@ def write_project(root: Path, target: str, database_path: Path) -> None:
         (root / "templates" / name).write_text(text)
 
 
-def count(project: Path, campaign: str) -> tuple[float, dict]:
-    """Wall time and JSON output of `campaign count <campaign> --json`, as a user runs it."""
+def count(project: Path, campaign: str) -> tuple[float, float, dict]:
+    """Wall and CPU time (of the child process) and JSON output of `campaign count <campaign> --json`,
+    as a user runs it."""
     command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), "count", campaign, "--json"]
+    cpu = _cpu(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     wall = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"campaign count {campaign} failed:\n{done.stderr}")
-    return wall, json.loads(done.stdout)
+    return wall, _cpu(resource.RUSAGE_CHILDREN) - cpu, json.loads(done.stdout)
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 # The hand-written script: every working table of the reference campaign, and per email its
@@ -335,18 +306,20 @@ COUNTED = {
 }
 
 
-def hand_written(database: Database) -> float:
-    """Wall time of the hand-written script, run from scratch in its own schema."""
+def hand_written(database: Database) -> tuple[float, float]:
+    """Wall and CPU time (of this process: DuckDB's, not PostgreSQL's server) of the hand-written
+    script, run from scratch in its own schema."""
     database.run(f"drop schema if exists {HAND} cascade")
     database.run(f"create schema {HAND}")
     script = HAND_SCRIPT.format(
         r=RAW, h=HAND, b=BUILT, valid=VALID[database.target], text="varchar" if database.target == "duckdb" else "text"
     )
+    cpu = _cpu(resource.RUSAGE_SELF)
     started = time.perf_counter()
     for statement in script.split(";"):
         if statement.strip():
             database.run(statement)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu(resource.RUSAGE_SELF) - cpu
 
 
 def differences(database: Database, output: dict) -> list[str]:
@@ -375,7 +348,9 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--target", choices=("duckdb", "postgres"), default="duckdb")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="set the project up in this (new) folder and leave it there")
+    parser.add_argument(
+        "--keep", type=Path, help="set the project up in this folder and leave it there (and PostgreSQL's schemas)"
+    )
     args = parser.parse_args()
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_reference_"))
@@ -383,31 +358,32 @@ def main() -> None:
     database_path = folder / "reference.duckdb"
     try:
         database = Database(args.target, database_path)
-        database.generate(args.profiles)
+        generate(database, args.profiles)
         database.close()
         write_project(folder / "project", args.target, database_path)
         count(folder / "project", "one")  # installs the package (dbt deps), creates the shared tables
-        walls: dict[str, list[float]] = {"count": [], "fixed": [], "hand": []}
+        times: dict[str, list[tuple[float, float]]] = {"count": [], "fixed": [], "hand": []}
         for _ in range(args.runs):
-            wall, output = count(folder / "project", "ref")
-            walls["count"].append(wall)
-            walls["fixed"].append(count(folder / "project", "one")[0])
+            *spent, output = count(folder / "project", "ref")
+            times["count"].append(tuple(spent))
+            times["fixed"].append(count(folder / "project", "one")[:2])
             database = Database(args.target, database_path)
-            walls["hand"].append(hand_written(database))
+            times["hand"].append(hand_written(database))
             problems = differences(database, output)
             database.close()
             if problems:
                 sys.exit("COUNTS DIFFER: " + "; ".join(problems))
-        median = {name: statistics.median(values) for name, values in walls.items()}
-        net = median["count"] - median["fixed"]
-        print("| profiles | target | count | fixed (1 activity) | net | hand-written SQL | net / SQL |")
-        print(
-            f"| {args.profiles:,} | {args.target} | {median['count']:.2f} s | {median['fixed']:.2f} s | {net:.2f} s "
-            f"| {median['hand']:.2f} s | {net / median['hand']:.2f}x |"
-        )
+        print("| profiles | target | | count | fixed (1 activity) | net | hand-written SQL | net / SQL |")
+        for index, what in enumerate(("wall", "CPU") if args.target == "duckdb" else ("wall",)):
+            median = {name: statistics.median(t[index] for t in values) for name, values in times.items()}
+            net = median["count"] - median["fixed"]
+            print(
+                f"| {args.profiles:,} | {args.target} | {what} | {median['count']:.2f} s | {median['fixed']:.2f} s "
+                f"| {net:.2f} s | {median['hand']:.2f} s | {net / median['hand']:.2f}x |"
+            )
         print(f"medians of {args.runs} interleaved runs; every count equal to the hand-written table's")
     finally:
-        if args.target == "postgres":
+        if args.target == "postgres" and not args.keep:
             database = Database(args.target, database_path)
             for schema in (RAW, BUILT, HAND):
                 database.run(f"drop schema if exists {schema} cascade")

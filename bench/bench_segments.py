@@ -233,6 +233,26 @@ class Database:
         self.connection.close()
 
 
+def profiles_yml(name: str, target: str, database_path: Path, schema: str) -> str:
+    """A profiles.yml of one output, `target`, building into `schema` with one thread."""
+    if target == "duckdb":
+        output = f"type: duckdb\n      path: {database_path}\n      schema: {schema}\n      threads: 1"
+    elif target == "spark":
+        parameters = "".join(
+            f'\n        {key}: "{value}"' for key, value in spark_parameters(database_path.parent).items()
+        )
+        output = (
+            f"type: spark\n      method: session\n      host: NA\n      schema: {schema}\n      threads: 1"
+            f"\n      server_side_parameters:{parameters}"
+        )
+    else:
+        output = (
+            f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
+            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {schema}\n      threads: 1"
+        )
+    return f"{name}:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n"
+
+
 def write_project(root: Path, target: str, database_path: Path) -> None:
     root.mkdir(parents=True)
     (root / "dbt_project.yml").write_text("name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n")
@@ -241,22 +261,7 @@ def write_project(root: Path, target: str, database_path: Path) -> None:
     (root / "models" / "sources.yml").write_text(
         f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}, {{name: hotels}}]\n"
     )
-    if target == "duckdb":
-        output = f"type: duckdb\n      path: {database_path}\n      schema: {BUILT}\n      threads: 1"
-    elif target == "spark":
-        parameters = "".join(
-            f'\n        {key}: "{value}"' for key, value in spark_parameters(database_path.parent).items()
-        )
-        output = (
-            f"type: spark\n      method: session\n      host: NA\n      schema: {BUILT}\n      threads: 1"
-            f"\n      server_side_parameters:{parameters}"
-        )
-    else:
-        output = (
-            f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
-            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {BUILT}\n      threads: 1"
-        )
-    (root / "profiles.yml").write_text(f"bench:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n")
+    (root / "profiles.yml").write_text(profiles_yml("bench", target, database_path, BUILT))
     (root / "campaign_project.yml").write_text(DATA_MODEL)
     (root / "campaigns").mkdir()
     (root / "campaigns" / "bench.yml").write_text(CAMPAIGN)
