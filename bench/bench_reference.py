@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_segments import Database, profiles_yml  # bench/ is the script's folder
+from bench_segments import Database, dbt_project, profiles_yml  # bench/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = "ref_raw"
@@ -166,15 +166,8 @@ def generate(database: Database, profiles: int) -> None:
 
 def write_project(root: Path, target: str, database_path: Path) -> None:
     """A dbt project reading the raw tables as sources, with the two campaigns."""
-    root.mkdir(parents=True)
-    (root / "dbt_project.yml").write_text("name: reference\nversion: '1.0'\nconfig-version: 2\nprofile: reference\n")
-    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
-    (root / "models").mkdir()
-    (root / "models" / "sources.yml").write_text(
-        f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}]\n"
-    )
-    (root / "profiles.yml").write_text(profiles_yml("reference", target, database_path, BUILT))
-    (root / "campaign_project.yml").write_text(DATA_MODEL)
+    profiles = profiles_yml("reference", target, database_path, BUILT)
+    dbt_project(root, "reference", RAW, ["profiles", "bookings"], profiles, DATA_MODEL)
     (root / "campaigns").mkdir()
     (root / "campaigns" / "ref.yml").write_text(CAMPAIGN)
     (root / "campaigns" / "one.yml").write_text(ONE)

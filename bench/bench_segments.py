@@ -253,16 +253,24 @@ def profiles_yml(name: str, target: str, database_path: Path, schema: str) -> st
     return f"{name}:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n"
 
 
-def write_project(root: Path, target: str, database_path: Path) -> None:
+def dbt_project(root: Path, name: str, raw: str, tables: list[str], profiles: str, data_model: str) -> None:
+    """A new dbt project `name` in `root` using this repository's package, `tables` of schema `raw`
+    as the sources `raw.<table>`, with its profiles.yml and campaign_project.yml."""
     root.mkdir(parents=True)
-    (root / "dbt_project.yml").write_text("name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n")
+    (root / "dbt_project.yml").write_text(f"name: {name}\nversion: '1.0'\nconfig-version: 2\nprofile: {name}\n")
     (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
     (root / "models").mkdir()
+    listed = ", ".join(f"{{name: {table}}}" for table in tables)
     (root / "models" / "sources.yml").write_text(
-        f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}, {{name: hotels}}]\n"
+        f"version: 2\nsources:\n  - name: raw\n    schema: {raw}\n    tables: [{listed}]\n"
     )
-    (root / "profiles.yml").write_text(profiles_yml("bench", target, database_path, BUILT))
-    (root / "campaign_project.yml").write_text(DATA_MODEL)
+    (root / "profiles.yml").write_text(profiles)
+    (root / "campaign_project.yml").write_text(data_model)
+
+
+def write_project(root: Path, target: str, database_path: Path) -> None:
+    profiles = profiles_yml("bench", target, database_path, BUILT)
+    dbt_project(root, "bench", RAW, ["profiles", "bookings", "hotels"], profiles, DATA_MODEL)
     (root / "campaigns").mkdir()
     (root / "campaigns" / "bench.yml").write_text(CAMPAIGN)
 

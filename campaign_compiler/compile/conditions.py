@@ -691,8 +691,10 @@ def _canonical(expression: exp.Expression | None, alias: str) -> str | None:
 def _counts_rows(having: Any, dialect: str) -> bool | None:
     """True when `having` says "some linked row" (count(*) > 0, >= 1, <> 0), False when it says "no
     linked row" (count(*) = 0, < 1, <= 0), None otherwise. Those are an existence test: compiled as
-    one, the link's rows are only looked up, never grouped and counted, and `count(*) = 0` becomes
-    the anti-join (LEFT JOIN ... WHERE key IS NULL) an engineer writes for "never booked"."""
+    one, no aggregate is computed nor a `_empty` row joined, and `count(*) = 0` becomes an anti-join
+    (LEFT JOIN ... WHERE k1 IS NULL). The existence join still groups the linked rows by the link's
+    columns, which PostgreSQL pays for (2.6x a NOT EXISTS at 1M profiles): an anti-join needs no
+    grouping, left to do."""
     if not isinstance(having, str):
         return None
     try:
