@@ -233,31 +233,44 @@ class Database:
         self.connection.close()
 
 
-def write_project(root: Path, target: str, database_path: Path) -> None:
-    root.mkdir(parents=True)
-    (root / "dbt_project.yml").write_text("name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n")
-    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
-    (root / "models").mkdir()
-    (root / "models" / "sources.yml").write_text(
-        f"version: 2\nsources:\n  - name: raw\n    schema: {RAW}\n    tables: [{{name: profiles}}, {{name: bookings}}, {{name: hotels}}]\n"
-    )
+def profiles_yml(name: str, target: str, database_path: Path, schema: str) -> str:
+    """A profiles.yml of one output, `target`, building into `schema` with one thread."""
     if target == "duckdb":
-        output = f"type: duckdb\n      path: {database_path}\n      schema: {BUILT}\n      threads: 1"
+        output = f"type: duckdb\n      path: {database_path}\n      schema: {schema}\n      threads: 1"
     elif target == "spark":
         parameters = "".join(
             f'\n        {key}: "{value}"' for key, value in spark_parameters(database_path.parent).items()
         )
         output = (
-            f"type: spark\n      method: session\n      host: NA\n      schema: {BUILT}\n      threads: 1"
+            f"type: spark\n      method: session\n      host: NA\n      schema: {schema}\n      threads: 1"
             f"\n      server_side_parameters:{parameters}"
         )
     else:
         output = (
             f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
-            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {BUILT}\n      threads: 1"
+            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {schema}\n      threads: 1"
         )
-    (root / "profiles.yml").write_text(f"bench:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n")
-    (root / "campaign_project.yml").write_text(DATA_MODEL)
+    return f"{name}:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n"
+
+
+def dbt_project(root: Path, name: str, raw: str, tables: list[str], profiles: str, data_model: str) -> None:
+    """A new dbt project `name` in `root` using this repository's package, `tables` of schema `raw`
+    as the sources `raw.<table>`, with its profiles.yml and campaign_project.yml."""
+    root.mkdir(parents=True)
+    (root / "dbt_project.yml").write_text(f"name: {name}\nversion: '1.0'\nconfig-version: 2\nprofile: {name}\n")
+    (root / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n")
+    (root / "models").mkdir()
+    listed = ", ".join(f"{{name: {table}}}" for table in tables)
+    (root / "models" / "sources.yml").write_text(
+        f"version: 2\nsources:\n  - name: raw\n    schema: {raw}\n    tables: [{listed}]\n"
+    )
+    (root / "profiles.yml").write_text(profiles)
+    (root / "campaign_project.yml").write_text(data_model)
+
+
+def write_project(root: Path, target: str, database_path: Path) -> None:
+    profiles = profiles_yml("bench", target, database_path, BUILT)
+    dbt_project(root, "bench", RAW, ["profiles", "bookings", "hotels"], profiles, DATA_MODEL)
     (root / "campaigns").mkdir()
     (root / "campaigns" / "bench.yml").write_text(CAMPAIGN)
 

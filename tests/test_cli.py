@@ -73,6 +73,23 @@ def test_count_json_is_one_object_on_stdout_and_the_table_lists_every_working_ta
 
 
 @pytest.mark.slow
+@pytest.mark.duckdb
+def test_a_key_repeated_in_an_entity_stops_count_at_the_activity_that_reads_it(small):
+    """The build runs no key test node; the count query checks every model's key instead."""
+    small.write(
+        "seeds/profiles.csv", PROFILES_CSV + "1,Anna again,anna2@example.com,,FR,gold,true,2020-01-01 00:00:00\n"
+    )
+    result = small.run("count", "fr")
+    assert result.code == 1
+    assert result.stderr.strip().splitlines()[-1] == (  # fr keeps distinct keys; the split reads profiles again
+        "error: model fr__split__gold (campaigns/fr.yml:4, activity split): its key profile_id has 1 repeated "
+        "values, so its rows are not one per key; are the keys of the entities it reads unique and never NULL?"
+    )
+    results = json.loads((small.root / "target" / "run_results.json").read_text())["results"]
+    assert results and not [r for r in results if r["unique_id"].startswith("test.")]
+
+
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_warehouse_that_is_down_is_one_line_and_exit_1(small, postgres):
     small.write(

@@ -130,9 +130,47 @@ def test_link_condition_without_having_is_an_existence_join(model):
 
 
 def test_having_is_evaluated_over_zero_rows_when_nothing_matches(model):
-    expression, query = compile_condition(model, {"link": "bookings", "having": "count(*) = 0"})
+    expression, query = compile_condition(model, {"link": "bookings", "having": "count(*) <= 1"})
     assert expression.sql("postgres") == "CASE WHEN link1.k1 IS NULL THEN link1_empty.v1 ELSE link1.v1 END"
-    assert query.links[0].columns[0][1].sql("postgres") == "COUNT(*) = 0"
+    assert query.links[0].columns[0][1].sql("postgres") == "COUNT(*) <= 1"
+
+
+@pytest.mark.parametrize(
+    "having, expected",
+    [
+        ("count(*) = 0", "link1.k1 IS NULL"),
+        ("(0 = COUNT(*))", "link1.k1 IS NULL"),
+        ("count(*) < 1", "link1.k1 IS NULL"),
+        ("count(*) > 0", "NOT (link1.k1 IS NULL)"),
+        ("1 <= count(*)", "NOT (link1.k1 IS NULL)"),
+        ("count(*) <> 0", "NOT (link1.k1 IS NULL)"),
+    ],
+)
+def test_a_having_that_only_asks_whether_rows_exist_is_an_anti_or_existence_join(model, having, expected):
+    expression, query = compile_condition(
+        model, {"link": "bookings", "where": "status = 'confirmed'", "having": having}
+    )
+    assert expression.sql("postgres") == expected
+    (link,) = query.links
+    assert (link.kind, link.columns, link.where.sql("postgres")) == ("exists", [], "link1_row.status = 'confirmed'")
+
+
+def test_aggregates_over_one_link_with_different_wheres_share_one_scan(model):
+    _, query = compile_condition(
+        model,
+        {
+            "all": [
+                {"link": "bookings", "where": "status = 'confirmed'", "having": "sum(amount) > 10"},
+                {"link": "bookings", "where": "status = 'completed'", "having": "count(*) >= 2"},
+            ]
+        },
+    )
+    (link,) = query.links
+    assert link.where.sql("postgres") == "(link1_row.status = 'confirmed') OR (link1_row.status = 'completed')"
+    assert [column.sql("postgres") for _, column in link.columns] == [
+        "SUM(link1_row.amount) FILTER(WHERE link1_row.status = 'confirmed') > 10",
+        "COUNT(*) FILTER(WHERE link1_row.status = 'completed') >= 2",
+    ]
 
 
 def test_nested_link_conditions_join_inside_their_link(model):

@@ -160,3 +160,24 @@ def test_the_channel_models_carry_the_contract(every_model):
     for reason in EXCLUSION_ORDER:
         assert f"'{reason}'" in macros  # the conditions are the macro's; their order is not
     assert "[1-9][0-9]{6,14}" not in macros and "2028" not in macros
+
+
+def test_count_checks_the_key_of_every_model_but_the_filters_of_a_channel_s_candidates():
+    """The unique/not_null tests the models declare are checked by the count query (no test node):
+    on each model, except a channel's messages, exclusions and recipients, filters of models built
+    with them whose keys are checked."""
+    from campaign_compiler.run.counts import checked_keys
+
+    diagnostics = Diagnostics()
+    campaign = Workspace(REPO / "dbt_project").load("summer_promo", diagnostics)
+    assert campaign is not None and not diagnostics
+    keys = checked_keys(campaign.step_models("start"))
+    tested = {m.name for m in campaign.models() if m.keyed}
+    filters = {
+        f"summer_promo__{activity}{suffix}"
+        for activity in ("vip_email", "regulars_sms")
+        for suffix in ("", "__excluded", "__recipients")
+    }
+    assert set(keys) == tested - filters
+    assert keys["summer_promo__vip_email__candidates"] == "message_key"
+    assert keys["summer_promo__with_history"] == "profile_id"

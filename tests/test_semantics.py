@@ -210,7 +210,7 @@ def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
         for row in project.query(
             target,
             """
-        select profile_id, nb_bookings, total_spent, last_status, second_booking from targeting__history""",
+        select profile_id, nb_bookings, total_spent, cancelled, last_status, second_booking from targeting__history""",
         )
     }
     expected = {
@@ -222,6 +222,8 @@ def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
                (select count(*) from bookings b where b.profile_id = p.profile_id),
                (select sum(amount) from bookings b where b.profile_id = p.profile_id
                 and b.status in ('confirmed', 'completed')),
+               (select count(*) from bookings b where b.profile_id = p.profile_id
+                and b.status = 'cancelled' and b.amount > 100),
                (select status from bookings b where b.profile_id = p.profile_id
                 order by booked_at desc, booking_id limit 1),
                (select booking_id from bookings b where b.profile_id = p.profile_id
@@ -231,6 +233,10 @@ def test_link_enrichments_aggregate_rank_and_fall_back_over_zero_rows(built):
     }
     assert got == expected
     assert any(row[0] == 0 for row in got.values())  # count over no booking is 0, not NULL
+    # the aggregates over bookings share one scan (FILTER per where): a guest whose bookings are none
+    # of a column's still gets its value over no row
+    assert any(row[0] > 0 and row[1] is None for row in got.values())
+    assert any(row[0] > 0 and row[2] == 0 for row in got.values())
 
 
 def test_reconciliation_carries_the_first_matching_incoming_row(built):

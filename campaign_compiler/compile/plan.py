@@ -91,6 +91,7 @@ class ModelPlan:
     counted: bool = True  # reported by `count` (a channel's messages are, its other models are not)
     config: dict[str, Any] = field(default_factory=dict)  # more dbt config (an incremental model's)
     keyed: bool = True  # one row per key (tested unique); a wait's populations hold one per occurrence
+    subset_of: str | None = None  # a model whose rows (same key) these are a filter of: unique when its are
     step: str = START  # the wait whose release builds it (see Campaign.steps)
 
     @property

@@ -4,7 +4,9 @@
     column], ...], key (the target's key), where, links (nested, inside the derived table),
     columns [[name, SQL], ...], order [SQL, ...] and rank (kind rank).
     The derived table `<alias>` has k1..kn (the link values) and the columns; for kind aggregate,
-    `<alias>_empty` holds the columns' value over no row, which is what an unmatched row gets. -#}
+    `<alias>_empty` holds the columns' value over no row, which is what an unmatched row gets.
+    Aggregates over one link with different `where`s arrive as one link whose columns carry their
+    own FILTER (where is then the OR of theirs): one scan and GROUP BY of the linked rows. -#}
 {% macro _link_joins(links) -%}
   {%- for link in links %}
     {%- set row = link['alias'] ~ '_row' %}

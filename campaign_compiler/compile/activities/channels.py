@@ -244,6 +244,7 @@ class Channel(ActivityType):
                     "per_key": per_key,
                     "columns": names,
                 },
+                subset_of=candidates.model,
             ),
             ModelPlan(
                 excluded,
@@ -257,6 +258,7 @@ class Channel(ActivityType):
                 },
                 materialized="view",
                 counted=False,
+                subset_of=candidates.model,
             ),
             ModelPlan(
                 recipients,
@@ -270,6 +272,7 @@ class Channel(ActivityType):
                 },
                 materialized="view",
                 counted=False,
+                subset_of=table.model,
             ),
         ]
 
