@@ -1,0 +1,139 @@
+"""Fixed cost of the commands: the wall time of `count`, `status` and `send` when there is next to nothing to do.
+
+    python bench/bench_startup.py [--target dev|postgres|both] [--runs 5] [--repo PATH]
+
+A fresh copy of the demo project outside the repository, with two small campaigns of its own:
+`one` (one build_audience: `count one` is the command's fixed cost, a dbt build of one model and
+its tests) and `ping` (an audience of three profiles and an SMS to the outbox, sent once before
+timing: `send ping --yes` then finds nothing left to send, so its wall is the start-up: profile,
+lock, the check of the build, the delivery log; `status ping` reads the logs). The first run of
+each command (dbt deps, seeds, a full dbt parse) is left out; then the runs of the three commands
+are interleaved and the median and minimum of each printed, one row per command and target.
+
+PostgreSQL (`--target postgres`): the server of $PGHOST (default 127.0.0.1:5432, user postgres),
+in a schema of its own that is dropped at the end. `--repo` measures another checkout of
+campaign-compiler (its code and its dbt package), an older commit say, with this same benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CAMPAIGNS = {
+    "one": """\
+campaign: one
+description: One activity, for the fixed cost of count
+dimension: profiles
+activities:
+  fr:
+    type: build_audience
+    where: "country = 'FR'"
+""",
+    "ping": """\
+campaign: ping
+description: Three profiles and an SMS, sent once, for the start-up of send and status
+dimension: profiles
+activities:
+  few:
+    type: build_audience
+    where: "profile_id <= 3"
+  hello:
+    type: sms
+    input: few
+    template: templates/summer_sms.yml
+""",
+}
+
+COMMANDS = {
+    "count one": ["count", "one", "--json"],
+    "status ping": ["status", "ping"],
+    "send ping (nothing left)": ["send", "ping", "--yes"],
+}
+
+
+def make_project(root: Path, repo: Path) -> Path:
+    project = root / "project"
+    shutil.copytree(
+        repo / "dbt_project",
+        project,
+        ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", "models", "*.duckdb*", "spark"),
+    )
+    (project / "packages.yml").write_text(f"packages:\n  - local: {repo}\n")
+    for name, text in CAMPAIGNS.items():
+        (project / "campaigns" / f"{name}.yml").write_text(text)
+    return project
+
+
+def campaign(project: Path, target: str, args: list[str], env: dict) -> float:
+    """The wall time of one `campaign` command, which must succeed."""
+    command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), *args, "--target", target]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - started
+    if done.returncode:
+        sys.exit(f"{' '.join(args)} failed:\n{done.stderr}")
+    return wall
+
+
+def measure(project: Path, target: str, runs: int, env: dict) -> dict[str, list[float]]:
+    campaign(project, target, ["run", "ping", "--yes"], env)  # builds, sends; later sends find nothing left
+    for args in COMMANDS.values():
+        campaign(project, target, args, env)  # the first run: dbt's full parse, the canvas folder
+    walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    for _ in range(runs):
+        for name, args in COMMANDS.items():
+            walls[name].append(campaign(project, target, args, env))
+    return walls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", choices=["dev", "postgres", "both"], default="both")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--repo", type=Path, default=REPO, help="The checkout to measure (default: this one).")
+    args = parser.parse_args()
+    targets = ["dev", "postgres"] if args.target == "both" else [args.target]
+
+    schema = f"bench_startup_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "CAMPAIGN_SCHEMA": schema, "PYTHONPATH": str(args.repo.resolve())}
+    print(f"{'command':28} {'target':9} {'median':>7} {'min':>6}  ({args.runs} runs each, interleaved; seconds)")
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp), args.repo.resolve())
+        try:
+            for target in targets:
+                for name, walls in measure(project, target, args.runs, env).items():
+                    print(f"{name:28} {target:9} {statistics.median(walls):7.2f} {min(walls):6.2f}")
+        finally:
+            if "postgres" in targets:
+                drop_schema(schema)
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg2
+
+    connection = psycopg2.connect(
+        host=os.environ.get("PGHOST", "127.0.0.1"),
+        port=os.environ.get("PGPORT", "5432"),
+        user=os.environ.get("PGUSER", "postgres"),
+        password=os.environ.get("PGPASSWORD", ""),
+        dbname=os.environ.get("PGDATABASE", "postgres"),
+    )
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'drop schema if exists "{schema}" cascade')
+    connection.close()
+
+
+if __name__ == "__main__":
+    main()
