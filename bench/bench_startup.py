@@ -107,6 +107,7 @@ def main() -> None:
 
     schema = f"bench_startup_{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "CAMPAIGN_SCHEMA": schema, "PYTHONPATH": str(args.repo.resolve())}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it: the package's bytecode cached, not compiled each time
     print(f"{'command':28} {'target':9} {'median':>7} {'min':>6}  ({args.runs} runs each, interleaved; seconds)")
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp), args.repo.resolve())
