@@ -18,6 +18,7 @@ from ..project.dbt import PACKAGE_NAME
 from ..project.target import DbtTarget, load_profile
 
 Progress = Callable[[str, str], None]  # (node name, status) after each node
+QUIET = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
 
 
 def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None, variables: dict | None = None):
@@ -36,23 +37,47 @@ def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None, 
             progress(node.node_name, node.node_status)
 
     _before_dbt(where)
-    quiet = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
     # Relative paths in profiles (a DuckDB file) mean the same as when dbt runs in the project.
     previous = os.getcwd()
     os.chdir(where.project.root)
     try:
-        manifest = None
-        if variables:
-            # its manifest.json is left to the command, which writes it with the compiled SQL
-            parsed = dbtRunner().invoke(["parse", "--no-write-json", *where.flags(), *quiet])
-            _raise_if_failed(parsed, args[0])
-            manifest = parsed.result
-        extra = ["--vars", json.dumps(variables, sort_keys=True)] if variables else []
-        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*args, *extra, *where.flags(), *quiet])
+        manifest = _parse(where, args[0]) if variables else None
+        extra = ["--vars", json.dumps(variables, sort_keys=True), "--no-write-json"] if variables else []
+        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*args, *extra, *where.flags(), *QUIET])
     finally:
         os.chdir(previous)
     _raise_if_failed(result, args[0])
+    if variables and hasattr(result.result, "write"):
+        result.result.write(str(where.project.target_dir / "run_results.json"))
     return result
+
+
+def _parse(where: DbtTarget, command: str):
+    """The project's manifest, as dbt parses it without --vars (partially when it can).
+
+    target/manifest.json (for dbt docs, `--state`) is written when the parse changed it, as `dbt
+    parse` writes it; rewriting its megabyte at every command would take longer than the build of a
+    small campaign. run_results.json is written after the command, which runs with --no-write-json."""
+    from dbt.cli.main import dbtRunner
+    from dbt.parser.manifest import write_manifest
+
+    saved = where.project.target_dir / "partial_parse.msgpack"
+    before = _stamp(saved)
+    parsed = dbtRunner().invoke(["parse", "--no-write-json", *where.flags(), *QUIET])
+    _raise_if_failed(parsed, command)
+    after = _stamp(saved)
+    if after is None or after != before or not (where.project.target_dir / "manifest.json").is_file():
+        write_manifest(parsed.result, str(where.project.target_dir))
+    return parsed.result
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When `path` was last written, and its size; None when it does not exist."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _raise_if_failed(result, command: str) -> None:
