@@ -172,3 +172,15 @@ def test_reading_a_profile_does_not_import_dbt(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["1 True", "[]"]
+
+
+def test_a_profile_beyond_the_compilers_limits_is_left_to_dbt(tmp_path):
+    """Five lines whose lists each repeat the one above ten times hold 111,111 values once expanded."""
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for name, above in zip("bcde", "abcd"):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{above}'] * 10)}]")
+    write_profiles(tmp_path, "type: duckdb\npath: a.duckdb")
+    text = (tmp_path / "profiles.yml").read_text()
+    assert read_profile(tmp_path, "p", None, {}) is not None
+    (tmp_path / "profiles.yml").write_text("\n".join(lines) + "\n" + text)
+    assert read_profile(tmp_path, "p", None, {}) is None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import ENGINES
+from ..yamlsrc import MAX_FILE_BYTES, SAFE_LOADER, check_limits
 
 SECRET_PREFIX = "DBT_ENV_SECRET"  # dbt's: variables only profiles.yml and packages.yml may read
 SECRET_PLACEHOLDER = "$$$DBT_SECRET_START$$${}$$$DBT_SECRET_END$$$"
@@ -54,8 +55,12 @@ def _read(profiles_dir: Path, profile_name: str, target: str | None, env) -> Pro
     import yaml
 
     try:
-        text = (profiles_dir / "profiles.yml").read_bytes().decode("utf-8")
-        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = (profiles_dir / "profiles.yml").read_bytes()
+        text = data.decode("utf-8")  # as dbt reads it: no newline translated
+        if len(data) > MAX_FILE_BYTES:
+            raise Unhandled  # beyond this package's limits: dbt's reader alone reads it
+        check_limits(text)
+        raw = yaml.load(text, Loader=SAFE_LOADER)
     except (OSError, ValueError, yaml.YAMLError):
         raise Unhandled from None
     profile = raw.get(profile_name) if isinstance(raw, dict) else None
