@@ -1,6 +1,6 @@
 """Fixed cost of the commands: the wall time of `count`, `status` and `send` when there is next to nothing to do.
 
-    python bench/bench_startup.py [--target dev|postgres|both] [--runs 5] [--repo PATH]
+    python bench/bench_startup.py [--target dev|postgres|both] [--runs 5] [--repo PATH] [--before PATH]
 
 A fresh copy of the demo project outside the repository, with two small campaigns of its own:
 `one` (one build_audience: `count one` is the command's fixed cost, a dbt build of one model and
@@ -12,7 +12,9 @@ are interleaved and the median and minimum of each printed, one row per command 
 
 PostgreSQL (`--target postgres`): the server of $PGHOST (default 127.0.0.1:5432, user postgres),
 in a schema of its own that is dropped at the end. `--repo` measures another checkout of
-campaign-compiler (its code and its dbt package), an older commit say, with this same benchmark.
+campaign-compiler (its code and its dbt package) with this same benchmark; `--before PATH` measures a
+second one (an older commit: `git worktree add /tmp/before main`) alongside, runs interleaved, and
+prints the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,14 +89,33 @@ def campaign(project: Path, target: str, args: list[str], env: dict) -> float:
     return wall
 
 
-def measure(project: Path, target: str, runs: int, env: dict) -> dict[str, list[float]]:
-    campaign(project, target, ["run", "ping", "--yes"], env)  # builds, sends; later sends find nothing left
-    for args in COMMANDS.values():
-        campaign(project, target, args, env)  # the first run: dbt's full parse, the canvas folder
-    walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
+@dataclass
+class Checkout:
+    """A checkout of campaign-compiler measured: its demo project copy and the environment its
+    commands run in (its own schema on PostgreSQL)."""
+
+    label: str
+    project: Path
+    env: dict
+
+
+def checkout(label: str, repo: Path, root: Path) -> Checkout:
+    env = {**os.environ, "CAMPAIGN_SCHEMA": f"bench_startup_{uuid.uuid4().hex[:8]}", "PYTHONPATH": str(repo)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it: the package's bytecode cached, not compiled each time
+    return Checkout(label, make_project(root / label, repo), env)
+
+
+def measure(checkouts: list[Checkout], target: str, runs: int) -> dict[tuple[str, str], list[float]]:
+    """(checkout, command) -> walls; the runs of every command of every checkout interleaved."""
+    for each in checkouts:
+        campaign(each.project, target, ["run", "ping", "--yes"], each.env)  # later sends find nothing left
+        for args in COMMANDS.values():
+            campaign(each.project, target, args, each.env)  # the first run: dbt's full parse, the canvas folder
+    walls: dict[tuple[str, str], list[float]] = {(c.label, name): [] for c in checkouts for name in COMMANDS}
     for _ in range(runs):
         for name, args in COMMANDS.items():
-            walls[name].append(campaign(project, target, args, env))
+            for each in checkouts:
+                walls[each.label, name].append(campaign(each.project, target, args, each.env))
     return walls
 
 
@@ -102,22 +124,33 @@ def main() -> None:
     parser.add_argument("--target", choices=["dev", "postgres", "both"], default="both")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--repo", type=Path, default=REPO, help="The checkout to measure (default: this one).")
+    parser.add_argument("--before", type=Path, help="Another checkout (an older commit) measured alongside.")
     args = parser.parse_args()
     targets = ["dev", "postgres"] if args.target == "both" else [args.target]
 
-    schema = f"bench_startup_{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "CAMPAIGN_SCHEMA": schema, "PYTHONPATH": str(args.repo.resolve())}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it: the package's bytecode cached, not compiled each time
-    print(f"{'command':28} {'target':9} {'median':>7} {'min':>6}  ({args.runs} runs each, interleaved; seconds)")
+    header = f"{'command':26} {'target':9} {'median':>7} {'min':>6}"
+    if args.before:
+        header += f" {'before':>7} {'min':>6} {'after/before':>12}"
+    print(f"{header}  ({args.runs} runs each, interleaved; seconds)")
     with tempfile.TemporaryDirectory() as tmp:
-        project = make_project(Path(tmp), args.repo.resolve())
+        checkouts = [checkout("after", args.repo.resolve(), Path(tmp))]
+        if args.before:
+            checkouts.append(checkout("before", args.before.resolve(), Path(tmp)))
         try:
             for target in targets:
-                for name, walls in measure(project, target, args.runs, env).items():
-                    print(f"{name:28} {target:9} {statistics.median(walls):7.2f} {min(walls):6.2f}")
+                walls = measure(checkouts, target, args.runs)
+                for name in COMMANDS:
+                    after = walls["after", name]
+                    row = f"{name:26} {target:9} {statistics.median(after):7.2f} {min(after):6.2f}"
+                    if args.before:
+                        before = walls["before", name]
+                        ratio = statistics.median(after) / statistics.median(before)
+                        row += f" {statistics.median(before):7.2f} {min(before):6.2f} {ratio:12.2f}"
+                    print(row, flush=True)
         finally:
             if "postgres" in targets:
-                drop_schema(schema)
+                for each in checkouts:
+                    drop_schema(each.env["CAMPAIGN_SCHEMA"])
 
 
 def drop_schema(schema: str) -> None:
