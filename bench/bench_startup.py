@@ -82,7 +82,8 @@ def campaign(project: Path, target: str, args: list[str], env: dict) -> float:
     """The wall time of one `campaign` command, which must succeed."""
     command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), *args, "--target", target]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    # run in the project: `python -m` puts the working directory first on sys.path, before $PYTHONPATH
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=project)
     wall = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"{' '.join(args)} failed:\n{done.stderr}")
