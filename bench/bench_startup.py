@@ -8,7 +8,8 @@ its tests) and `ping` (an audience of three profiles and an SMS to the outbox, s
 timing: `send ping --yes` then finds nothing left to send, so its wall is the start-up: profile,
 lock, the check of the build, the delivery log; `status ping` reads the logs). The first run of
 each command (dbt deps, seeds, a full dbt parse) is left out; then the runs of the three commands
-are interleaved and the median and minimum of each printed, one row per command and target.
+are interleaved and the median and minimum of each printed, one row per command and target, with
+the median CPU seconds of the command's process (user and system), which a busy machine inflates less.
 
 PostgreSQL (`--target postgres`): the server of $PGHOST (default 127.0.0.1:5432, user postgres),
 in a schema of its own that is dropped at the end. `--repo` measures another checkout of
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -81,13 +83,22 @@ def make_project(root: Path, repo: Path) -> Path:
 def campaign(project: Path, target: str, args: list[str], env: dict) -> float:
     """The wall time of one `campaign` command, which must succeed."""
     command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), *args, "--target", target]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     # run in the project: `python -m` puts the working directory first on sys.path, before $PYTHONPATH
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=project)
     wall = time.perf_counter() - started
     if done.returncode:
         sys.exit(f"{' '.join(args)} failed:\n{done.stderr}")
+    CPU.append(_children_cpu() - cpu)
     return wall
+
+
+CPU: list[float] = []  # the CPU seconds of each command, in the order run: less sensitive than walls to a busy machine
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -117,7 +128,11 @@ def measure(checkouts: list[Checkout], target: str, runs: int) -> dict[tuple[str
         for name, args in COMMANDS.items():
             for each in checkouts:
                 walls[each.label, name].append(campaign(each.project, target, args, each.env))
+                CPUS.setdefault((target, each.label, name), []).append(CPU[-1])
     return walls
+
+
+CPUS: dict[tuple[str, str, str], list[float]] = {}  # (target, checkout, command) -> CPU seconds
 
 
 def main() -> None:
@@ -147,6 +162,9 @@ def main() -> None:
                         before = walls["before", name]
                         ratio = statistics.median(after) / statistics.median(before)
                         row += f" {statistics.median(before):7.2f} {min(before):6.2f} {ratio:12.2f}"
+                    row += f"  cpu {statistics.median(CPUS[target, 'after', name]):.2f}"
+                    if args.before:
+                        row += f" (before {statistics.median(CPUS[target, 'before', name]):.2f})"
                     print(row, flush=True)
         finally:
             if "postgres" in targets:
