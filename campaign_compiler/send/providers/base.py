@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    from .mime import Email
 
 
 @dataclass
@@ -20,7 +22,7 @@ class OutgoingMessage:
     activity: str
     occurrence: str
     content: dict[str, Any]  # email: subject/text/html; sms: body; push: title/body/data; direct mail: columns
-    email: Message | None = None  # an email's MIME message, built by the send step (providers.mime)
+    email: Email | None = None  # an email's bytes, built by the send step (providers.mime)
 
     @property
     def message_id(self) -> str:
