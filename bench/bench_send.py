@@ -13,7 +13,9 @@ one-activity campaign with `campaign count`, then times `campaign send --yes` --
 child process, on an empty delivery log and outbox. It prints the median of the runs: messages per
 second while delivering (from the run's own log), the whole command's time, and the peak resident
 memory of the send process (ru_maxrss, which the process reports as it exits) and, on Spark, apart,
-of its JVM (the peak VmHWM of the process's children, read from /proc while it runs). With
+of its JVM (the peak VmHWM of the process's children, read from /proc while it runs). Emails to
+the outbox are one file each: the disk's own rate for such files, measured right after, says how
+near the send comes to what the disk allows (it varies tenfold with what else writes to it). With
 --provider smtp, an aiosmtpd server on loopback (in this process) receives the messages.
 """
 
@@ -129,6 +131,10 @@ def main() -> None:
             print(f"profile of the send written to {args.profile}")
             return
         _print(args, messages, build_time, runs)
+        if args.channel == "email" and args.provider == "outbox":
+            print(
+                f"the same disk alone: {_disk_rate(Path(tmp)):,.0f} files/s (each email's file, as the outbox writes it)"
+            )
 
 
 def _print(args, messages: int, build_time: float, runs: list[dict]) -> None:
@@ -142,6 +148,22 @@ def _print(args, messages: int, build_time: float, runs: list[dict]) -> None:
         f"of which delivering {median['delivering']:.1f} s; peak memory of the send process "
         f"{median['peak_mb']:.0f} MB{jvm} (build {build_time:.1f} s)"
     )
+
+
+def _disk_rate(folder: Path, files: int = 5000) -> float:
+    """Files of an email's size written as the outbox writes them (each atomically, a sync every
+    1,000), nothing else: the ceiling the disk sets to emails to the outbox on this machine."""
+    from campaign_compiler.send.providers.outbox import _write_atomically
+
+    folder = folder / "disk"
+    folder.mkdir()
+    content = b"x" * 700
+    started = time.perf_counter()
+    for index in range(files):
+        _write_atomically(folder / f"{index:032x}.eml", content)
+        if index % 1000 == 999:
+            os.sync()
+    return files / (time.perf_counter() - started)
 
 
 def _build(args, project: Path, run_sql) -> int:
