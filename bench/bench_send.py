@@ -212,7 +212,7 @@ def _send(args, project: Path, run_sql, server) -> dict:
         sys.exit(stderr)
     peak = int(stderr.split("peak_kb")[-1].split()[0]) / 1024
     seconds = (
-        "cast(max(finished_at) as double) - cast(max(started_at) as double)"
+        "(unix_micros(cast(max(finished_at) as timestamp)) - unix_micros(cast(max(started_at) as timestamp))) / 1e6"
         if args.target == "spark"
         else "extract(epoch from max(finished_at) - max(started_at))"
     )
