@@ -114,8 +114,12 @@ class Template:
     def _render(self, name: str, context: dict) -> str:
         """One part, streamed: it fails as soon as it is over OUTPUT_CAP."""
         chunks, size = [], 0
+        compiled, globals_ = self._compiled(name)
+        # what Template.generate does, less its copies of the context: the variables and the
+        # environment's globals in one dict of this part's own (a template cannot change its parent)
+        parent = {**globals_, **context}
         try:
-            for chunk in self._compiled(name).generate(context):
+            for chunk in compiled.root_render_func(compiled.new_context(parent, shared=True)):
                 size += len(chunk) if chunk.isascii() else len(chunk.encode("utf-8", "surrogatepass"))
                 if size > OUTPUT_CAP:
                     raise OutputTooLarge(_OVER_CAP)
@@ -128,7 +132,8 @@ class Template:
         cache = self.__dict__.setdefault("_cache", {})
         if name not in cache:
             source = self.data[name[5:]] if name.startswith("data.") else self.fields[name]
-            cache[name] = (_HTML if name == "html" else _TEXT).from_string(source)
+            compiled = (_HTML if name == "html" else _TEXT).from_string(source)
+            cache[name] = compiled, dict(compiled.globals)  # (a ChainMap, slow to copy for each message)
         return cache[name]
 
 

@@ -8,10 +8,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from email.message import Message
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...errors import RuntimeFailure
+
+if TYPE_CHECKING:
+    from .mime import Email
 
 
 @dataclass
@@ -23,7 +25,7 @@ class OutgoingMessage:
     activity: str
     occurrence: str
     content: dict[str, Any]  # email: subject/text/html; sms: body; push: title/body/data; direct mail: columns
-    email: Message | None = None  # an email's MIME message, built by the send step (providers.mime)
+    email: Email | None = None  # an email's bytes, built by the send step (providers.mime)
 
     @property
     def message_id(self) -> str:

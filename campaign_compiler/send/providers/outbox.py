@@ -67,7 +67,7 @@ class Outbox(Provider):
             for message in messages:
                 email = message.email  # built by the send step (providers.mime)
                 if self.simulated:
-                    email[SIMULATION_HEADER] = "yes (rendered by campaign --simulate, never sent)"
+                    email = email.with_header(SIMULATION_HEADER, "yes (rendered by campaign --simulate, never sent)")
                 _write_atomically(self.directory / f"{message.message_key}.eml", email.as_bytes())
             os.sync()  # every file on disk before its outcome is recorded: one sync, not one per file
         elif channel == "direct_mail":

@@ -20,15 +20,12 @@ attempted.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.generator import BytesGenerator
-from email.message import Message
 from email.utils import parseaddr
 
 from .base import (
@@ -43,6 +40,7 @@ from .base import (
     backoff_delay,
     drained,
 )
+from .mime import Email
 
 # A connection lost or not made (a server refusing it with its greeting: SMTPConnectError). Every
 # smtplib exception is an OSError: the replies of a live server are read as codes, not exceptions.
@@ -215,11 +213,9 @@ def _answered(key: str, attempt: int, reply: _Reply, retries: int) -> Outcome | 
     )
 
 
-def _wire_bytes(email: Message) -> bytes:
+def _wire_bytes(email: Email) -> bytes:
     """The email as sent: CRLF line endings (UTF-8 headers when it was built for SMTPUTF8)."""
-    with io.BytesIO() as buffer:
-        BytesGenerator(buffer, policy=email.policy.clone(linesep="\r\n")).flatten(email)
-        return buffer.getvalue()
+    return email.as_bytes("\r\n")
 
 
 def _transaction(connection: smtplib.SMTP, sender: str, address: str, content: bytes) -> _Reply:
