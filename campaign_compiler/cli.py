@@ -97,14 +97,18 @@ class Session:
         )
         self.where = DbtTarget(self.workspace.dbt, profiles, options.target)
 
-    def campaigns(self, names) -> list:
+    def campaigns(self, names, builds: bool = True) -> list:
         """The named campaigns (every campaign of the project when none is named), all valid, or
-        InvalidInput with all their errors."""
+        InvalidInput with all their errors.
+
+        A command that `builds` nothing (status, send) skips the check that no two campaigns of the
+        project give dbt one name, which loads every campaign: that matters to dbt's builds only."""
         diagnostics = Diagnostics()
         loaded = [self.workspace.load(name, diagnostics) for name in names or self.workspace.files()]
         if not loaded:
             raise InvalidInput([Diagnostic(None, f"no campaign file in {display_path(self.workspace.campaigns_dir)}/")])
-        self.workspace.check_names([c for c in loaded if c is not None], diagnostics)
+        if builds:
+            self.workspace.check_names([c for c in loaded if c is not None], diagnostics)
         diagnostics.raise_if_any()
         return loaded
 
@@ -309,7 +313,7 @@ def send(options: Options, campaign: str, sending: SendOptions) -> None:
 
     console = TerminalConsole()
     session = Session(options)
-    (loaded,) = session.campaigns([campaign])
+    (loaded,) = session.campaigns([campaign], builds=False)
     with _ready_to_send(session, loaded, sending.occurrence, sending, "send", console) as lock:
         occurrence, channels = _built_channels(session, loaded, sending.occurrence)
         if loaded.schedule is not None:  # its occurrences are its slots: not `once`, as a plain dbt build records
@@ -480,7 +484,7 @@ def status(options: Options, campaign: str, as_json: bool, shown: int) -> None:
     from .send.status import read_status
 
     session = Session(options)
-    (loaded,) = session.campaigns([campaign])
+    (loaded,) = session.campaigns([campaign], builds=False)
     with connect(session.where) as warehouse:
         found = read_status(loaded, warehouse, shown)
     if as_json:

@@ -280,3 +280,21 @@ def test_models_dbt_cannot_parse_are_put_back_and_break_no_other_campaign(small,
     assert err.splitlines()[-1].endswith("; the generated files are as they were before this command")
     assert generated(small) == before
     assert small.count("de")["counts"]["fr"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.duckdb
+def test_a_count_at_another_time_reuses_dbts_parse(small):
+    """The time of each count is one of dbt's --vars, which differ at every command: dbt must still
+    reuse its partial parse (target/partial_parse.msgpack) instead of parsing the project again."""
+    assert small.count("fr")["counts"]["fr"] == 2
+    log = small.root / "logs" / "dbt.log"
+    before = len(log.read_text())
+    again = small.run("count", "fr", "--json", "--target", "duckdb", "--now", "2030-01-02T03:04:05")
+    assert again.code == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["fr"] == 2
+    written = log.read_text()[before:]
+    assert "Running with dbt" in written
+    assert "Unable to do partial parsing" not in written and "full parse" not in written
+    ran = json.loads((small.root / "target" / "run_results.json").read_text())["args"]["vars"]
+    assert ran["campaign_now"] == "2030-01-02 03:04:05"  # and the build ran with them

@@ -55,6 +55,13 @@ class Engine(ABC):
         the target when the lock needs one of its own."""
 
     @classmethod
+    def read_credentials(cls, fields: dict[str, Any]) -> Any | None:
+        """dbt's credentials of a target from its rendered fields in profiles.yml (without `type` and
+        `threads`), exactly as the adapter reads them, without importing dbt (a second); None when
+        the fields hold anything this does not handle (project.profile then asks dbt's reader)."""
+        return None
+
+    @classmethod
     def before_dbt(cls, credentials: Any, root: Path) -> None:
         """Anything the process must do before dbt connects (Spark starts the session dbt will share)."""
         return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,16 @@ from .files import FileLock
 
 if TYPE_CHECKING:
     from .warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class DuckDBCredentials:
+    """The fields of dbt-duckdb's credentials that Engine.read_credentials reads."""
+
+    path: str = ":memory:"
+    schema: str = "main"
+    database: str = "main"
+    type: str = "duckdb"
 
 
 class DuckDB(Engine):
@@ -31,6 +43,22 @@ class DuckDB(Engine):
             path = root / path  # as dbt, run in the project directory, sees it
             path.parent.mkdir(parents=True, exist_ok=True)
         return cls(duckdb.connect(str(path)))
+
+    @classmethod
+    def read_credentials(cls, fields: dict) -> DuckDBCredentials | None:
+        """A local file (or :memory:), whose name is the database's, as dbt-duckdb reads it."""
+        from urllib.parse import urlparse
+
+        if not set(fields) <= {"path", "schema", "database"} or any(type(v) is not str for v in fields.values()):
+            return None  # extensions, settings, attachments...: left to dbt
+        path = fields.get("path", ":memory:")
+        parsed = urlparse(path)
+        if parsed.scheme or "ducklake:" in path.lower():
+            return None  # MotherDuck, DuckLake, other URLs
+        database = "memory" if path == ":memory:" else os.path.basename(parsed.path).lstrip(".").split(".")[0]
+        if not database or fields.get("database", database) != database:
+            return None  # dbt-duckdb refuses them
+        return DuckDBCredentials(path=path, schema=fields.get("schema", "main"), database=database)
 
     @classmethod
     def campaign_lock(cls, credentials, root: Path, campaign: str, connect: Callable[[], Warehouse]) -> FileLock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,20 @@ _HOLDS_LOCK = (
     "current_database()) and objsubid = 1 and classid::bigint = (hashtext(%s)::bigint >> 32) & 4294967295 "
     "and objid::bigint = hashtext(%s)::bigint & 4294967295)"
 )
+
+
+@dataclass(frozen=True)
+class PostgresCredentials:
+    """The fields of dbt-postgres's credentials that Engine.read_credentials reads."""
+
+    host: str
+    user: str
+    port: int
+    password: str
+    database: str
+    schema: str
+    connect_timeout: int = 10
+    type: str = "postgres"
 
 
 class Postgres(Engine):
@@ -49,6 +64,25 @@ class Postgres(Engine):
         connection = reconnect()
         connection.autocommit = True
         return cls(connection, reconnect)
+
+    @classmethod
+    def read_credentials(cls, fields: dict) -> PostgresCredentials | None:
+        """The connection's fields (dbname and pass as aliases) as dbt-postgres reads and checks them."""
+        fields = dict(fields)
+        for alias, name in (("dbname", "database"), ("pass", "password")):
+            if alias in fields:
+                if name in fields:
+                    return None  # dbt refuses a field given twice
+                fields[name] = fields.pop(alias)
+        texts = {"host", "user", "password", "database", "schema"}
+        if not texts | {"port"} <= set(fields) <= texts | {"port", "connect_timeout"}:
+            return None  # a field missing (dbt refuses it), or one this does not read (sslmode...)
+        port, timeout = fields["port"], fields.get("connect_timeout", 10)
+        if any(type(fields[name]) is not str for name in texts) or type(timeout) is not int:
+            return None
+        if type(port) is not int or not 0 <= port <= 65535:
+            return None
+        return PostgresCredentials(**{**fields, "port": port, "connect_timeout": timeout})
 
     @classmethod
     def campaign_lock(cls, credentials, root: Path, campaign: str, connect: Callable[[], Warehouse]) -> AdvisoryLock:

@@ -55,7 +55,8 @@ class DbtProject:
             model_paths=list(raw.get("model-paths") or ["models"]),
             seed_paths=list(raw.get("seed-paths") or ["seeds"]),
             packages_install_path=str(raw.get("packages-install-path") or "dbt_packages"),
-            target_path=str(raw.get("target-path") or "target"),
+            # dbt's order: $DBT_TARGET_PATH (its --target-path, which we never pass), then the project's
+            target_path=os.environ.get("DBT_TARGET_PATH") or str(raw.get("target-path") or "target"),
         )
 
     # -- where generated files go -----------------------------------------------------------

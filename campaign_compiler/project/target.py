@@ -1,6 +1,7 @@
 """Where dbt runs and builds: a project, its profiles.yml and a target, read as dbt reads them.
 
-The credentials come from dbt's own profile reader, so `env_var()` defaults and target selection
+The credentials are those dbt reads (project.profile reads the usual profiles itself, exactly as
+dbt does, and leaves the others to dbt's reader), so `env_var()` defaults and target selection
 behave exactly as in `dbt build`; `connect` opens the warehouse of that target.
 """
 
@@ -37,6 +38,25 @@ def connect(where: DbtTarget) -> Warehouse:
 
 
 def load_profile(where: DbtTarget):
+    """The target's profile as dbt reads it for a command run with `where.flags()`: by
+    project.profile's reader when it can (no dbt import), else by dbt's own reader."""
+    from .profile import read_profile
+
+    name, target = profile_name(where), target_name(where)
+    return read_profile(where.profiles_dir, name, target) or _dbt_profile(where, name, target)
+
+
+def profile_name(where: DbtTarget) -> str:
+    """The profile dbt uses: $DBT_PROFILE (dbt's --profile, which we never pass), else the project's."""
+    return os.environ.get("DBT_PROFILE") or where.project.profile
+
+
+def target_name(where: DbtTarget) -> str | None:
+    """The target dbt uses: --target, else $DBT_TARGET, else (None) the profile's default."""
+    return where.target or os.environ.get("DBT_TARGET") or None
+
+
+def _dbt_profile(where: DbtTarget, name: str, target: str | None):
     from argparse import Namespace
 
     from dbt.config.profile import Profile, read_profile
@@ -54,18 +74,18 @@ def load_profile(where: DbtTarget):
         raw = read_profile(str(where.profiles_dir))
         if not raw:
             raise RuntimeFailure(f"no profiles.yml in {where.profiles_dir}")
-        return Profile.from_raw_profiles(raw, where.project.profile, ProfileRenderer({}), target_override=where.target)
+        return Profile.from_raw_profiles(raw, name, ProfileRenderer({}), target_override=target)
     except (DbtProfileError, DbtRuntimeError) as exc:
         # an unknown target or profile, a missing env_var(): the user's configuration, not a fault
         message = " ".join(str(exc).split()).removeprefix("Runtime Error ")
-        outputs = ((raw or {}).get(where.project.profile) or {}).get("outputs")
-        if where.target and isinstance(outputs, dict) and where.target not in outputs:
-            hint = did_you_mean(where.target, outputs) or f" (targets: {', '.join(outputs)})"
-            message = f'profile "{where.project.profile}" has no target "{where.target}"{hint}'
+        outputs = ((raw or {}).get(name) or {}).get("outputs")
+        if target and isinstance(outputs, dict) and target not in outputs:
+            hint = did_you_mean(target, outputs) or f" (targets: {', '.join(outputs)})"
+            message = f'profile "{name}" has no target "{target}"{hint}'
         missing = re.search(r"Could not find adapter type (\w+)", message)
         if missing:
             message += _install_hint(missing.group(1))
-        raise InvalidInput([Diagnostic(_profile_location(where), message)]) from None
+        raise InvalidInput([Diagnostic(_profile_location(where, name), message)]) from None
 
 
 def _install_hint(kind: str) -> str:
@@ -85,10 +105,10 @@ def _install_hint(kind: str) -> str:
     return f" (install its dbt adapter, dbt-{kind})"
 
 
-def _profile_location(where: DbtTarget):
+def _profile_location(where: DbtTarget, name: str):
     """Where the profile's targets are written in profiles.yml (the file itself when absent)."""
 
     source = load_yaml(where.profiles_dir / "profiles.yml", Diagnostics())
     if source is None:
         return None
-    return source.key_at((where.project.profile, "outputs"))
+    return source.key_at((name, "outputs"))

@@ -18,9 +18,17 @@ from ..project.dbt import PACKAGE_NAME
 from ..project.target import DbtTarget, load_profile
 
 Progress = Callable[[str, str], None]  # (node name, status) after each node
+QUIET = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
 
 
-def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
+def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None, variables: dict | None = None):
+    """dbt `args` on the target, with `variables` as its `--vars`.
+
+    dbt parses the project again from scratch (seconds) whenever `--vars` differ from those of its
+    last parse, and `campaign_now` differs at every command: the project is parsed without them,
+    which lets dbt's partial parsing reuse target/partial_parse.msgpack (the same as a plain `dbt
+    build`'s), and the command runs on that manifest with them. Our variables only fill in SQL
+    when a node runs (macros read them), never a ref, a source or a config that parsing reads."""
     from dbt.cli.main import dbtRunner  # deferred: importing dbt takes a second
 
     def on_event(event) -> None:
@@ -29,17 +37,53 @@ def invoke(where: DbtTarget, args: list[str], progress: Progress | None = None):
             progress(node.node_name, node.node_status)
 
     _before_dbt(where)
-    quiet = ["--log-level", "none", "--log-level-file", "info", "--no-use-colors"]
     # Relative paths in profiles (a DuckDB file) mean the same as when dbt runs in the project.
     previous = os.getcwd()
     os.chdir(where.project.root)
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke([*args, *where.flags(), *quiet])
+        manifest = _parse(where, args[0]) if variables else None
+        extra = ["--vars", json.dumps(variables, sort_keys=True), "--no-write-json"] if variables else []
+        result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke([*args, *extra, *where.flags(), *QUIET])
     finally:
         os.chdir(previous)
-    if result.exception is not None:
-        raise ProjectFailure(f"dbt {args[0]} failed: {_one_line(str(result.exception))}")
+    _raise_if_failed(result, args[0])
+    if variables and hasattr(result.result, "write"):
+        result.result.write(str(where.project.target_dir / "run_results.json"))
     return result
+
+
+def _parse(where: DbtTarget, command: str):
+    """The project's manifest, as dbt parses it without --vars (partially when it can).
+
+    target/manifest.json (for dbt docs, `--state`) is written when the parse changed it, as `dbt
+    parse` writes it; rewriting its megabyte at every command would take longer than the build of a
+    small campaign. run_results.json is written after the command, which runs with --no-write-json."""
+    from dbt.cli.main import dbtRunner
+    from dbt.parser.manifest import write_manifest
+
+    saved = where.project.target_dir / "partial_parse.msgpack"
+    before = _stamp(saved)
+    parsed = dbtRunner().invoke(["parse", "--no-write-json", *where.flags(), *QUIET])
+    _raise_if_failed(parsed, command)
+    after = _stamp(saved)
+    if after is None or after != before or not (where.project.target_dir / "manifest.json").is_file():
+        write_manifest(parsed.result, str(where.project.target_dir))
+    return parsed.result
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When `path` was last written, and its size; None when it does not exist."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _raise_if_failed(result, command: str) -> None:
+    """ProjectFailure when dbt stopped before running any node."""
+    if result.exception is not None:
+        raise ProjectFailure(f"dbt {command} failed: {_one_line(str(result.exception))}")
 
 
 def _before_dbt(where: DbtTarget) -> None:
@@ -87,8 +131,7 @@ def build(
     `origins` maps a model to where it comes from (file:line of its activity), named in the failure;
     `variables` are dbt's `--vars`."""
     ensure_package(where)
-    extra = ["--vars", json.dumps(variables, sort_keys=True)] if variables else []
-    result = invoke(where, ["build", "--select", *selectors, "--exclude-resource-type", "test", *extra], progress)
+    result = invoke(where, ["build", "--select", *selectors, "--exclude-resource-type", "test"], progress, variables)
     failures = [
         r
         for r in (result.result.results if result.result else [])
