@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from validation_helpers import with_data_model
 
-from campaign_compiler.compile.conditions import Query, Scope
-from campaign_compiler.compile.emit import jinja_string
+from campaign_compiler.compile.activities.base import first_holding
+from campaign_compiler.compile.conditions import Conjunction, Query, Scope, semi_joins
+from campaign_compiler.compile.emit import jinja_string, literal
 from campaign_compiler.errors import Diagnostics
 from campaign_compiler.workspace import Workspace
 from campaign_compiler.yamlsrc import Source
@@ -153,6 +154,62 @@ def test_a_having_that_only_asks_whether_rows_exist_is_an_anti_or_existence_join
     assert expression.sql("postgres") == expected
     (link,) = query.links
     assert (link.kind, link.columns, link.where.sql("postgres")) == ("exists", [], "link1_row.status = 'confirmed'")
+
+
+def test_an_existence_test_a_where_requires_is_a_semi_or_anti_join_without_its_grouping_join(model):
+    expression, query = compile_condition(
+        model,
+        {
+            "all": [
+                "country = 'FR'",
+                {"link": "bookings", "having": "count(*) = 0"},
+                {"link": "bookings", "where": "status = 'confirmed'"},
+            ]
+        },
+    )
+    where, links = semi_joins(expression, query.links)
+    assert links == []
+    assert isinstance(where, Conjunction) and where.rest.sql("postgres") == "dim.country = 'FR'"
+    assert [(link.entity, exists) for link, exists in where.tests] == [("bookings", False), ("bookings", True)]
+    text = literal(where)
+    assert '"exists": false' in text and '"exists": true' in text and "k1 IS NULL" not in text
+
+
+def test_a_split_subset_excluding_an_earlier_existence_test_is_an_anti_join(model):
+    """COALESCE(..., FALSE) and NOT around a test that is never NULL change nothing."""
+    first, query = compile_condition(model, {"link": "bookings", "where": "status = 'confirmed'"})
+    where, links = semi_joins(first_holding([first, None], 1), query.links)
+    assert (links, where.rest) == ([], None)
+    assert [(link.entity, exists) for link, exists in where.tests] == [("bookings", False)]
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"any": ["country = 'FR'", {"link": "bookings", "having": "count(*) = 0"}]},
+        {"not": {"all": ["country = 'FR'", {"link": "bookings"}]}},
+        {"link": "bookings", "having": "count(*) > 2"},
+    ],
+)
+def test_an_existence_test_not_required_by_the_where_keeps_its_join(model, condition):
+    """PostgreSQL runs an EXISTS under OR once per row: the grouped LEFT JOIN is faster there."""
+    expression, query = compile_condition(model, condition)
+    where, links = semi_joins(expression, query.links)
+    assert (where, links) == (expression, query.links)
+
+
+def test_a_join_another_part_of_the_where_reads_is_kept(model):
+    expression, query = compile_condition(
+        model,
+        {
+            "all": [
+                {"link": "bookings", "where": "status = 'x'"},
+                {"any": ["country = 'FR'", {"link": "bookings", "where": "status = 'x'"}]},
+            ]
+        },
+    )
+    where, links = semi_joins(expression, query.links)
+    assert len(where.tests) == 1 and links == query.links and "link1.k1" in where.rest.sql("postgres")
 
 
 def test_aggregates_over_one_link_with_different_wheres_share_one_scan(model):

@@ -35,7 +35,7 @@ from ..engines import DIALECTS, ENGINES
 from ..errors import RuntimeFailure
 from ..project.dbt import PACKAGE_NAME, DbtProject
 from ..yamlsrc import SAFE_DUMPER
-from .conditions import LinkJoin, generate
+from .conditions import Conjunction, LinkJoin, generate, semi_joins
 from .contract import exclusion_reason_description
 from .plan import START, Campaign, Jinja, ModelPlan, SeedPlan
 
@@ -248,9 +248,20 @@ def _definition(model: ModelPlan) -> tuple[list[str], str]:
         config.append(f"alias={model.alias!r}")
     config += [f"{key}={literal(value)}" for key, value in model.config.items()]
     args = ",\n".join(
-        f"    {name}={literal(value, 1)}" for name, value in model.args.items() if value is not None and value != []
+        f"    {name}={literal(value, 1)}"
+        for name, value in _semi_joined(model.args).items()
+        if value is not None and value != []
     )  # the macros' defaults
     return config, f"{{{{ {PACKAGE_NAME}.{model.macro}(\n{args},\n) }}}}\n"
+
+
+def _semi_joined(args: dict[str, Any]) -> dict[str, Any]:
+    """`args` (and the mappings in them, such as a channel's `per`) with each `where` and its `links`
+    through semi_joins: the existence tests a WHERE requires become [NOT] EXISTS."""
+    args = {name: _semi_joined(value) if isinstance(value, dict) else value for name, value in args.items()}
+    if "where" in args and "links" in args:
+        args["where"], args["links"] = semi_joins(args["where"], args["links"])
+    return args
 
 
 def render_model(model: ModelPlan, campaign: Campaign, campaign_file: str, digest: str) -> str:
@@ -277,6 +288,9 @@ def literal(value: Any, depth: int = 0) -> str:
         return literal(texts, depth)
     if isinstance(value, LinkJoin):
         return literal(link_literal(value), depth)
+    if isinstance(value, Conjunction):  # read by the `_sql` macro
+        tests = [{"exists": exists, "link": link} for link, exists in value.tests]
+        return literal(([value.rest] if value.rest is not None else []) + tests, depth)
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -302,14 +316,15 @@ def literal(value: Any, depth: int = 0) -> str:
 
 def link_literal(link: LinkJoin) -> dict[str, Any]:
     """The mapping the `_link_joins` macro reads (documented there)."""
+    where, links = semi_joins(link.where, link.links)
     return {
         "alias": link.alias,
         "relation": Jinja(link.relation.jinja()),
         "kind": link.kind,
         "on": [[outer, column] for outer, column in link.on],
         "key": link.key,
-        "where": link.where,
-        "links": link.links,
+        "where": where,
+        "links": links,
         "columns": [[name, expression] for name, expression in link.columns],
         "order": link.order,
         "rank": link.rank,
