@@ -10,6 +10,9 @@ lock, the check of the build, the delivery log; `status ping` reads the logs). T
 each command (dbt deps, seeds, a full dbt parse) is left out; then the runs of the three commands
 are interleaved and the median and minimum of each printed, one row per command and target, with
 the median CPU seconds of the command's process (user and system), which a busy machine inflates less.
+`count one, warm process` is the same count with CAMPAIGN_WARM=1: the first run starts the warm
+process (dbt imported and warmed once), the runs timed are forks of it (their CPU is not the
+client's: only the wall compares).
 
 PostgreSQL (`--target postgres`): the server of $PGHOST (default 127.0.0.1:5432, user postgres),
 in a schema of its own that is dropped at the end. `--repo` measures another checkout of
@@ -21,9 +24,12 @@ prints the ratio of the medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -62,9 +68,11 @@ activities:
 
 COMMANDS = {
     "count one": ["count", "one", "--json"],
+    "count one, warm process": ["count", "one", "--json"],
     "status ping": ["status", "ping"],
     "send ping (nothing left)": ["send", "ping", "--yes"],
 }
+WARM = "count one, warm process"  # run with CAMPAIGN_WARM=1: a fork of the warm process runs it
 
 
 def make_project(root: Path, repo: Path) -> Path:
@@ -81,7 +89,8 @@ def make_project(root: Path, repo: Path) -> Path:
 
 
 def campaign(project: Path, target: str, args: list[str], env: dict) -> float:
-    """The wall time of one `campaign` command, which must succeed."""
+    """The wall time of one `campaign` command, which must succeed. The CPU seconds recorded are
+    this command's process's: a warm process's fork is not ours, its CPU is not counted."""
     command = [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), *args, "--target", target]
     started, cpu = time.perf_counter(), _children_cpu()
     # run in the project: `python -m` puts the working directory first on sys.path, before $PYTHONPATH
@@ -112,7 +121,13 @@ class Checkout:
 
 
 def checkout(label: str, repo: Path, root: Path) -> Checkout:
-    env = {**os.environ, "CAMPAIGN_SCHEMA": f"bench_startup_{uuid.uuid4().hex[:8]}", "PYTHONPATH": str(repo)}
+    env = {
+        **os.environ,
+        "CAMPAIGN_SCHEMA": f"bench_startup_{uuid.uuid4().hex[:8]}",
+        "PYTHONPATH": str(repo),
+        "CAMPAIGN_WARM": "0",
+        "CAMPAIGN_WARM_DIR": tempfile.mkdtemp(prefix="cw", dir="/tmp"),  # short: a socket's path
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it: the package's bytecode cached, not compiled each time
     return Checkout(label, make_project(root / label, repo), env)
 
@@ -121,15 +136,40 @@ def measure(checkouts: list[Checkout], target: str, runs: int) -> dict[tuple[str
     """(checkout, command) -> walls; the runs of every command of every checkout interleaved."""
     for each in checkouts:
         campaign(each.project, target, ["run", "ping", "--yes"], each.env)  # later sends find nothing left
-        for args in COMMANDS.values():
-            campaign(each.project, target, args, each.env)  # the first run: dbt's full parse, the canvas folder
+        for name, args in COMMANDS.items():
+            campaign(each.project, target, args, environment(each, name))  # the first run: dbt's full parse
+        wait_warm(Path(each.env["CAMPAIGN_WARM_DIR"]))
     walls: dict[tuple[str, str], list[float]] = {(c.label, name): [] for c in checkouts for name in COMMANDS}
     for _ in range(runs):
         for name, args in COMMANDS.items():
             for each in checkouts:
-                walls[each.label, name].append(campaign(each.project, target, args, each.env))
+                walls[each.label, name].append(campaign(each.project, target, args, environment(each, name)))
                 CPUS.setdefault((target, each.label, name), []).append(CPU[-1])
     return walls
+
+
+def environment(each: Checkout, command: str) -> dict:
+    return {**each.env, "CAMPAIGN_WARM": "1"} if command == WARM else each.env
+
+
+def wait_warm(folder: Path, timeout: float = 60) -> None:
+    """Until the warm process the first warm run started answers (a checkout without one: timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in folder.glob("*/warm-*.sock"):
+            with socket.socket(socket.AF_UNIX) as probe, contextlib.suppress(OSError):
+                probe.connect(str(path))
+                return
+        time.sleep(0.2)
+
+
+def stop_warm(folder: Path) -> None:
+    for log in folder.glob("*/warm-*.log"):
+        for line in log.read_text().splitlines():
+            if "warming up (pid" in line:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line.split("(pid ")[1].split(",")[0]), signal.SIGTERM)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 CPUS: dict[tuple[str, str, str], list[float]] = {}  # (target, checkout, command) -> CPU seconds
@@ -163,10 +203,13 @@ def main() -> None:
                         ratio = statistics.median(after) / statistics.median(before)
                         row += f" {statistics.median(before):7.2f} {min(before):6.2f} {ratio:12.2f}"
                     row += f"  cpu {statistics.median(CPUS[target, 'after', name]):.2f}"
+                    row += " (client only)" if name == WARM else ""
                     if args.before:
                         row += f" (before {statistics.median(CPUS[target, 'before', name]):.2f})"
                     print(row, flush=True)
         finally:
+            for each in checkouts:
+                stop_warm(Path(each.env["CAMPAIGN_WARM_DIR"]))
             if "postgres" in targets:
                 for each in checkouts:
                     drop_schema(each.env["CAMPAIGN_SCHEMA"])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import __version__, timing
+from . import __version__, timing, warm
 from .console import Console, JsonConsole, TerminalConsole, plural
 from .errors import Diagnostic, Diagnostics, InvalidInput, RuntimeFailure, display_path
 from .timing import NOW_VARIABLE
@@ -534,7 +534,34 @@ def _exit_codes():
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The `campaign` command; `argv` given (tests, the warm process's forks) runs it here, always."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    args = sys.argv[1:] if argv is None else argv
+    if argv is None and _command_name(args) in warm.COMMANDS and warm.wanted():
+        status = warm.forward(args)
+        if status is not None:
+            sys.exit(status)
+        try:
+            _main(args)
+        finally:
+            warm.start(args)
+    else:
+        _main(args)
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command `args` name: the first word that is not one of the group's options or its value."""
+    valued = {flag for flag, *_ in _OPTIONS}
+    words = iter(args)
+    for word in words:
+        if word in valued:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _main(argv: list[str]) -> None:
     with _exit_codes():
         try:
             cli.main(args=argv, prog_name="campaign", standalone_mode=False)

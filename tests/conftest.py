@@ -114,7 +114,13 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600
     """The CLI in a process of its own; on Spark, in this one (see the module's docstring)."""
     if "spark" in args and list(args)[list(args).index("spark") - 1] == "--target":
         return run_cli_here(*args, cwd=cwd, env=env)
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1", **(env or {})}
+    env = {
+        **os.environ,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "NO_COLOR": "1",
+        "CAMPAIGN_WARM": "0",
+        **(env or {}),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "campaign_compiler", *args],
         cwd=cwd,
