@@ -190,7 +190,7 @@ def serve(key: str, project_dir: str, run: Callable[[list[str]], None]) -> None:
         return
     _note(log, "ready")
     try:
-        _loop(listener, run, log)
+        _loop(listener, run, log, lock)
     except SystemExit:
         _note(log, "stopped")
     finally:
@@ -203,21 +203,26 @@ def _stop(_signum, _frame) -> None:
     raise SystemExit(0)
 
 
-def _loop(listener: socket.socket, run, log) -> None:
+def _loop(listener: socket.socket, run, log, lock) -> None:
     while True:
         ready, _, _ = select.select([listener], [], [], IDLE_SECONDS)
         if not ready:
             return
         connection, _ = listener.accept()
+        connection.settimeout(5)  # a caller that connects and says nothing does not hold the others
         try:
             request, fds = _receive(connection)
         except (OSError, ValueError) as problem:
             _note(log, f"bad request: {problem}")
             connection.close()
             continue
+        if request is None:  # a client asking whether it is there
+            connection.close()
+            continue
         pid = os.fork()
         if pid == 0:
-            listener.close()
+            for own in (listener, lock, log):  # the warm process's, not the command's: a fork that
+                own.close()  # outlives it must not keep its lock
             _child(connection, request, fds, run)  # never returns
         for fd in fds:
             os.close(fd)
@@ -225,9 +230,15 @@ def _loop(listener: socket.socket, run, log) -> None:
         _note(log, f"pid {pid}: campaign {' '.join(request['argv'])} (in {request['cwd']})")
 
 
-def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+def _receive(connection: socket.socket) -> tuple[dict | None, list[int]]:
+    """The command sent on `connection` and the caller's stdin, stdout and stderr; None when the
+    caller only connected (asking whether a warm process is there) and closed."""
     data, fds, _flags, _address = socket.recv_fds(connection, 65536, 3)
+    if not data and not fds:
+        return None, []
     if len(fds) != 3 or len(data) < _HEADER.size:
+        for fd in fds:
+            os.close(fd)
         raise ValueError("expected the command and three file descriptors")
     (length,) = _HEADER.unpack_from(data)
     body = data[_HEADER.size :]
@@ -245,6 +256,7 @@ def _child(connection: socket.socket, request: dict, fds: list[int], run) -> Non
     status = 1
     try:
         _become(request, fds)
+        connection.settimeout(None)
         connection.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
         status = _run(run, request["argv"])
     except BaseException:  # noqa: BLE001 - reported on the caller's stderr, as it would be in-process
