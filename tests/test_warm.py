@@ -150,3 +150,44 @@ def test_the_command_is_found_among_the_options():
     assert _command_name(["--target", "count", "run", "count"]) == "run"
     assert _command_name(["--project-dir", "x", "--now", "2026-01-01", "count"]) == "count"
     assert _command_name(["--help"]) is None
+
+
+def test_ctrl_c_at_the_caller_reaches_the_fork_and_its_exit_status_comes_back(tmp_path):
+    """The caller relays SIGINT to the process running its command (here a stand-in: `sleep`), and
+    exits with the status the warm process reports."""
+    folder = Path(tempfile.mkdtemp(prefix="cw", dir="/tmp"))
+    try:
+        environ = {**os.environ, "CAMPAIGN_WARM": "1", "CAMPAIGN_WARM_DIR": str(folder)}
+        key = subprocess.run(
+            [sys.executable, "-c", "from campaign_compiler import warm; print(warm._paths().socket)"],
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+        ).stdout.strip()
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(key)
+            listener.listen(1)
+            caller = subprocess.Popen(  # started as the key was computed: `python -c`, the same import path
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from campaign_compiler.cli import main; sys.argv[1:] = ['count', 'x']; main()",
+                ],
+                env=environ,
+                cwd=tmp_path,
+            )
+            listener.settimeout(60)
+            connection, _ = listener.accept()
+            socket.recv_fds(connection, 65536, 3)
+            stand_in = subprocess.Popen(["sleep", "60"])
+            connection.sendall(json.dumps({"pid": stand_in.pid}).encode() + b"\n")
+            time.sleep(0.5)
+            caller.send_signal(signal.SIGINT)
+            assert stand_in.wait(timeout=10) == -signal.SIGINT
+            connection.sendall(json.dumps({"exit": 130}).encode() + b"\n")
+            assert caller.wait(timeout=10) == 130
+            connection.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
