@@ -86,9 +86,7 @@ class ModelPlan:
     table: WorkingTable
     macro: str
     args: dict[str, Any]
-    # the package's own table materialization (macros/materializations/campaign_table.sql), or "view" for
-    # pass-through outputs
-    materialized: str = "campaign_table"
+    materialized: str = "table"  # or "view" for pass-through outputs
     alias: str | None = None
     counted: bool = True  # reported by `count` (a channel's messages are, its other models are not)
     config: dict[str, Any] = field(default_factory=dict)  # more dbt config (an incremental model's)
