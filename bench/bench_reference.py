@@ -1,6 +1,7 @@
 """`campaign count` of the reference campaign against the same tables written by hand in SQL.
 
-    python bench/bench_reference.py [--profiles 1000000] [--target duckdb|postgres] [--runs 3] [--keep DIR]
+    python bench/bench_reference.py [--profiles 1000000] [--target duckdb|postgres] [--runs 3] [--threads 1]
+                                    [--keep DIR]
 
 Sets up a fresh dbt project in a temporary folder (outside the repository), generates the data in
 SQL on the warehouse itself (generate_data.py writes CSV in Python, which takes minutes at 10M
@@ -164,9 +165,10 @@ def generate(database: Database, profiles: int) -> None:
         database.run(f"analyze {RAW}.bookings")
 
 
-def write_project(root: Path, target: str, database_path: Path) -> None:
-    """A dbt project reading the raw tables as sources, with the two campaigns."""
-    profiles = profiles_yml("reference", target, database_path, BUILT)
+def write_project(root: Path, target: str, database_path: Path, threads: int = 1) -> None:
+    """A dbt project reading the raw tables as sources, with the two campaigns; dbt runs `threads`
+    models at a time."""
+    profiles = profiles_yml("reference", target, database_path, BUILT, threads)
     dbt_project(root, "reference", RAW, ["profiles", "bookings"], profiles, DATA_MODEL)
     (root / "campaigns").mkdir()
     (root / "campaigns" / "ref.yml").write_text(CAMPAIGN)
@@ -341,6 +343,7 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--target", choices=("duckdb", "postgres"), default="duckdb")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="dbt's threads in the project's profile")
     parser.add_argument(
         "--keep", type=Path, help="set the project up in this folder and leave it there (and PostgreSQL's schemas)"
     )
@@ -353,7 +356,7 @@ def main() -> None:
         database = Database(args.target, database_path)
         generate(database, args.profiles)
         database.close()
-        write_project(folder / "project", args.target, database_path)
+        write_project(folder / "project", args.target, database_path, args.threads)
         count(folder / "project", "one")  # installs the package (dbt deps), creates the shared tables
         times: dict[str, list[tuple[float, float]]] = {"count": [], "fixed": [], "hand": []}
         for _ in range(args.runs):

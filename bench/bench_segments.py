@@ -233,22 +233,22 @@ class Database:
         self.connection.close()
 
 
-def profiles_yml(name: str, target: str, database_path: Path, schema: str) -> str:
-    """A profiles.yml of one output, `target`, building into `schema` with one thread."""
+def profiles_yml(name: str, target: str, database_path: Path, schema: str, threads: int = 1) -> str:
+    """A profiles.yml of one output, `target`, building into `schema` with `threads` threads."""
     if target == "duckdb":
-        output = f"type: duckdb\n      path: {database_path}\n      schema: {schema}\n      threads: 1"
+        output = f"type: duckdb\n      path: {database_path}\n      schema: {schema}\n      threads: {threads}"
     elif target == "spark":
         parameters = "".join(
             f'\n        {key}: "{value}"' for key, value in spark_parameters(database_path.parent).items()
         )
         output = (
-            f"type: spark\n      method: session\n      host: NA\n      schema: {schema}\n      threads: 1"
+            f"type: spark\n      method: session\n      host: NA\n      schema: {schema}\n      threads: {threads}"
             f"\n      server_side_parameters:{parameters}"
         )
     else:
         output = (
             f"type: postgres\n      host: {PG['host']}\n      port: {PG['port']}\n      user: {PG['user']}\n"
-            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {schema}\n      threads: 1"
+            f"      password: '{PG['password']}'\n      dbname: {PG['dbname']}\n      schema: {schema}\n      threads: {threads}"
         )
     return f"{name}:\n  target: {target}\n  outputs:\n    {target}:\n      {output}\n"
 

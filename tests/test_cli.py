@@ -298,3 +298,24 @@ def test_a_count_at_another_time_reuses_dbts_parse(small):
     assert "Unable to do partial parsing" not in written and "full parse" not in written
     ran = json.loads((small.root / "target" / "run_results.json").read_text())["args"]["vars"]
     assert ran["campaign_now"] == "2030-01-02 03:04:05"  # and the build ran with them
+
+
+@pytest.mark.slow
+def test_a_model_failing_on_the_warehouse_leaves_its_previous_table_and_build(small, target):
+    """A working table whose query fails when it runs (a cast of every tier) names the model and its
+    activity, and leaves the table built before, and its record in campaign_builds, as they were:
+    campaign_table drops and creates in one transaction with the post-hook that records it."""
+    counts = small.count("fr", target)["counts"]
+    schema = "main" if target == "duckdb" else small.schema
+    gold, builds = f"{schema}.fr__split__gold", f"{schema}.campaign_builds"
+    rows = sorted(small.query(target, f"select * from {gold}"))
+    record = small.query(target, f"select digest, invocation_id from {builds} where node = 'fr__split__gold'")
+    assert len(rows) == counts["split.gold"] > 0 and len(record) == 1
+    small.write("campaigns/fr.yml", CAMPAIGN.replace("loyalty_tier = 'gold'", "cast(loyalty_tier as integer) = 1"))
+    failed = small.run("count", "fr", "--target", target)
+    assert failed.code == 1, failed.stderr
+    assert failed.stderr.splitlines()[-1].startswith(
+        "error: dbt build failed: model fr__split__gold (campaigns/fr.yml:4, activity split): "
+    )
+    assert sorted(small.query(target, f"select * from {gold}")) == rows
+    assert small.query(target, f"select digest, invocation_id from {builds} where node = 'fr__split__gold'") == record

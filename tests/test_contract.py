@@ -2,7 +2,8 @@
 
 Every model `campaign compile` writes for the demo project, the semantics project and the golden
 campaign calls documented macros with declared arguments only; macros.yml declares exactly the
-arguments each macro takes; each file under macros/ defines one macro and its dispatch variants.
+arguments each macro takes; each file under macros/ defines one macro and its dispatch variants (a
+file under macros/materializations/, one materialization and its adapter variants).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jinja2
 import pytest
 import yaml
 from conftest import REPO, Project
+from dbt_common.clients.jinja import MaterializationExtension
 from jinja2 import nodes
 from semantics_project import make_project
 from validation_helpers import with_data_model
@@ -26,7 +28,8 @@ from campaign_compiler.workspace import Workspace
 MACROS = REPO / "macros"
 GOLDEN = REPO / "tests" / "golden"
 ADAPTERS = ("default", "duckdb", "postgres", "spark")  # the prefixes of dispatch variants
-JINJA = jinja2.Environment(extensions=["jinja2.ext.do"])
+JINJA = jinja2.Environment(extensions=["jinja2.ext.do", MaterializationExtension])
+MATERIALIZATION = "dbt_macro__materialization_"  # what dbt's extension names a materialization's macro
 
 
 def documentation() -> list[dict]:
@@ -39,11 +42,19 @@ def declared() -> dict[str, list[str]]:
 
 
 def defined() -> dict[Path, list[nodes.Macro]]:
-    """The macros of each file under macros/."""
-    return {
-        path: list(JINJA.parse(path.read_text(encoding="utf-8")).find_all(nodes.Macro))
-        for path in sorted(MACROS.rglob("*.sql"))
-    }
+    """The macros of each file under macros/ but materializations/."""
+    return {path: _parsed(path) for path in sorted(MACROS.rglob("*.sql")) if path.parent.name != "materializations"}
+
+
+def _parsed(path: Path) -> list[nodes.Macro]:
+    return list(JINJA.parse(path.read_text(encoding="utf-8")).find_all(nodes.Macro))
+
+
+def test_each_materialization_file_defines_its_materialization_per_adapter():
+    for path in sorted((MACROS / "materializations").glob("*.sql")):
+        names = [macro.name for macro in _parsed(path)]
+        assert names[:1] == [f"{MATERIALIZATION}{path.stem}_default"], names
+        assert set(names) <= {f"{MATERIALIZATION}{path.stem}_{a}" for a in ADAPTERS}, names
 
 
 def package_calls(text: str) -> list[tuple[str, int, list[str]]]:
