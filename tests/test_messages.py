@@ -5,11 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import time
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from campaign_compiler.compile.templates import OutputTooLarge, Template
+from campaign_compiler.compile.templates import OutputTooLarge, Template, environment
 from campaign_compiler.send.providers.base import OutgoingMessage
 from campaign_compiler.send.providers.mime import InvalidEmail, build_email
 
@@ -120,3 +122,44 @@ def test_a_template_over_the_cap_fails_fast_without_building_its_output(source, 
 def test_a_template_within_the_cap_renders_whole():
     assert render("{{ 'a' * 1000000 }}")["text"] == "a" * 1_000_000
     assert render("{{ 2 ** 100 }} {{ 3 * 4 }} {{ 'ab' * 3 }}")["text"] == f"{2**100} 12 ababab"
+
+
+TEXTS = [
+    "Dear {{ first_name }}, this is your offer.",
+    "{{ first_name }}{{ last_name }}",
+    "offers",
+    "",
+    "a\r\nb {{ first_name }}\r\n",
+    "{# a comment #}{{ first_name }} {%- raw %}{{ x }}{% endraw %}\n",
+    "  {{- first_name -}}  !",
+    "{{ first_name | upper }} {% if last_name %}{{ last_name }}{% endif %}",
+]
+VALUES = [
+    {"first_name": "Zoë", "last_name": None},
+    {"first_name": 42, "last_name": 1.5},
+    {"first_name": True, "last_name": "O'Hara <b>&"},
+    {"first_name": Decimal("12.50"), "last_name": date(2026, 3, 2)},
+    {"first_name": "\ud800 lone", "last_name": ""},
+]
+
+
+@pytest.mark.parametrize("source", TEXTS)
+def test_a_text_part_renders_as_jinja_renders_it_whatever_the_values(source):
+    """Plain templates (text and columns) are joined without Jinja: the same text as Jinja's."""
+    template = Template(
+        Path("t.yml"), "push", {"title": source, "body": source}, {"k": source}, ["first_name", "last_name"]
+    )
+    jinja = environment(autoescape=False).from_string(source)
+    for values in VALUES:
+        expected = jinja.render({k: "" if v is None else v for k, v in values.items()})
+        assert template.render(values, None) == {"title": expected, "body": expected, "data": {"k": expected}}
+
+
+def test_a_plain_template_over_the_cap_fails_as_any_other():
+    template = Template(
+        Path("t.yml"), "sms", {"body": "Hi {{ first_name }}{{ last_name }}"}, {}, ["first_name", "last_name"]
+    )
+    assert template.render({"first_name": "é" * 300_000, "last_name": "a" * 399_997}, None)["body"][-1] == "a"
+    with pytest.raises(OutputTooLarge) as raised:
+        template.render({"first_name": "é" * 300_000, "last_name": "a" * 399_998}, None)
+    assert str(raised.value) == "body: template output over 1 MB"

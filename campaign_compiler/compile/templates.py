@@ -113,8 +113,10 @@ class Template:
 
     def _render(self, name: str, context: dict) -> str:
         """One part, streamed: it fails as soon as it is over OUTPUT_CAP."""
+        compiled, globals_, pieces = self._compiled(name)
+        if pieces is not None:
+            return _joined(name, pieces, context)
         chunks, size = [], 0
-        compiled, globals_ = self._compiled(name)
         # what Template.generate does, less its copies of the context: the variables and the
         # environment's globals in one dict of this part's own (a template cannot change its parent)
         parent = {**globals_, **context}
@@ -132,9 +134,44 @@ class Template:
         cache = self.__dict__.setdefault("_cache", {})
         if name not in cache:
             source = self.data[name[5:]] if name.startswith("data.") else self.fields[name]
-            compiled = (_HTML if name == "html" else _TEXT).from_string(source)
-            cache[name] = compiled, dict(compiled.globals)  # (a ChainMap, slow to copy for each message)
+            environment = _HTML if name == "html" else _TEXT
+            compiled = environment.from_string(source)
+            pieces = None if name == "html" else _pieces(environment.parse(source), self.names)
+            cache[name] = compiled, dict(compiled.globals), pieces  # (a ChainMap, slow to copy for each message)
         return cache[name]
+
+
+def _pieces(tree: nodes.Template, names: list[str]) -> tuple[tuple[str, str | None], ...] | None:
+    """A text template made of text and row columns only (`Dear {{ first_name }},`), as its pieces:
+    (text, None) or ("", column). Jinja writes such a template as its text and each column's value,
+    None as "" (`str` of the value, as `finalize` then Jinja's output do): joining the pieces makes
+    the same text without building a Jinja context per message, which costs more than the rest. None
+    for any other template (a filter, a condition, a linked row's column...)."""
+    if not tree.body:
+        return ()
+    if len(tree.body) > 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    pieces = []
+    for node in tree.body[0].nodes:
+        if type(node) is nodes.TemplateData:
+            pieces.append((node.data, None))
+        elif type(node) is nodes.Name and node.ctx == "load" and node.name in names:
+            pieces.append(("", node.name))
+        else:
+            return None
+    return tuple(pieces)
+
+
+def _joined(name: str, pieces: tuple[tuple[str, str | None], ...], context: dict) -> str:
+    """A template of `_pieces` rendered; over OUTPUT_CAP, it fails as Jinja's rendering would."""
+    text = "".join(
+        piece if column is None else "" if (value := context[column]) is None else str(value)
+        for piece, column in pieces
+    )
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    if size > OUTPUT_CAP:
+        raise OutputTooLarge(f"{name}: {_OVER_CAP}")
+    return text
 
 
 def load_template(

@@ -65,6 +65,8 @@ DELIVERY_COLUMNS = (
 
 _DELIVERY_VALUES = operator.attrgetter(*DELIVERY_COLUMNS)
 DELIVERY_KEY = ("message_key", "occurrence")
+OUTCOME_COLUMNS = (*DELIVERY_KEY, "status", "attempts", "error", "sent_at", "updated_at")  # what an outcome sets
+_OUTCOME_VALUES = operator.attrgetter(*OUTCOME_COLUMNS)
 RUN_COLUMNS = ("run_id", "campaign", "occurrence", "started_at", "finished_at", "status", "simulate", "counts")
 FORGOTTEN = "forgotten"  # a journal's row saying the message has no row any more
 BATCH_ROWS = 500  # rows per multi-row statement
@@ -221,13 +223,15 @@ class DeliveryLog:
             )
         ]
 
-    def record(self, deliveries: list[Delivery], logged: set[str] | None = None) -> None:
+    def record(self, deliveries: list[Delivery], logged: set[str] | None = None, *, outcomes: bool = False) -> None:
         """Insert or update deliveries in one statement per batch; a `sent` row is never changed.
 
         `logged`, when given, holds the message keys that already have a row for this occurrence:
         an engine that `updates_rows` (DuckDB) then inserts the others and updates those, several
-        times faster than its upsert. A journal appends the rows of the messages that have no `sent`
-        row, in one statement (an anti-join): a message has one `sent` row at most, ever.
+        times faster than its upsert; with `outcomes` (the outcomes of messages whose intent this
+        run recorded, with the same address and ids) it sets only what an outcome changes. A journal
+        appends the rows of the messages that have no `sent` row, in one statement (an anti-join):
+        a message has one `sent` row at most, ever.
         """
         now = utc_now()
         for delivery in deliveries:
@@ -247,12 +251,7 @@ class DeliveryLog:
                     )
                 return
             if self.warehouse.engine.updates_rows and logged is not None:
-                fresh = [d.values() for d in deliveries if d.message_key not in logged]
-                known = [d.values() for d in deliveries if d.message_key in logged]
-                self.warehouse.insert(table, DELIVERY_COLUMNS, fresh)
-                self.warehouse.update(
-                    table, DELIVERY_COLUMNS, known, ("message_key", "occurrence"), f"{table}.status <> 'sent'"
-                )
+                self._insert_or_update(table, deliveries, logged, outcomes)
                 return
             updates = ", ".join(
                 f"{c} = excluded.{c}"
@@ -266,6 +265,17 @@ class DeliveryLog:
                 "on conflict (message_key, occurrence) do update set "
                 f"{updates} where campaign_deliveries.status <> 'sent'",
             )
+
+    def _insert_or_update(self, table: str, deliveries: list[Delivery], logged: set[str], outcomes: bool) -> None:
+        """The rows of the messages not `logged` inserted, the others updated. Every value the update
+        binds costs (DuckDB converts each value of a list): an outcome binds its keys and what it
+        changes, most of them the same for the whole batch and bound once."""
+        fresh = [d.values() for d in deliveries if d.message_key not in logged]
+        self.warehouse.insert(table, DELIVERY_COLUMNS, fresh)
+        columns = OUTCOME_COLUMNS if outcomes else DELIVERY_COLUMNS
+        values = _OUTCOME_VALUES if outcomes else _DELIVERY_VALUES
+        known = [values(d) for d in deliveries if d.message_key in logged]
+        self.warehouse.update(table, columns, known, DELIVERY_KEY, f"{table}.status <> 'sent'")
 
     def found_sent(self, campaign: str, activity: str, occurrence: str, keys: list[str]) -> None:
         """Unknown outcomes the provider found delivered after all."""

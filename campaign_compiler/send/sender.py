@@ -373,7 +373,7 @@ class _ActivitySender:
     def _settle(self, outcomes: list[Outcome], rows: dict) -> None:
         """Record the outcomes; an unknown one stays pending (with its reason): not sent again
         without --resend-unknown, as after a crash."""
-        self._record([self._from_outcome(o) for o in outcomes], rows)
+        self._record([self._from_outcome(o) for o in outcomes], rows, outcomes=True)
         for outcome in outcomes:
             if outcome.bounce:
                 self.log.suppress(rows[outcome.message_key]["address"], self.spec.channel, "hard_bounce")
@@ -421,7 +421,6 @@ class _ActivitySender:
             status=status,
             attempts=attempts,
             error=error,
-            sent_at=utc_now() if status == "sent" else None,
             run_id=self.run_id,
         )
 
@@ -429,11 +428,13 @@ class _ActivitySender:
         status = "pending" if outcome.status == "unknown" else outcome.status
         return self._delivery(outcome.message_key, status, attempts=outcome.attempts, error=outcome.error)
 
-    def _record(self, deliveries: list[Delivery], rows: dict) -> None:
+    def _record(self, deliveries: list[Delivery], rows: dict, *, outcomes: bool = False) -> None:
+        now = utc_now()  # (read once a batch: the clock costs more than the rest of a row)
         for delivery in deliveries:
+            delivery.sent_at = now if delivery.status == "sent" else None
             row = rows[delivery.message_key]
             delivery.recipient_key = str(row[self.spec.key])
             delivery.per_key = str(row[self.spec.per_key]) if self.spec.per_key else None
             delivery.address = row["address"]
-        self.log.record(deliveries, self._logged)
+        self.log.record(deliveries, self._logged, outcomes=outcomes)
         self._logged.update(delivery.message_key for delivery in deliveries)

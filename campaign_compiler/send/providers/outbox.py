@@ -7,6 +7,11 @@ made durable before its outcome is recorded; what a crash or a full disk left is
 found again by `delivered`: the files say exactly what was written. A simulation writes the same
 files under target/simulation/<target>/ instead, each email with the header X-Campaign-Simulation
 and each sms or push record with "simulated": true.
+
+A run's chunks are written by a thread of the outbox's own while the send step prepares the next
+chunk: creating a file is the kernel's work, done without Python's lock, so it overlaps the
+rendering of the next emails. One chunk is written at a time, and its outcomes are given only once
+its files are durable.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import csv
 import io
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,11 +40,33 @@ class Outbox(Provider):
     exact = True
     name = "outbox"
     _kept: bool = field(default=False, init=False)  # the folder was there before this run, and what it holds
+    _writer: ThreadPoolExecutor | None = field(default=None, init=False)
+    _writing: Future | None = field(default=None, init=False)  # the chunk being written: its outcomes
 
     def open(self) -> None:
         self._kept = self.directory.is_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.recover()
+
+    def submit(self, messages: list[OutgoingMessage]) -> list[Outcome]:
+        """The outcomes of the chunk written before (once it is durable); these messages are then
+        written by the outbox's thread. A failure of that chunk's write raises here, before these
+        are written: they were not delivered."""
+        done = self.drain()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self._writing = self._writer.submit(self.deliver, messages)
+        return done
+
+    def drain(self) -> list[Outcome]:
+        writing, self._writing = self._writing, None
+        return writing.result() if writing is not None else []
+
+    def close(self) -> None:
+        """The chunk being written is finished (its outcomes, not recorded, are settled by the next run)."""
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer, self._writing = None, None
 
     def recover(self) -> None:
         """Cut what a crash or a full disk left half written; make the rest durable."""
@@ -64,11 +93,11 @@ class Outbox(Provider):
     def _write(self, messages: list[OutgoingMessage]) -> None:
         channel = self.settings.channel
         if channel == "email":
-            for message in messages:
-                email = message.email  # built by the send step (providers.mime)
-                if self.simulated:
-                    email = email.with_header(SIMULATION_HEADER, "yes (rendered by campaign --simulate, never sent)")
-                _write_atomically(self.directory / f"{message.message_key}.eml", email.as_bytes())
+            emails = [(f"{m.message_key}.eml", m.email) for m in messages]  # built by the send step (providers.mime)
+            if self.simulated:
+                mark = "yes (rendered by campaign --simulate, never sent)"
+                emails = [(name, email.with_header(SIMULATION_HEADER, mark)) for name, email in emails]
+            write_files(self.directory, [(name, email.as_bytes()) for name, email in emails])
             os.sync()  # every file on disk before its outcome is recorded: one sync, not one per file
         elif channel == "direct_mail":
             write_extract(self._lines(), messages)
@@ -211,14 +240,32 @@ def _rows(path: Path):
         return
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Written whole or not at all (the caller makes it durable)."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
+def write_files(directory: Path, files: list[tuple[str, bytes]]) -> None:
+    """Files of `directory` (name, content), each written whole or not at all (the caller makes
+    them durable). The folder is opened once and named by its descriptor: a file costs its
+    creation, a write and a rename, with no path to walk again."""
+    folder = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
+        for name, content in files:
+            _write_atomically(folder, name, content)
+    finally:
+        os.close(folder)
+
+
+def _write_atomically(folder: int, name: str, content: bytes) -> None:
+    temporary = name + ".tmp"
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666, dir_fd=folder)
+        try:
+            data = memoryview(content)
+            while data:
+                data = data[os.write(handle, data) :]
+        finally:
+            os.close(handle)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        with suppress(OSError):  # (the error to report is the write's)
+            os.unlink(temporary, dir_fd=folder)
         raise
 
 
