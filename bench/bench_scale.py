@@ -135,9 +135,7 @@ def _print(args, rows: list[tuple[int, dict[str, float]]]) -> None:
     previous = None
     for profiles, figures in rows:
         values = " | ".join(f"{figures[name]:.1f}" for name in FIGURES)
-        growth = " | ".join(
-            f"{figures[name] / previous[1][name]:.2f}" if previous else "—" for name in FIGURES
-        )
+        growth = " | ".join(f"{figures[name] / previous[1][name]:.2f}" if previous else "—" for name in FIGURES)
         size = f"{profiles / previous[0]:g}" if previous else "—"
         print(f"| {profiles:,} | {size} | {figures['messages']:,} | {values} | {growth} |")
         previous = (profiles, figures)

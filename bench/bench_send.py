@@ -209,7 +209,12 @@ def _send(args, project: Path, run_sql, server) -> dict:
         sys.exit(f"the server received {len(server.inbox.messages):,} messages, the log says {sent_count:,} sent")
     delivering = float(delivering)
     return dict(
-        rate=sent_count / delivering, elapsed=elapsed, cpu=cpu, delivering=delivering, peak_mb=peak, jvm_mb=jvm_kb / 1024
+        rate=sent_count / delivering,
+        elapsed=elapsed,
+        cpu=cpu,
+        delivering=delivering,
+        peak_mb=peak,
+        jvm_mb=jvm_kb / 1024,
     )
 
 
