@@ -724,3 +724,24 @@ def test_the_campaign_lock_of_another_schema_does_not_block(tmp_path, postgres):
         assert busy.code == 1 and "is being built or sent by another process" in busy.stderr
     finally:
         holder.close()
+
+
+def test_a_duckdb_send_runs_its_warehouse_on_one_thread(tmp_path, monkeypatch):
+    """Each of a send's statements touches a page of rows: more threads only keep more memory."""
+    from conftest import run_cli_here
+
+    from campaign_compiler.engines.duckdb import DuckDB
+
+    project = make(tmp_path / "p")
+    assert project.count("texts", "duckdb")["counts"]["alert"] > 0
+    threads = []
+    close = DuckDB.close
+
+    def closing(engine):
+        threads.append(engine.connection.execute("select current_setting('threads')").fetchone()[0])
+        close(engine)
+
+    monkeypatch.setattr(DuckDB, "close", closing)
+    sent = run_cli_here("send", "texts", "--yes", "--target", "duckdb", cwd=project.root)
+    assert sent.code == 0, sent.stderr
+    assert 1 in threads

@@ -109,6 +109,10 @@ class Engine(ABC):
         )
         return [column.lower() for (column,) in rows]
 
+    def for_sending(self) -> None:
+        """Settle the connection for a send: many small statements, one writer, a long run."""
+        return None
+
     @property
     def closed(self) -> bool:
         """Whether the connection is known to be gone."""

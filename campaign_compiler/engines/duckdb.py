@@ -107,6 +107,12 @@ class DuckDB(Engine):
             if rows:
                 yield [dict(zip(columns, row)) for row in rows]
 
+    def for_sending(self) -> None:
+        """One thread: a send's statements touch a page of rows each, which gain nothing from more,
+        while every thread's checkpoint buffers and allocator caches stay in the process (an SMS to
+        1M recipients peaked at 330 MB with it, 380 MB without)."""
+        self.connection.execute("set threads = 1")
+
     def close(self) -> None:
         self.connection.close()
 

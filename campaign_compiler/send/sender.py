@@ -124,6 +124,7 @@ def send_campaign(
     activities = campaign.channel_activities(step)
     report = SendReport(run_id=uuid.uuid4().hex, occurrence=occurrence, simulate=simulate)
     with connect(where) as warehouse:
+        warehouse.engine.for_sending()
         relation = CampaignBuild(campaign, warehouse, where.target).require(
             [a.message.model for a in activities], occurrence
         )
