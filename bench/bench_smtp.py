@@ -245,7 +245,10 @@ def build(project: Path, messages: int, port: int, connections: int) -> None:
     }
     write_project(project, "email", settings)
     (project / "target").mkdir()
-    _sql(project, f"create schema {RAW}; create table {RAW}.people as {PEOPLE} from range({messages}) as r(i)")
+    _sql(
+        project,
+        f"create schema {RAW}; create table {RAW}.people as {PEOPLE.format(i='i', text='varchar')} from range({messages}) as r(i)",
+    )
     built = subprocess.run(
         [sys.executable, "-m", "campaign_compiler", "--project-dir", str(project), "count", "bench", "--json"],
         capture_output=True,

@@ -1,0 +1,61 @@
+"""Every benchmark under bench/ runs, at a size that takes seconds, and prints its figure.
+
+The figures themselves are measured by hand on a quiet machine (bench/results.md): here only that
+each command still works end to end, its counts checked as it checks them (bench_reference exits
+non-zero when a count differs from the hand-written table's, bench_smtp when a message arrived
+twice or not at all), so that a change of the product or of a shared helper cannot leave a
+benchmark broken until someone next measures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.duckdb]
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+# (script and arguments, a line its output must have)
+COMMANDS = {
+    "send_sms": (
+        ["bench_send.py", "--messages", "300", "--channel", "sms", "--runs", "1"],
+        r"300 sms messages to outbox",
+    ),
+    "send_email_smtp": (
+        ["bench_send.py", "--messages", "200", "--channel", "email", "--provider", "smtp", "--runs", "1"],
+        r"200 email messages to smtp on duckdb",
+    ),
+    "smtp": (
+        ["bench_smtp.py", "--messages", "200", "--connections", "2", "--runs", "1"],
+        r"greylisting / failure-free",
+    ),
+    "reference": (["bench_reference.py", "--profiles", "3000", "--runs", "1"], r"every count equal"),
+    "segments": (["bench_segments.py", "--profiles", "3000", "--runs", "1"], r"bench__history\s+3,000"),
+    "scale": (["bench_scale.py", "--profiles", "1000", "--runs", "1"], r"\| 1,000 \|"),
+    "count": (["bench_count.py", "--runs", "1"], r"campaign count summer_promo"),
+    "compile": (["bench_compile.py", "--activities", "20", "--runs", "1"], r"20 activities"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_benchmark_runs(name: str, tmp_path: Path):
+    arguments, expected = COMMANDS[name]
+    if name == "smtp" and not Path("/usr/sbin/smtp-sink").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("postfix's smtp-sink is missing: .ci/run installs it (Debian package postfix)")
+        pytest.skip("postfix's smtp-sink is not installed (Debian package postfix)")
+    done = subprocess.run(
+        [sys.executable, str(BENCH / arguments[0]), *arguments[1:]],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TMPDIR": str(tmp_path), "CAMPAIGN_WARM": "0"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(expected, done.stdout), done.stdout
