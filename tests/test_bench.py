@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import PG
 
-pytestmark = [pytest.mark.slow, pytest.mark.duckdb]
+pytestmark = pytest.mark.slow
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -41,21 +42,65 @@ COMMANDS = {
     "count": (["bench_count.py", "--runs", "1"], r"campaign count summer_promo"),
     "compile": (["bench_compile.py", "--activities", "20", "--runs", "1"], r"20 activities"),
 }
+# the same on PostgreSQL, in a database of the test's own (the benchmarks use fixed schema names)
+ON_POSTGRES = {
+    "send_sms": (
+        ["bench_send.py", "--messages", "300", "--channel", "sms", "--target", "postgres", "--runs", "1"],
+        r"300 sms messages to outbox on postgres",
+    ),
+    "reference": (
+        ["bench_reference.py", "--profiles", "3000", "--target", "postgres", "--runs", "1"],
+        r"every count equal",
+    ),
+    "segments": (
+        ["bench_segments.py", "--profiles", "3000", "--target", "postgres", "--runs", "1"],
+        r"bench__history\s+3,000",
+    ),
+}
 
 
+@pytest.mark.duckdb
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_benchmark_runs(name: str, tmp_path: Path):
-    arguments, expected = COMMANDS[name]
     if name == "smtp" and not Path("/usr/sbin/smtp-sink").exists():
         if os.environ.get("CI") == "true":
             pytest.fail("postfix's smtp-sink is missing: .ci/run installs it (Debian package postfix)")
         pytest.skip("postfix's smtp-sink is not installed (Debian package postfix)")
+    _run(*COMMANDS[name], tmp_path, {})
+
+
+@pytest.fixture(scope="module")
+def bench_database(postgres):
+    """A database of this module's own, dropped afterwards."""
+    import psycopg2
+
+    name = f"campaign_bench_{os.getpid()}"
+    connection = psycopg2.connect(**PG)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f"drop database if exists {name}")
+        cursor.execute(f"create database {name}")
+    try:
+        yield name
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"drop database if exists {name} with (force)")
+        connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", sorted(ON_POSTGRES))
+def test_benchmark_runs_on_postgres(name: str, tmp_path: Path, bench_database: str):
+    _run(*ON_POSTGRES[name], tmp_path, {"PGDATABASE": bench_database})
+
+
+def _run(arguments: list[str], expected: str, tmp_path: Path, env: dict[str, str]) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / arguments[0]), *arguments[1:]],
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "TMPDIR": str(tmp_path), "CAMPAIGN_WARM": "0"},
+        env={**os.environ, "TMPDIR": str(tmp_path), "CAMPAIGN_WARM": "0", **env},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(expected, done.stdout), done.stdout
