@@ -537,28 +537,32 @@ def main(argv: list[str] | None = None) -> None:
     """The `campaign` command; `argv` given (tests, the warm process's forks) runs it here, always."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     args = sys.argv[1:] if argv is None else argv
-    if argv is None and _command_name(args) in warm.COMMANDS and warm.wanted():
+    command, options = _peek(args)
+    if argv is None and command in warm.COMMANDS and warm.wanted():
         status = warm.forward(args)
         if status is not None:
             sys.exit(status)
         try:
             _main(args)
         finally:
-            warm.start(args)
+            warm.start(options.get("--project-dir", "."))
     else:
         _main(args)
 
 
-def _command_name(args: list[str]) -> str | None:
-    """The command `args` name: the first word that is not one of the group's options or its value."""
+def _peek(args: list[str]) -> tuple[str | None, dict[str, str]]:
+    """The command `args` name (the first word that is not an option or an option's value) and the
+    values they give the project options (--project-dir and the others, before or after it)."""
     valued = {flag for flag, *_ in _OPTIONS}
+    command, options = None, {}
     words = iter(args)
     for word in words:
-        if word in valued:
-            next(words, None)
-        elif not word.startswith("-"):
-            return word
-    return None
+        flag, equals, value = word.partition("=")
+        if flag in valued:
+            options[flag] = value if equals else next(words, "")
+        elif command is None and not word.startswith("-"):
+            command = word
+    return command, options
 
 
 def _main(argv: list[str]) -> None:

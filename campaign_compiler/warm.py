@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib
 import io
@@ -101,18 +102,18 @@ _SERVE = (
 )
 
 
-def start(argv: list[str]) -> None:
-    """Start a warm process in the background unless one serves this environment already."""
+def start(project_dir: str) -> None:
+    """Start a warm process in the background, warmed on `project_dir`, unless one serves this
+    environment already."""
     try:
         paths = _paths()
     except OSError:
         return
     if _answers(paths.socket):
         return
-    project = next((argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--project-dir"), ".")
     with contextlib.suppress(OSError):
         subprocess.Popen(  # the same interpreter and import path as this command: the same code
-            [sys.executable, "-c", _SERVE, json.dumps(sys.path), paths.key, os.path.abspath(project)],
+            [sys.executable, "-c", _SERVE, json.dumps(sys.path), paths.key, os.path.abspath(project_dir)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -149,6 +150,7 @@ def _paths(key: str | None = None) -> _Paths:
     return _Paths(folder, key or _fingerprint())
 
 
+@functools.cache  # once a process: a cold count asks for it to look for a warm process, then to start one
 def _fingerprint() -> str:
     """What the warm process's imported code depends on: the interpreter, the import path, when
     each folder on it last changed (installing or removing a package changes its folder), and this

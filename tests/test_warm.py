@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import demo_copy
 
-from campaign_compiler.cli import _command_name
+from campaign_compiler.cli import _peek
 
 pytestmark = pytest.mark.slow
 
@@ -146,10 +146,18 @@ def test_commands_other_than_count_and_calls_with_arguments_never_use_it(warm):
 
 
 def test_the_command_is_found_among_the_options():
-    assert _command_name(["count", "one"]) == "count"
-    assert _command_name(["--target", "count", "run", "count"]) == "run"
-    assert _command_name(["--project-dir", "x", "--now", "2026-01-01", "count"]) == "count"
-    assert _command_name(["--help"]) is None
+    assert _peek(["count", "one"]) == ("count", {})
+    assert _peek(["--target", "count", "run", "count"])[0] == "run"
+    assert _peek(["--project-dir", "x", "--now", "2026-01-01", "count"]) == (
+        "count",
+        {"--project-dir": "x", "--now": "2026-01-01"},
+    )
+    assert _peek(["--help"]) == (None, {})
+
+
+def test_the_project_the_warm_process_parses_is_found_before_or_after_the_command():
+    assert _peek(["count", "one", "--project-dir", "p"])[1] == {"--project-dir": "p"}
+    assert _peek(["--project-dir=p", "count", "one"]) == ("count", {"--project-dir": "p"})
 
 
 def test_ctrl_c_at_the_caller_reaches_the_fork_and_its_exit_status_comes_back(tmp_path):
